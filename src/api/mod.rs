@@ -1,0 +1,60 @@
+//! HTTP: `router(state)` assembles one router from the area modules (tiles, catalog). Each
+//! module exports `routes()`; handlers turn domain errors into [`ApiError`] at the call site.
+
+pub mod catalog;
+pub mod error;
+pub mod tiles;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, header};
+use tower_http::cors::CorsLayer;
+
+use crate::dataset::Dataset;
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub data: Arc<Dataset>,
+}
+
+pub fn router(state: AppState) -> Router {
+    // Map widgets on other sites fetch tiles and TileJSON cross-origin.
+    let cors = CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([
+            header::IF_NONE_MATCH,
+            header::ACCEPT,
+            header::ACCEPT_ENCODING,
+        ])
+        .expose_headers([header::ETAG]);
+    Router::new()
+        .merge(tiles::routes())
+        .merge(catalog::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(cors)
+        .with_state(state)
+}
+
+/// `http://host` of the request, for absolute links such as TileJSON tile URLs.
+pub fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or("127.0.0.1:8080");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}
+
+/// A header value from text we built ourselves.
+pub(crate) fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}

@@ -1,0 +1,315 @@
+//! Tile routes: `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and the TileJSON `GET /tiles/{layers}.json`.
+//!
+//! Tiles are encoded per request (no cache yet), gzip-compressed when the client accepts it,
+//! and carry an ETag of their bytes so that revalidation costs no transfer.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::api::{ApiError, AppState, base_url, header_value};
+use crate::config::LayerDef;
+use crate::index::tile::{TileLayer, render_tile};
+use crate::model::TimeRange;
+use crate::model::time::parse_datetime_param;
+use crate::tiles::TileCoord;
+
+pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+/// Tiles may be reused for a minute, then revalidated with their ETag.
+const CACHE_CONTROL: &str = "public, max-age=60";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tiles/{layers}/{z}/{x}/{y}", get(tile))
+        .route("/tiles/{tileset}", get(tilejson))
+}
+
+/// The layers of a `{layers}` path segment: known, public, each once.
+fn resolve_layers<'a>(state: &'a AppState, list: &str) -> Result<Vec<&'a LayerDef>, ApiError> {
+    let mut defs: Vec<&LayerDef> = Vec::new();
+    for id in list.split(',') {
+        let def = state
+            .data
+            .layer(id)
+            .filter(|d| !d.private)
+            .ok_or_else(|| ApiError::NotFound(format!("unknown layer {id:?}")))?;
+        if defs.iter().any(|d| d.id == def.id) {
+            return Err(ApiError::BadRequest(format!(
+                "layer {id:?} is listed twice"
+            )));
+        }
+        defs.push(def);
+    }
+    Ok(defs)
+}
+
+fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
+    let num = |name: &str, v: &str| {
+        v.parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "tile coordinate {name} {v:?} is not a whole number"
+            ))
+        })
+    };
+    let z = num("z", z)?;
+    let z = u32::try_from(z)
+        .map_err(|_| ApiError::BadRequest(format!("zoom {z} is outside the tile scheme")))?;
+    TileCoord::new(z, num("x", x)?, num("y", y)?)
+        .map_err(|e| ApiError::BadRequest(format!("tile {e}")))
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Query parameters a tile accepts; anything else is a 400.
+fn tile_query(q: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError> {
+    let mut time = None;
+    for (k, v) in q {
+        match k.as_str() {
+            "datetime" => {
+                time = Some(
+                    parse_datetime_param(v, now_secs())
+                        .map_err(|e| ApiError::BadRequest(format!("datetime: {e}")))?,
+                )
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {other:?} (tiles accept: datetime)"
+                )));
+            }
+        }
+    }
+    Ok(time)
+}
+
+/// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim();
+            let q_zero = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    == Some(0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+        })
+}
+
+/// FNV-1a over the tile bytes: stable across runs and builds, unlike std's hasher.
+fn etag_of(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("\"{h:016x}\"")
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t = t.trim();
+            t == "*" || t.trim_start_matches("W/") == etag
+        })
+}
+
+async fn tile(
+    State(state): State<AppState>,
+    Path((layers, z, x, y)): Path<(String, String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let y = y
+        .strip_suffix(".mvt")
+        .or_else(|| y.strip_suffix(".pbf"))
+        .ok_or_else(|| ApiError::NotFound(format!("tile {y:?} must end in .mvt")))?;
+    let defs = resolve_layers(&state, &layers)?;
+    let coord = parse_coord(&z, &x, y)?;
+    let time = tile_query(&query)?;
+
+    let layers: Vec<TileLayer> = defs
+        .iter()
+        .map(|def| TileLayer {
+            def,
+            index: state.data.index.layer(&def.id).unwrap_or_default(),
+        })
+        .collect();
+    let bytes = render_tile(&layers, coord, time);
+
+    let mut out_headers = HeaderMap::new();
+    out_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    out_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if bytes.is_empty() {
+        return Ok((StatusCode::NO_CONTENT, out_headers).into_response());
+    }
+    let etag = etag_of(&bytes);
+    out_headers.insert(header::ETAG, header_value(&etag));
+    if if_none_match(&headers, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, out_headers).into_response());
+    }
+    out_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MVT_CONTENT_TYPE),
+    );
+    let body = if accepts_gzip(&headers) {
+        out_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        gzip(&bytes).map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
+    } else {
+        bytes
+    };
+    Ok((StatusCode::OK, out_headers, body).into_response())
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    // The fastest level: tiles are small and mostly varints, so higher levels buy a few
+    // per cent of size for several times the CPU.
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 2 + 64),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(bytes)?;
+    enc.finish()
+}
+
+async fn tilejson(
+    State(state): State<AppState>,
+    Path(tileset): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = tileset
+        .strip_suffix(".json")
+        .ok_or_else(|| ApiError::NotFound(format!("{tileset:?}: a TileJSON path ends in .json")))?;
+    let defs = resolve_layers(&state, list)?;
+    let mut bounds = None;
+    let mut vector_layers = Vec::new();
+    for def in &defs {
+        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        if let Some(b) = index.bounds() {
+            bounds = Some(bounds.map_or(b, |a: crate::model::Bbox| a.union(b)));
+        }
+        let fields: serde_json::Map<String, serde_json::Value> = def
+            .properties
+            .iter()
+            .zip(index.field_types())
+            .map(|(name, t)| (name.clone(), t.map_or("String", |t| t.as_str()).into()))
+            .collect();
+        vector_layers.push(json!({
+            "id": def.id,
+            "description": def.description,
+            "minzoom": def.minzoom,
+            "maxzoom": def.maxzoom,
+            "fields": fields,
+        }));
+    }
+    let minzoom = defs.iter().map(|d| d.minzoom).min().unwrap_or(0);
+    let maxzoom = defs.iter().map(|d| d.maxzoom).max().unwrap_or(0);
+    let bounds = bounds.map_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78], |b| {
+        b.to_array()
+    });
+    let center_zoom = maxzoom.saturating_sub(2).max(minzoom);
+    let name = defs
+        .iter()
+        .map(|d| d.title.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut doc = json!({
+        "tilejson": "3.0.0",
+        "name": name,
+        "scheme": "xyz",
+        "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", base_url(&headers), list)],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": bounds,
+        "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, center_zoom],
+        "attribution": "© OpenStreetMap contributors (ODbL); generated city-operations data",
+        "vector_layers": vector_layers,
+    });
+    if defs.len() == 1 {
+        doc["description"] = defs[0].description.clone().into();
+    }
+    Ok(Json(doc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(name: header::HeaderName, v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn gzip_is_accepted_unless_refused_with_q_zero() {
+        assert!(accepts_gzip(&headers(
+            header::ACCEPT_ENCODING,
+            "gzip, deflate, br"
+        )));
+        assert!(accepts_gzip(&headers(
+            header::ACCEPT_ENCODING,
+            "br;q=1.0, gzip;q=0.8"
+        )));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "gzip;q=0")));
+        assert!(!accepts_gzip(&headers(header::ACCEPT_ENCODING, "br")));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn an_etag_matches_itself_its_weak_form_and_a_star() {
+        let tag = etag_of(b"tile");
+        assert!(if_none_match(&headers(header::IF_NONE_MATCH, "*"), &tag));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::IF_NONE_MATCH,
+            header_value(&format!("\"x\", W/{tag}")),
+        );
+        assert!(if_none_match(&h, &tag));
+        assert!(!if_none_match(
+            &headers(header::IF_NONE_MATCH, "\"other\""),
+            &tag
+        ));
+        assert_ne!(etag_of(b"tile"), etag_of(b"tilf"));
+    }
+
+    #[test]
+    fn coordinates_must_be_numbers_inside_the_scheme() {
+        assert!(parse_coord("14", "9327", "4742").is_ok());
+        for (z, x, y) in [
+            ("a", "0", "0"),
+            ("-1", "0", "0"),
+            ("3", "8", "0"),
+            ("99999999999", "0", "0"),
+            ("25", "0", "0"),
+        ] {
+            assert!(
+                matches!(parse_coord(z, x, y), Err(ApiError::BadRequest(_))),
+                "{z}/{x}/{y}"
+            );
+        }
+    }
+}

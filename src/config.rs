@@ -1,0 +1,373 @@
+//! Layer files: `layers/*.toml` -> raw serde structs -> validated [`LayerDef`].
+//!
+//! Every problem is reported with the file and the key, and says what is allowed: an unknown
+//! key, a bad value, a zoom range that is upside down. Reading the data a layer points at is
+//! left to [`crate::ingest`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ingest::osm::TagFilter;
+use crate::model::{GeometryKind, LayerId};
+
+/// Deepest zoom the server renders; deeper requests are out of the tile scheme.
+pub const MAX_ZOOM: u8 = 24;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read layer folder {path}: {source}")]
+    Folder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {message}")]
+    BadValue {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+    #[error("no layer files (*.toml) in {0}")]
+    Empty(PathBuf),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLayer {
+    title: String,
+    #[serde(default)]
+    description: String,
+    geometry: GeometryKind,
+    #[serde(default)]
+    minzoom: Option<u8>,
+    #[serde(default)]
+    maxzoom: Option<u8>,
+    #[serde(default)]
+    properties: Vec<String>,
+    #[serde(default)]
+    time: Option<RawTime>,
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    source: Option<RawSource>,
+    #[serde(default)]
+    style: Option<RawStyle>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    start: String,
+    #[serde(default)]
+    end: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    path: PathBuf,
+    #[serde(default)]
+    osm: Option<String>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStyle {
+    #[serde(default)]
+    color: Option<String>,
+    #[serde(default)]
+    theme: Option<String>,
+}
+
+/// The property names that hold a feature's validity interval (RFC 3339 timestamps).
+/// A layer with only `start` holds instants (an accident happens at one time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeFields {
+    pub start: String,
+    pub end: Option<String>,
+}
+
+/// What a first start ingests into an empty store.
+#[derive(Debug, Clone)]
+pub struct SourceDef {
+    /// Relative paths are relative to the working directory, like the CLI's paths.
+    pub path: PathBuf,
+    pub osm: Option<TagFilter>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StyleDef {
+    /// `#rrggbb`.
+    pub color: String,
+    /// Group on the map page: planning, transport, permits, events, services, citizens.
+    pub theme: String,
+}
+
+/// A validated layer definition.
+#[derive(Debug, Clone)]
+pub struct LayerDef {
+    pub id: LayerId,
+    pub title: String,
+    pub description: String,
+    pub geometry: GeometryKind,
+    pub minzoom: u8,
+    pub maxzoom: u8,
+    /// Attributes kept at ingest, in this order; also the MVT key table of the layer.
+    pub properties: Vec<String>,
+    pub time: Option<TimeFields>,
+    pub private: bool,
+    pub source: Option<SourceDef>,
+    pub style: StyleDef,
+}
+
+impl LayerDef {
+    /// Parses one layer file; `path`'s stem is the layer id.
+    pub fn from_toml(path: &Path, text: &str) -> Result<LayerDef, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let bad = |key: &'static str, message: String| ConfigError::BadValue {
+            path: path.to_owned(),
+            key,
+            message,
+        };
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| invalid("file name is not valid UTF-8".into()))?;
+        let id = LayerId::new(stem).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawLayer = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+
+        let minzoom = raw.minzoom.unwrap_or(0);
+        let maxzoom = raw.maxzoom.unwrap_or(16);
+        if minzoom > MAX_ZOOM {
+            return Err(bad("minzoom", format!("{minzoom} is above {MAX_ZOOM}")));
+        }
+        if maxzoom > MAX_ZOOM {
+            return Err(bad("maxzoom", format!("{maxzoom} is above {MAX_ZOOM}")));
+        }
+        if minzoom > maxzoom {
+            return Err(bad(
+                "minzoom",
+                format!("{minzoom} is above maxzoom {maxzoom}"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in &raw.properties {
+            if p.is_empty() {
+                return Err(bad("properties", "an empty name is not allowed".into()));
+            }
+            if !seen.insert(p.as_str()) {
+                return Err(bad("properties", format!("{p:?} is listed twice")));
+            }
+        }
+        if raw.title.trim().is_empty() {
+            return Err(bad("title", "must not be empty".into()));
+        }
+        let time = raw.time.map(|t| TimeFields {
+            start: t.start,
+            end: t.end,
+        });
+        if let Some(t) = &time {
+            for f in std::iter::once(&t.start).chain(t.end.as_ref()) {
+                if !raw.properties.contains(f) {
+                    return Err(bad(
+                        "time",
+                        format!("{f:?} is not one of the layer's properties"),
+                    ));
+                }
+            }
+        }
+        let source = match raw.source {
+            None => None,
+            Some(s) => {
+                let osm = match s.osm {
+                    None => None,
+                    Some(f) => Some(f.parse::<TagFilter>().map_err(|e| bad("source.osm", e))?),
+                };
+                if let Some(f) = &s.format
+                    && !crate::ingest::FORMATS.contains(&f.as_str())
+                {
+                    return Err(bad(
+                        "source.format",
+                        format!("{f:?} is not one of {}", crate::ingest::FORMATS.join(", ")),
+                    ));
+                }
+                Some(SourceDef {
+                    path: s.path,
+                    osm,
+                    format: s.format,
+                })
+            }
+        };
+        let raw_style = raw.style.unwrap_or(RawStyle {
+            color: None,
+            theme: None,
+        });
+        let color = raw_style.color.unwrap_or_else(|| "#3388ff".into());
+        if !is_hex_color(&color) {
+            return Err(bad(
+                "style.color",
+                format!("{color:?} is not a #rrggbb colour"),
+            ));
+        }
+        let theme = raw_style.theme.unwrap_or_else(|| "services".into());
+        if !THEMES.contains(&theme.as_str()) {
+            return Err(bad(
+                "style.theme",
+                format!("{theme:?} is not one of {}", THEMES.join(", ")),
+            ));
+        }
+        Ok(LayerDef {
+            id,
+            title: raw.title,
+            description: raw.description,
+            geometry: raw.geometry,
+            minzoom,
+            maxzoom,
+            properties: raw.properties,
+            time,
+            private: raw.private,
+            source,
+            style: StyleDef { color, theme },
+        })
+    }
+}
+
+/// Map page groups a layer can belong to.
+pub const THEMES: &[&str] = &[
+    "planning",
+    "transport",
+    "permits",
+    "events",
+    "services",
+    "citizens",
+];
+
+fn is_hex_color(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Reads every `*.toml` in `dir`, sorted by layer id.
+pub fn load_layers(dir: &Path) -> Result<Vec<LayerDef>, ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Folder {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| ConfigError::Folder {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    if paths.is_empty() {
+        return Err(ConfigError::Empty(dir.to_owned()));
+    }
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            LayerDef::from_toml(path, &text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<LayerDef, ConfigError> {
+        LayerDef::from_toml(Path::new("layers/schools.toml"), text)
+    }
+
+    #[test]
+    fn a_complete_layer_file_parses() {
+        let def = parse(
+            r##"
+title = "Schools"
+description = "Schools (OpenStreetMap)"
+geometry = "point"
+minzoom = 12
+maxzoom = 16
+properties = ["name", "valid_from"]
+time = { start = "valid_from" }
+[source]
+path = "fixtures/helsinki.osm.pbf"
+osm = "amenity=school"
+[style]
+color = "#d95f02"
+theme = "services"
+"##,
+        )
+        .unwrap();
+        assert_eq!(def.id.as_str(), "schools");
+        assert_eq!(def.geometry, GeometryKind::Point);
+        assert_eq!((def.minzoom, def.maxzoom), (12, 16));
+        assert_eq!(def.time.unwrap().start, "valid_from");
+        assert!(def.source.unwrap().osm.is_some());
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_and_the_key() {
+        let err = parse("title = \"S\"\ngeometry = \"point\"\ncolour = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("layers/schools.toml"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_geometry_says_what_is_allowed() {
+        let err = parse("title = \"S\"\ngeometry = \"blob\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("point"), "{err}");
+        assert!(err.contains("polygon"), "{err}");
+    }
+
+    #[test]
+    fn an_upside_down_zoom_range_is_refused() {
+        let err = parse("title = \"S\"\ngeometry = \"point\"\nminzoom = 15\nmaxzoom = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("minzoom"), "{err}");
+    }
+
+    #[test]
+    fn a_time_field_must_be_a_kept_property() {
+        let err = parse(
+            "title = \"S\"\ngeometry = \"point\"\nproperties = [\"a\"]\ntime = { start = \"b\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`time`") && err.contains("\"b\""), "{err}");
+    }
+
+    #[test]
+    fn a_bad_colour_is_refused() {
+        let err = parse("title = \"S\"\ngeometry = \"point\"\n[style]\ncolor = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("style.color"), "{err}");
+    }
+}

@@ -1,0 +1,139 @@
+//! The layers as a running server holds them: their definitions, the store and the
+//! in-memory index, and the start-up that fills them (ingest every `[source]` into an empty
+//! store, then bulk-load each layer's R*-tree).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::{ConfigError, LayerDef, load_layers};
+use crate::index::{Index, LayerIndex};
+use crate::ingest::Format;
+use crate::ingest::run::{
+    IngestError, IngestOptions, IngestReport, OsmCache, ingest_records, open_records, progress,
+};
+use crate::model::LayerId;
+use crate::store::{FeatureStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("first start, layer {layer}: {source}")]
+    Ingest { layer: LayerId, source: IngestError },
+}
+
+pub struct Dataset {
+    /// Sorted by id.
+    pub layers: Vec<LayerDef>,
+    pub store: Arc<dyn FeatureStore>,
+    pub index: Index,
+}
+
+impl Dataset {
+    /// Reads the layer files and opens the store; the index starts empty.
+    pub async fn open(layers_dir: &Path, database: &str) -> Result<Dataset, StartError> {
+        let layers = load_layers(layers_dir)?;
+        let store = crate::store::open(database).await?;
+        let index = Index::new(layers.iter().map(|l| &l.id));
+        Ok(Dataset {
+            layers,
+            store,
+            index,
+        })
+    }
+
+    pub fn layer(&self, id: &str) -> Option<&LayerDef> {
+        self.layers.iter().find(|l| l.id.as_str() == id)
+    }
+
+    /// On an empty store, ingests every layer's `[source]` (bad records are skipped and
+    /// reported). Returns what was ingested; nothing when the store already had data.
+    pub async fn ingest_sources_if_empty(
+        &self,
+    ) -> Result<Vec<(LayerId, IngestReport)>, StartError> {
+        if !self.store.is_empty().await? {
+            return Ok(Vec::new());
+        }
+        tracing::info!("empty store: ingesting every layer's [source]");
+        let mut osm = OsmCache::default();
+        let mut reports = Vec::new();
+        for def in &self.layers {
+            let Some(source) = &def.source else { continue };
+            let fail = |source| StartError::Ingest {
+                layer: def.id.clone(),
+                source,
+            };
+            let format = source
+                .format
+                .as_deref()
+                .map(|f| f.parse::<Format>())
+                .transpose()
+                .map_err(|_| {
+                    fail(IngestError::UnknownFormat {
+                        path: source.path.clone(),
+                    })
+                })?;
+            let records = open_records(&source.path, format, source.osm.as_ref(), def, &mut osm)
+                .map_err(fail)?;
+            let bar = progress(def.id.as_str());
+            let report = ingest_records(
+                self.store.as_ref(),
+                def,
+                &source.path,
+                records,
+                IngestOptions::default(),
+                &bar,
+            )
+            .await
+            .map_err(fail)?;
+            bar.finish_and_clear();
+            log_report(def, &report);
+            reports.push((def.id.clone(), report));
+        }
+        Ok(reports)
+    }
+
+    /// Loads every layer from the store into its R*-tree.
+    pub async fn load_index(&self) -> Result<(), StartError> {
+        let started = Instant::now();
+        let mut total = 0;
+        for def in &self.layers {
+            let features = self.store.load_layer(&def.id).await?;
+            let layer = LayerIndex::build(def, features);
+            total += layer.len();
+            self.index.replace(&def.id, layer);
+        }
+        tracing::info!(
+            features = total,
+            layers = self.layers.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "index built"
+        );
+        Ok(())
+    }
+
+    /// Reloads one layer's index from the store, e.g. after a write.
+    pub async fn reload_layer(&self, def: &LayerDef) -> Result<(), StoreError> {
+        let features = self.store.load_layer(&def.id).await?;
+        self.index
+            .replace(&def.id, LayerIndex::build(def, features));
+        Ok(())
+    }
+}
+
+/// One summary line per ingest, plus the first bad records.
+pub fn log_report(def: &LayerDef, report: &IngestReport) {
+    tracing::info!(
+        layer = %def.id,
+        written = report.written,
+        skipped = report.skipped,
+        ms = report.elapsed.as_millis() as u64,
+        "ingested"
+    );
+    for e in &report.errors {
+        tracing::warn!(layer = %def.id, "skipped {e}");
+    }
+}

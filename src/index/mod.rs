@@ -1,0 +1,278 @@
+//! The in-memory side of the store: one R*-tree per layer over features projected to Web
+//! Mercator, with their attributes already in MVT form, so that a tile is a tree query plus
+//! encoding. Built by bulk load from what the store returns; a layer is swapped whole, so a
+//! reader sees either the old set or the new one.
+//!
+//! Persistence is [`crate::store`]'s job; this module never touches the database.
+
+pub mod tile;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use crate::config::LayerDef;
+use crate::model::time::parse_rfc3339;
+use crate::model::{Bbox, FeatureId, LayerId, Properties, StoredFeature, TimeRange};
+use crate::tiles::mercator::Rect3857;
+use crate::tiles::{ProjectedGeometry, TileFeature, Value};
+
+/// A feature as tiles read it.
+#[derive(Debug, Clone)]
+pub struct IndexedFeature {
+    pub id: FeatureId,
+    pub geometry: ProjectedGeometry,
+    pub tags: Vec<(u16, Value)>,
+    pub time: TimeRange,
+}
+
+impl TileFeature for IndexedFeature {
+    fn id(&self) -> u64 {
+        self.id.0
+    }
+    fn geometry(&self) -> &ProjectedGeometry {
+        &self.geometry
+    }
+    fn tags(&self) -> &[(u16, Value)] {
+        &self.tags
+    }
+}
+
+/// MVT tags of `properties` for a layer whose key table is `keys`.
+pub fn tags_of(keys: &[String], properties: &Properties) -> Vec<(u16, Value)> {
+    keys.iter()
+        .enumerate()
+        .filter_map(|(i, k)| Some((i as u16, Value::from_json(properties.get(k)?)?)))
+        .collect()
+}
+
+/// The validity interval of a feature of `def`; unparseable or missing ends are open
+/// (ingest has already refused bad timestamps).
+pub fn time_of(def: &LayerDef, properties: &Properties) -> TimeRange {
+    let Some(fields) = &def.time else {
+        return TimeRange::default();
+    };
+    let at = |name: &str| {
+        properties
+            .get(name)
+            .and_then(|v| v.as_str())
+            .and_then(|s| parse_rfc3339(s).ok())
+    };
+    let start = at(&fields.start);
+    let end = match &fields.end {
+        Some(e) => at(e),
+        None => start,
+    };
+    TimeRange { start, end }
+}
+
+type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// One layer's features and their R*-tree.
+#[derive(Debug, Default)]
+pub struct LayerIndex {
+    tree: RTree<Entry>,
+    features: Vec<IndexedFeature>,
+    bounds: Option<Bbox>,
+    field_types: Vec<Option<FieldType>>,
+}
+
+/// The type of an attribute as TileJSON's `vector_layers.fields` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    String,
+    Number,
+    Boolean,
+}
+
+impl FieldType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldType::String => "String",
+            FieldType::Number => "Number",
+            FieldType::Boolean => "Boolean",
+        }
+    }
+
+    fn of(v: &Value) -> FieldType {
+        match v {
+            Value::String(_) => FieldType::String,
+            Value::Bool(_) => FieldType::Boolean,
+            _ => FieldType::Number,
+        }
+    }
+}
+
+impl LayerIndex {
+    /// Projects and bulk-loads `features`; features without a projectable, non-empty
+    /// geometry are left out (ingest does not let such features in).
+    pub fn build(def: &LayerDef, features: Vec<StoredFeature>) -> LayerIndex {
+        let mut entries = Vec::with_capacity(features.len());
+        let mut indexed = Vec::with_capacity(features.len());
+        let mut bounds: Option<Bbox> = None;
+        for f in features {
+            let Some(geometry) = ProjectedGeometry::from_lon_lat(&f.feature.geometry) else {
+                continue;
+            };
+            let Some(r) = geometry.bounds() else { continue };
+            if let Some(b) = Bbox::of(&f.feature.geometry) {
+                bounds = Some(bounds.map_or(b, |a| a.union(b)));
+            }
+            entries.push(Entry::new(
+                Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
+                indexed.len() as u32,
+            ));
+            indexed.push(IndexedFeature {
+                id: f.id,
+                geometry,
+                tags: tags_of(&def.properties, &f.feature.properties),
+                time: time_of(def, &f.feature.properties),
+            });
+        }
+        // A key's type is that of its values; a key whose values mix types is a string,
+        // since that is how a style can always read it.
+        let mut field_types = vec![None; def.properties.len()];
+        for f in &indexed {
+            for (k, v) in &f.tags {
+                let t = FieldType::of(v);
+                let slot = &mut field_types[*k as usize];
+                *slot = match *slot {
+                    None => Some(t),
+                    Some(old) if old == t => Some(t),
+                    Some(_) => Some(FieldType::String),
+                };
+            }
+        }
+        LayerIndex {
+            tree: RTree::bulk_load(entries),
+            features: indexed,
+            bounds,
+            field_types,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Type of each declared property (by index), `None` when no feature has it.
+    pub fn field_types(&self) -> &[Option<FieldType>] {
+        &self.field_types
+    }
+
+    /// Lon/lat bounds of all features.
+    pub fn bounds(&self) -> Option<Bbox> {
+        self.bounds
+    }
+
+    /// Features whose bounding box meets `rect`, in no particular order. Cost: O(log n + k).
+    pub fn query(&self, rect: Rect3857) -> impl Iterator<Item = &IndexedFeature> {
+        let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
+        self.tree
+            .locate_in_envelope_intersecting(env)
+            .map(|e| &self.features[e.data as usize])
+    }
+}
+
+/// All layers' indexes. Each layer sits behind its own lock only long enough to clone or
+/// swap an `Arc`; tiles render from the snapshot they took.
+#[derive(Debug, Default)]
+pub struct Index {
+    layers: HashMap<LayerId, RwLock<Arc<LayerIndex>>>,
+}
+
+impl Index {
+    pub fn new<'a>(layers: impl IntoIterator<Item = &'a LayerId>) -> Index {
+        Index {
+            layers: layers
+                .into_iter()
+                .map(|id| (id.clone(), RwLock::new(Arc::new(LayerIndex::default()))))
+                .collect(),
+        }
+    }
+
+    /// The current snapshot of a layer, `None` for an unknown layer.
+    pub fn layer(&self, id: &LayerId) -> Option<Arc<LayerIndex>> {
+        let slot = self.layers.get(id)?;
+        Some(slot.read().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// Replaces a layer's snapshot; readers holding the old one keep it until they finish.
+    pub fn replace(&self, id: &LayerId, index: LayerIndex) {
+        if let Some(slot) = self.layers.get(id) {
+            *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(index);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Feature;
+    use crate::tiles::mercator::lon_lat_to_3857;
+
+    fn def() -> LayerDef {
+        LayerDef::from_toml(
+            std::path::Path::new("schools.toml"),
+            "title = \"S\"\ngeometry = \"point\"\nproperties = [\"name\", \"opened\"]\ntime = { start = \"opened\" }\n",
+        )
+        .unwrap()
+    }
+
+    fn point(id: u64, lon: f64, lat: f64, name: &str) -> StoredFeature {
+        let mut properties = Properties::new();
+        properties.insert("name".into(), name.into());
+        properties.insert("opened".into(), "2026-01-01".into());
+        properties.insert("dropped".into(), 1.into());
+        StoredFeature {
+            id: FeatureId(id),
+            feature: Feature {
+                geometry: geo::Point::new(lon, lat).into(),
+                properties,
+            },
+        }
+    }
+
+    #[test]
+    fn a_box_query_finds_exactly_the_points_inside() {
+        let idx = LayerIndex::build(
+            &def(),
+            vec![
+                point(1, 24.94, 60.17, "a"),
+                point(2, 24.95, 60.17, "b"),
+                point(3, 25.5, 60.5, "c"),
+            ],
+        );
+        let (x0, y0) = lon_lat_to_3857(24.93, 60.16);
+        let (x1, y1) = lon_lat_to_3857(24.96, 60.18);
+        let mut ids: Vec<u64> = idx
+            .query(Rect3857 {
+                min_x: x0,
+                min_y: y0,
+                max_x: x1,
+                max_y: y1,
+            })
+            .map(|f| f.id.0)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, [1, 2]);
+        let b = idx.bounds().unwrap();
+        assert_eq!((b.west, b.north), (24.94, 60.5));
+    }
+
+    #[test]
+    fn only_declared_properties_become_tags_and_time_is_read() {
+        let idx = LayerIndex::build(&def(), vec![point(1, 24.94, 60.17, "a")]);
+        let f = &idx.features[0];
+        assert_eq!(f.tags.len(), 2);
+        assert_eq!(f.tags[0], (0, Value::String("a".into())));
+        assert_eq!(f.time.start, Some(1_767_225_600));
+        assert_eq!(f.time.end, f.time.start);
+    }
+}

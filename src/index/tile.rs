@@ -1,0 +1,57 @@
+//! A composite tile: one MVT layer per requested layer, cut from the layers' index
+//! snapshots. Each layer's zoom range and the optional time filter decide which features
+//! take part; [`crate::tiles`] does the geometry.
+
+use std::sync::Arc;
+
+use crate::config::LayerDef;
+use crate::index::{IndexedFeature, LayerIndex};
+use crate::model::TimeRange;
+use crate::tiles::render::tolerance_units;
+use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
+
+/// One layer of a tile request: its definition and the snapshot to read.
+pub struct TileLayer<'a> {
+    pub def: &'a LayerDef,
+    pub index: Arc<LayerIndex>,
+}
+
+/// Encodes the tile; an empty vector when no layer has a feature there.
+///
+/// Features are written in id order so that a tile's bytes (and ETag) depend only on the
+/// data, not on the shape of the R*-tree.
+pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let span = tile.span_3857();
+    let query = tile
+        .bounds_3857()
+        .expand(span * BUFFER_UNITS as f64 / EXTENT as f64);
+    let mut hits: Vec<&IndexedFeature> = Vec::new();
+    for layer in layers {
+        let def = layer.def;
+        if tile.z < def.minzoom {
+            continue;
+        }
+        hits.clear();
+        let timed = def.time.is_some();
+        hits.extend(layer.index.query(query).filter(|f| match (&time, timed) {
+            (Some(t), true) => f.time.overlaps(t),
+            _ => true,
+        }));
+        if hits.is_empty() {
+            continue;
+        }
+        hits.sort_unstable_by_key(|f| f.id);
+        let mut renderer = LayerRenderer::new(
+            def.id.as_str(),
+            &def.properties,
+            tile,
+            tolerance_units(tile.z, def.maxzoom),
+        );
+        for f in &hits {
+            renderer.add(*f);
+        }
+        renderer.finish(&mut out);
+    }
+    out
+}

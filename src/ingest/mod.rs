@@ -1,0 +1,107 @@
+//! Readers that turn files into [`Feature`]s, one record at a time, with an error per bad
+//! record that says where it is and what is wrong. Storing the features is the store's job;
+//! this module only reads and validates.
+//!
+//! Formats: GeoJSON FeatureCollection, GeoJSONSeq (newline-delimited, RFC 8142 record
+//! separators allowed), CSV (lon/lat columns or a WKT column) and OSM PBF (with a tag filter).
+
+pub mod csv;
+pub mod geojson;
+pub mod osm;
+pub mod run;
+pub mod validate;
+
+use std::fmt;
+
+use crate::model::Feature;
+
+/// Where a record sits in its input, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// 1-based line of a line-oriented file (GeoJSONSeq, CSV).
+    Line(u64),
+    /// 0-based index of a feature in a FeatureCollection.
+    Feature(u64),
+    /// An OSM element: `node`, `way` or `relation`, and its id.
+    Osm { kind: &'static str, id: i64 },
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Line(n) => write!(f, "line {n}"),
+            Position::Feature(n) => write!(f, "feature {n}"),
+            Position::Osm { kind, id } => write!(f, "{kind} {id}"),
+        }
+    }
+}
+
+/// One bad record: where it is, which field (if one is to blame) and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{position}{}: {reason}", field.as_ref().map(|f| format!(", field {f:?}")).unwrap_or_default())]
+pub struct RecordError {
+    pub position: Position,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl RecordError {
+    pub fn new(position: Position, field: Option<&str>, reason: impl Into<String>) -> Self {
+        Self {
+            position,
+            field: field.map(str::to_owned),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A record that was read, with its position for later validation errors.
+pub type Record = Result<(Position, Feature), RecordError>;
+
+/// Input formats, by the names the CLI and layer files use.
+pub const FORMATS: &[&str] = &["geojson", "geojsonseq", "csv", "osm"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    GeoJson,
+    GeoJsonSeq,
+    Csv,
+    Osm,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "geojson" => Format::GeoJson,
+            "geojsonseq" => Format::GeoJsonSeq,
+            "csv" => Format::Csv,
+            "osm" => Format::Osm,
+            _ => {
+                return Err(format!(
+                    "unknown format {s:?}: use one of {}",
+                    FORMATS.join(", ")
+                ));
+            }
+        })
+    }
+}
+
+impl Format {
+    /// The format a file name suggests.
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        let ends = |exts: &[&str]| exts.iter().any(|e| name.ends_with(e));
+        if ends(&[".osm.pbf", ".pbf"]) {
+            Some(Format::Osm)
+        } else if ends(&[".geojsonseq", ".geojsons", ".geojsonl", ".ndjson", ".jsonl"]) {
+            Some(Format::GeoJsonSeq)
+        } else if ends(&[".geojson", ".json"]) {
+            Some(Format::GeoJson)
+        } else if ends(&[".csv"]) {
+            Some(Format::Csv)
+        } else {
+            None
+        }
+    }
+}

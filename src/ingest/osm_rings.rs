@@ -1,0 +1,249 @@
+//! Geometry assembly for OSM multipolygon relations: joining member ways into closed rings
+//! by their shared end nodes, and turning outer and inner rings into (multi)polygons with
+//! each hole given to the outer ring that contains it.
+//!
+//! Everything here works on in-memory node id lists and coordinates, so it can be tested
+//! without a PBF file; reading the file and looking up nodes is [`super::osm`]'s job.
+
+use std::collections::BTreeMap;
+
+use geo::orient::{Direction, Orient};
+use geo::{Area, Contains, Coord, Geometry, InteriorPoint, LineString, MultiPolygon, Polygon};
+
+/// Joins ways (node id lists) into closed rings. A ring may be made of several ways, each in
+/// either direction; ways that are closed on their own are rings as they are.
+///
+/// Rings are returned in the order of their first way, so the result is deterministic.
+/// A way that cannot be joined into a closed ring is an error naming the node where the
+/// chain stops, which is what a mapper needs to find the gap.
+pub fn join_rings(ways: &[&[i64]]) -> Result<Vec<Vec<i64>>, String> {
+    // Endpoint index over the open ways. A BTreeMap keeps the lookup order-independent of
+    // hashing; within one node the candidates stay in member order.
+    let mut by_end: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, way) in ways.iter().enumerate() {
+        if way.len() < 2 {
+            return Err(format!(
+                "a member way has {} node(s), a ring needs at least 2 per way",
+                way.len()
+            ));
+        }
+        if !is_closed(way) {
+            by_end.entry(way[0]).or_default().push(i);
+            by_end.entry(way[way.len() - 1]).or_default().push(i);
+        }
+    }
+
+    let mut used = vec![false; ways.len()];
+    let mut rings = Vec::new();
+    for (start, way) in ways.iter().enumerate() {
+        if used[start] {
+            continue;
+        }
+        used[start] = true;
+        let mut chain: Vec<i64> = way.to_vec();
+        while !is_closed(&chain) {
+            let end = chain[chain.len() - 1];
+            let next = by_end
+                .get(&end)
+                .and_then(|candidates| candidates.iter().copied().find(|&i| !used[i]));
+            let Some(next) = next else {
+                return Err(format!(
+                    "ring starting at node {} cannot be closed: no further member way starts or ends at node {end}",
+                    chain[0]
+                ));
+            };
+            used[next] = true;
+            let way = ways[next];
+            if way[0] == end {
+                chain.extend_from_slice(&way[1..]);
+            } else {
+                // The way runs the other way round: walk it backwards, skipping the shared node.
+                chain.extend(way[..way.len() - 1].iter().rev());
+            }
+        }
+        if chain.len() < 4 {
+            return Err(format!(
+                "ring through node {} has only {} nodes, a closed ring needs at least 4",
+                chain[0],
+                chain.len()
+            ));
+        }
+        rings.push(chain);
+    }
+    Ok(rings)
+}
+
+fn is_closed(nodes: &[i64]) -> bool {
+    nodes.len() >= 2 && nodes[0] == nodes[nodes.len() - 1]
+}
+
+/// Builds the geometry of a multipolygon from closed outer and inner rings: each inner ring
+/// becomes a hole of the smallest outer ring that contains it (the smallest, so that an
+/// island inside a lake inside a forest gets the right parent). Exteriors come out
+/// counter-clockwise and holes clockwise (RFC 7946). One outer gives a Polygon, several a
+/// MultiPolygon.
+pub fn build_multipolygon(
+    outers: Vec<LineString<f64>>,
+    inners: Vec<LineString<f64>>,
+) -> Result<Geometry<f64>, String> {
+    if outers.is_empty() {
+        return Err("no outer ring".to_owned());
+    }
+    let mut polygons: Vec<Polygon<f64>> = outers
+        .into_iter()
+        .map(|ring| Polygon::new(ring, Vec::new()))
+        .collect();
+    let areas: Vec<f64> = polygons.iter().map(|p| p.unsigned_area()).collect();
+    let mut holes: Vec<Vec<LineString<f64>>> = vec![Vec::new(); polygons.len()];
+
+    for inner in inners {
+        let inner_polygon = Polygon::new(inner, Vec::new());
+        // Fallback for slightly sloppy data whose hole pokes out of its outer: an interior
+        // point of the hole (not a vertex, which may sit on the outer ring) decides.
+        let probe = inner_polygon.interior_point();
+        // The whole ring must lie in the outer (touching its boundary is allowed): a probe
+        // point alone could land on an island that lies inside this very hole.
+        let containing = |strict: bool| {
+            polygons
+                .iter()
+                .enumerate()
+                .filter(|(_, outer)| {
+                    if strict {
+                        outer.contains(&inner_polygon)
+                    } else {
+                        probe.is_some_and(|p| outer.contains(&p))
+                    }
+                })
+                .min_by(|(a, _), (b, _)| areas[*a].total_cmp(&areas[*b]))
+                .map(|(i, _)| i)
+        };
+        let parent = containing(true)
+            .or_else(|| containing(false))
+            .ok_or_else(|| {
+                format!(
+                    "inner ring at {} lies in no outer ring",
+                    describe(inner_polygon.exterior())
+                )
+            })?;
+        let (inner, _) = inner_polygon.into_inner();
+        holes[parent].push(inner);
+    }
+
+    for (polygon, holes) in polygons.iter_mut().zip(holes) {
+        for hole in holes {
+            polygon.interiors_push(hole);
+        }
+    }
+    let mut polygons: Vec<Polygon<f64>> = polygons
+        .into_iter()
+        .map(|p| p.orient(Direction::Default))
+        .collect();
+    Ok(if polygons.len() == 1 {
+        Geometry::Polygon(polygons.remove(0))
+    } else {
+        Geometry::MultiPolygon(MultiPolygon::new(polygons))
+    })
+}
+
+fn describe(ring: &LineString<f64>) -> String {
+    ring.0
+        .first()
+        .map(|c: &Coord<f64>| format!("({:.7}, {:.7})", c.x, c.y))
+        .unwrap_or_else(|| "(empty)".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn square(x0: f64, y0: f64, size: f64) -> LineString<f64> {
+        LineString::from(vec![
+            (x0, y0),
+            (x0 + size, y0),
+            (x0 + size, y0 + size),
+            (x0, y0 + size),
+            (x0, y0),
+        ])
+    }
+
+    #[test]
+    fn ways_in_mixed_directions_join_into_one_ring() {
+        // Ring 1-2-3-4-5-6-1 split into three ways; the second is stored backwards and the
+        // third is listed before the second.
+        let a: &[i64] = &[1, 2, 3];
+        let c: &[i64] = &[5, 6, 1];
+        let b: &[i64] = &[5, 4, 3];
+        let rings = join_rings(&[a, c, b]).unwrap();
+        assert_eq!(rings, vec![vec![1, 2, 3, 4, 5, 6, 1]]);
+    }
+
+    #[test]
+    fn closed_ways_and_joined_ways_give_separate_rings_in_member_order() {
+        let closed: &[i64] = &[10, 11, 12, 10];
+        let a: &[i64] = &[1, 2, 3];
+        let b: &[i64] = &[1, 4, 3];
+        let rings = join_rings(&[a, closed, b]).unwrap();
+        assert_eq!(rings, vec![vec![1, 2, 3, 4, 1], vec![10, 11, 12, 10]]);
+    }
+
+    #[test]
+    fn a_gap_between_ways_is_an_error_naming_the_node() {
+        let a: &[i64] = &[1, 2, 3];
+        let b: &[i64] = &[4, 5, 1];
+        let err = join_rings(&[a, b]).unwrap_err();
+        assert!(err.contains("node 3") || err.contains("node 4"), "{err}");
+    }
+
+    #[test]
+    fn a_closed_ring_of_three_nodes_is_too_small() {
+        let a: &[i64] = &[1, 2, 1];
+        assert!(join_rings(&[a]).is_err());
+    }
+
+    #[test]
+    fn holes_go_to_the_outer_that_contains_them_and_rings_are_oriented() {
+        // Two outers; the hole lies in the second one. The first outer is given clockwise.
+        let mut first = square(0.0, 0.0, 1.0);
+        first.0.reverse();
+        let second = square(5.0, 5.0, 4.0);
+        let hole = square(6.0, 6.0, 1.0);
+        let geometry = build_multipolygon(vec![first, second], vec![hole]).unwrap();
+        let Geometry::MultiPolygon(mp) = geometry else {
+            panic!("expected a MultiPolygon")
+        };
+        assert_eq!(mp.0.len(), 2);
+        assert!(mp.0[0].interiors().is_empty());
+        assert_eq!(mp.0[1].interiors().len(), 1);
+        for polygon in &mp.0 {
+            assert!(
+                polygon.signed_area() > 0.0,
+                "exterior must be counter-clockwise"
+            );
+        }
+        use geo::Winding;
+        assert!(mp.0[1].interiors()[0].is_cw(), "holes must be clockwise");
+    }
+
+    #[test]
+    fn a_hole_inside_an_island_inside_a_hole_goes_to_the_smallest_outer() {
+        let big = square(0.0, 0.0, 10.0);
+        let lake = square(2.0, 2.0, 6.0);
+        let island = square(3.0, 3.0, 4.0);
+        let pond = square(4.0, 4.0, 1.0);
+        let Geometry::MultiPolygon(mp) =
+            build_multipolygon(vec![big, island], vec![lake, pond]).unwrap()
+        else {
+            panic!("expected a MultiPolygon")
+        };
+        assert_eq!(mp.0[0].interiors().len(), 1);
+        assert_eq!(mp.0[1].interiors().len(), 1);
+        assert!((mp.0[1].unsigned_area() - 15.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_inner_ring_outside_every_outer_is_an_error() {
+        let err = build_multipolygon(vec![square(0.0, 0.0, 1.0)], vec![square(5.0, 5.0, 1.0)])
+            .unwrap_err();
+        assert!(err.contains("no outer ring"), "{err}");
+    }
+}

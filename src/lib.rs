@@ -1,0 +1,29 @@
+//! urbantile: a geospatial tile and map-layer server for a city's interactive map.
+//!
+//! An indexed spatial store ingests the city's layers (zoning, buildings, roads, permits,
+//! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
+//!
+//! # Module map
+//! Dependencies run one way: `api -> dataset -> store / index / ingest -> tiles / model`.
+//!
+//! | module | owns |
+//! | --- | --- |
+//! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time |
+//! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
+//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, MVT 2.1 encoding (pure, sync) |
+//! | [`index`] | one R*-tree per layer over projected features; composite tile rendering |
+//! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations) |
+//! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
+//! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
+//! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
+//! | [`api`] | the axum router: tiles, TileJSON, catalog, health; `ApiError` |
+
+pub mod api;
+pub mod config;
+pub mod dataset;
+// pub mod generate;
+pub mod index;
+pub mod ingest;
+pub mod model;
+pub mod store;
+pub mod tiles;

@@ -1,0 +1,189 @@
+//! The `urbantile` command: parse the command line, set up logging, call the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use urbantile::api::{AppState, router};
+use urbantile::dataset::{Dataset, log_report};
+use urbantile::ingest::Format;
+use urbantile::ingest::run::{IngestOptions, OsmCache, ingest_records, open_records, progress};
+
+#[derive(Parser)]
+#[command(
+    name = "urbantile",
+    version,
+    about = "Vector tiles and feature queries for a city's map"
+)]
+struct Cli {
+    /// Folder of layer files (*.toml).
+    #[arg(
+        long,
+        global = true,
+        env = "URBANTILE_LAYERS",
+        default_value = "layers"
+    )]
+    layers: PathBuf,
+    /// The store: sqlite://PATH.
+    #[arg(
+        long,
+        global = true,
+        env = "URBANTILE_DATABASE",
+        default_value = "sqlite://data/urbantile.db"
+    )]
+    database: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve tiles over HTTP; a first start ingests every layer's [source].
+    Serve {
+        #[arg(long, env = "URBANTILE_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+    },
+    /// Load a file into a layer.
+    Ingest {
+        /// Layer id (a file stem in the layers folder).
+        layer: String,
+        /// Input file, or - for standard input.
+        file: PathBuf,
+        /// geojson, geojsonseq, csv or osm; by default from the file name.
+        #[arg(long, env = "URBANTILE_FORMAT")]
+        format: Option<Format>,
+        /// Replace the layer's features atomically instead of adding to them.
+        #[arg(long)]
+        replace: bool,
+        /// Stop at the first bad record, writing nothing.
+        #[arg(long)]
+        strict: bool,
+        /// OSM tag filter for .osm.pbf input (default: the layer's [source] filter).
+        #[arg(long)]
+        osm: Option<String>,
+    },
+    /// List each layer with its feature count, bounds and zooms.
+    Layers,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "urbantile=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { bind } => serve(&cli.layers, &cli.database, bind).await,
+        Command::Ingest {
+            layer,
+            file,
+            format,
+            replace,
+            strict,
+            osm,
+        } => {
+            let data = Dataset::open(&cli.layers, &cli.database).await?;
+            let Some(def) = data.layer(&layer) else {
+                let known: Vec<_> = data.layers.iter().map(|l| l.id.as_str()).collect();
+                bail!(
+                    "unknown layer {layer:?}; the layers are: {}",
+                    known.join(", ")
+                );
+            };
+            let filter = match osm {
+                Some(f) => Some(
+                    f.parse()
+                        .map_err(|e: String| anyhow::anyhow!("--osm: {e}"))?,
+                ),
+                None => def.source.as_ref().and_then(|s| s.osm.clone()),
+            };
+            let records = open_records(
+                &file,
+                format,
+                filter.as_ref(),
+                def,
+                &mut OsmCache::default(),
+            )?;
+            let bar = progress(def.id.as_str());
+            let report = ingest_records(
+                data.store.as_ref(),
+                def,
+                &file,
+                records,
+                IngestOptions { replace, strict },
+                &bar,
+            )
+            .await?;
+            bar.finish_and_clear();
+            log_report(def, &report);
+            println!(
+                "{}: {} written, {} skipped ({} read) in {:.2} s",
+                def.id,
+                report.written,
+                report.skipped,
+                report.read,
+                report.elapsed.as_secs_f64()
+            );
+            for e in &report.errors {
+                println!("  skipped {e}");
+            }
+            if report.skipped as usize > report.errors.len() {
+                println!(
+                    "  ... and {} more",
+                    report.skipped as usize - report.errors.len()
+                );
+            }
+            Ok(())
+        }
+        Command::Layers => {
+            let data = Dataset::open(&cli.layers, &cli.database).await?;
+            println!(
+                "{:<22} {:<8} {:>8}  {:<5}  bounds (w,s,e,n)",
+                "layer", "geometry", "count", "zooms"
+            );
+            for def in &data.layers {
+                let stats = data.store.stats(&def.id).await?;
+                let bounds = stats.bounds.map_or("-".to_owned(), |b| {
+                    format!("{:.5},{:.5},{:.5},{:.5}", b.west, b.south, b.east, b.north)
+                });
+                println!(
+                    "{:<22} {:<8} {:>8}  {:>2}-{:<2}  {}",
+                    def.id.as_str(),
+                    def.geometry.as_str(),
+                    stats.count,
+                    def.minzoom,
+                    def.maxzoom,
+                    bounds
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn serve(layers: &std::path::Path, database: &str, bind: SocketAddr) -> anyhow::Result<()> {
+    let data = Dataset::open(layers, database)
+        .await
+        .with_context(|| format!("starting with layers from {}", layers.display()))?;
+    data.ingest_sources_if_empty().await?;
+    data.load_index().await?;
+    let app = router(AppState {
+        data: Arc::new(data),
+    });
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
+    tracing::info!("serving on http://{}", listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Plain data shared by every other module: layer ids, geometry kinds, features and their
+//! properties, time validity. No I/O happens here.
+//!
+//! Coordinates in a [`Feature`] are WGS84 longitude/latitude (EPSG:4326, RFC 7946 order).
+//! Projection to Web Mercator is the job of [`crate::tiles::mercator`].
+
+pub mod time;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Attribute map of a feature, as in a GeoJSON `properties` member.
+pub type Properties = serde_json::Map<String, serde_json::Value>;
+
+/// A layer id: the stem of its file in `layers/`, `[a-z0-9_]+`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct LayerId(String);
+
+impl LayerId {
+    /// Validates `id` as a layer id.
+    ///
+    /// # Examples
+    /// ```
+    /// use urbantile::model::LayerId;
+    /// assert!(LayerId::new("bike_lanes").is_ok());
+    /// assert!(LayerId::new("Bike-Lanes").is_err());
+    /// ```
+    pub fn new(id: &str) -> Result<Self, InvalidLayerId> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(InvalidLayerId(id.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LayerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("layer id {0:?} is not allowed: use 1 to 64 of a-z, 0-9 and _")]
+pub struct InvalidLayerId(pub String);
+
+/// The one geometry kind a layer holds. Multi-geometries of the same kind are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeometryKind {
+    Point,
+    Line,
+    Polygon,
+}
+
+impl GeometryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Point => "point",
+            Self::Line => "line",
+            Self::Polygon => "polygon",
+        }
+    }
+
+    /// The kind of a geometry, or `None` for collections and other mixed shapes.
+    pub fn of(geometry: &geo::Geometry<f64>) -> Option<Self> {
+        use geo::Geometry as G;
+        match geometry {
+            G::Point(_) | G::MultiPoint(_) => Some(Self::Point),
+            G::Line(_) | G::LineString(_) | G::MultiLineString(_) => Some(Self::Line),
+            G::Polygon(_) | G::MultiPolygon(_) | G::Rect(_) | G::Triangle(_) => Some(Self::Polygon),
+            G::GeometryCollection(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for GeometryKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A store-assigned feature id, unique within the store. It is the MVT feature id and the
+/// OGC API feature id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FeatureId(pub u64);
+
+impl fmt::Display for FeatureId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A feature before it is stored: geometry in lon/lat and its properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Feature {
+    pub geometry: geo::Geometry<f64>,
+    pub properties: Properties,
+}
+
+/// A feature as the store holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFeature {
+    pub id: FeatureId,
+    pub feature: Feature,
+}
+
+/// A validity interval in Unix seconds (UTC); an open end is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRange {
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+}
+
+impl TimeRange {
+    /// True when the two closed intervals share at least one instant.
+    pub fn overlaps(&self, other: &TimeRange) -> bool {
+        let starts_before_other_ends = match (self.start, other.end) {
+            (Some(s), Some(e)) => s <= e,
+            _ => true,
+        };
+        let ends_after_other_starts = match (self.end, other.start) {
+            (Some(e), Some(s)) => e >= s,
+            _ => true,
+        };
+        starts_before_other_ends && ends_after_other_starts
+    }
+}
+
+/// A bounding box in WGS84 degrees: west, south, east, north.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bbox {
+    pub west: f64,
+    pub south: f64,
+    pub east: f64,
+    pub north: f64,
+}
+
+impl Bbox {
+    pub fn to_array(self) -> [f64; 4] {
+        [self.west, self.south, self.east, self.north]
+    }
+
+    /// The smallest box holding both.
+    pub fn union(self, other: Bbox) -> Bbox {
+        Bbox {
+            west: self.west.min(other.west),
+            south: self.south.min(other.south),
+            east: self.east.max(other.east),
+            north: self.north.max(other.north),
+        }
+    }
+
+    pub fn of(geometry: &geo::Geometry<f64>) -> Option<Bbox> {
+        use geo::BoundingRect;
+        geometry.bounding_rect().map(|r| Bbox {
+            west: r.min().x,
+            south: r.min().y,
+            east: r.max().x,
+            north: r.max().y,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_ranges_with_open_ends_overlap_everything_after_or_before() {
+        let open_end = TimeRange {
+            start: Some(10),
+            end: None,
+        };
+        assert!(open_end.overlaps(&TimeRange {
+            start: Some(100),
+            end: Some(200)
+        }));
+        assert!(!open_end.overlaps(&TimeRange {
+            start: Some(0),
+            end: Some(5)
+        }));
+        assert!(open_end.overlaps(&TimeRange {
+            start: Some(0),
+            end: Some(10)
+        }));
+    }
+}

@@ -1,0 +1,278 @@
+//! The embedded default store: one SQLite file (WAL journal) through sqlx, with migrations
+//! embedded in the binary. Geometry is kept as WKB, properties as JSON text.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use geozero::{CoordDimensions, ToGeo, ToWkb};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
+use crate::store::{FeatureStore, LayerStats, LayerWriter, NewFeature, StoreError, WriteMode};
+
+/// Rows per INSERT statement: multi-row statements are several times faster than one row
+/// each, and 10 parameters a row stay far below SQLite's limit of 32766.
+const ROWS_PER_STATEMENT: usize = 500;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its folder if needed) the file of a `sqlite://PATH` URL and
+    /// brings its schema up to date.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        let path = url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:");
+        let path = path.split('?').next().unwrap_or_default();
+        if let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+            && path != ":memory:"
+        {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL is durable across process crashes; only a power cut can lose
+            // the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+#[async_trait]
+impl FeatureStore for SqliteStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn stats(&self, layer: &LayerId) -> Result<LayerStats, StoreError> {
+        let row = sqlx::query(
+            "SELECT count(*), min(min_x), min(min_y), max(max_x), max(max_y) FROM features WHERE layer = ?",
+        )
+        .bind(layer.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let count: i64 = row.try_get(0)?;
+        let bounds = match (
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+        ) {
+            (Some(west), Some(south), Some(east), Some(north)) => Some(Bbox {
+                west,
+                south,
+                east,
+                north,
+            }),
+            _ => None,
+        };
+        Ok(LayerStats {
+            count: count as u64,
+            bounds,
+        })
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let any: Option<i64> = sqlx::query_scalar("SELECT id FROM features LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(any.is_none())
+    }
+
+    async fn load_layer(&self, layer: &LayerId) -> Result<Vec<StoredFeature>, StoreError> {
+        let rows =
+            sqlx::query("SELECT id, geom, properties FROM features WHERE layer = ? ORDER BY id")
+                .bind(layer.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
+                let bad = |reason: String| StoreError::Geometry {
+                    layer: layer.clone(),
+                    id,
+                    reason,
+                };
+                let wkb: &[u8] = row.try_get(1)?;
+                let geometry = geozero::wkb::Wkb(wkb)
+                    .to_geo()
+                    .map_err(|e| bad(e.to_string()))?;
+                let props: &str = row.try_get(2)?;
+                let properties: Properties =
+                    serde_json::from_str(props).map_err(|e| bad(format!("properties: {e}")))?;
+                Ok(StoredFeature {
+                    id,
+                    feature: Feature {
+                        geometry,
+                        properties,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn begin_write(
+        &self,
+        layer: &LayerId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn LayerWriter>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if mode == WriteMode::Replace {
+            sqlx::query("DELETE FROM features WHERE layer = ?")
+                .bind(layer.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(SqliteLayerWriter {
+            tx,
+            layer: layer.clone(),
+        }))
+    }
+}
+
+struct SqliteLayerWriter {
+    tx: Transaction<'static, Sqlite>,
+    layer: LayerId,
+}
+
+#[async_trait]
+impl LayerWriter for SqliteLayerWriter {
+    async fn insert(&mut self, features: &[NewFeature]) -> Result<Vec<FeatureId>, StoreError> {
+        let mut ids = Vec::with_capacity(features.len());
+        for chunk in features.chunks(ROWS_PER_STATEMENT) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                let wkb = f
+                    .feature
+                    .geometry
+                    .to_wkb(CoordDimensions::xy())
+                    .map_err(|e| StoreError::Geometry {
+                        layer: self.layer.clone(),
+                        id: FeatureId(0),
+                        reason: e.to_string(),
+                    })?;
+                let bbox = Bbox::of(&f.feature.geometry).unwrap_or(Bbox {
+                    west: 0.0,
+                    south: 0.0,
+                    east: 0.0,
+                    north: 0.0,
+                });
+                let props = serde_json::Value::Object(f.feature.properties.clone()).to_string();
+                rows.push((wkb, bbox, props, f.time));
+            }
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO features (layer, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) ",
+            );
+            q.push_values(&rows, |mut b, (wkb, bbox, props, time)| {
+                b.push_bind(self.layer.as_str())
+                    .push_bind(wkb.as_slice())
+                    .push_bind(props.as_str())
+                    .push_bind(bbox.west)
+                    .push_bind(bbox.south)
+                    .push_bind(bbox.east)
+                    .push_bind(bbox.north)
+                    .push_bind(time.start)
+                    .push_bind(time.end);
+            });
+            q.push(" RETURNING id");
+            let new_ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *self.tx).await?;
+            ids.extend(new_ids.into_iter().map(|i| FeatureId(i as u64)));
+        }
+        Ok(ids)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TimeRange;
+
+    fn feature(lon: f64, lat: f64, name: &str) -> NewFeature {
+        let mut properties = Properties::new();
+        properties.insert("name".into(), name.into());
+        NewFeature {
+            feature: Feature {
+                geometry: geo::Point::new(lon, lat).into(),
+                properties,
+            },
+            time: TimeRange::default(),
+        }
+    }
+
+    async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sub/t.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn features_written_are_read_back_in_order() {
+        let (_dir, store) = temp_store().await;
+        let layer = LayerId::new("schools").unwrap();
+        assert!(store.is_empty().await.unwrap());
+        let mut w = store.begin_write(&layer, WriteMode::Append).await.unwrap();
+        let ids = w
+            .insert(&[feature(24.9, 60.1, "a"), feature(24.8, 60.2, "b")])
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+        assert_eq!(ids.len(), 2);
+        let back = store.load_layer(&layer).await.unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].feature.properties["name"], "b");
+        assert_eq!(back[1].feature.geometry, geo::Point::new(24.8, 60.2).into());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_writer_leaves_nothing_and_replace_swaps_everything() {
+        let (_dir, store) = temp_store().await;
+        let layer = LayerId::new("roads").unwrap();
+        let mut w = store.begin_write(&layer, WriteMode::Append).await.unwrap();
+        w.insert(&[feature(1.0, 1.0, "old")]).await.unwrap();
+        w.commit().await.unwrap();
+
+        let mut w = store.begin_write(&layer, WriteMode::Replace).await.unwrap();
+        w.insert(&[feature(2.0, 2.0, "half")]).await.unwrap();
+        drop(w);
+        assert_eq!(store.stats(&layer).await.unwrap().count, 1);
+
+        let mut w = store.begin_write(&layer, WriteMode::Replace).await.unwrap();
+        w.insert(&[feature(3.0, 3.0, "new1"), feature(4.0, 4.0, "new2")])
+            .await
+            .unwrap();
+        w.commit().await.unwrap();
+        let names: Vec<_> = store
+            .load_layer(&layer)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| f.feature.properties["name"].clone())
+            .collect();
+        assert_eq!(names, ["new1", "new2"]);
+    }
+}

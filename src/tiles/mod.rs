@@ -1,0 +1,26 @@
+//! Everything that turns features into Mapbox Vector Tiles, and nothing else: the Web
+//! Mercator tile scheme, projection, clipping, simplification, quantisation and the MVT 2.1
+//! protobuf encoding. Pure and synchronous: no HTTP, no database.
+//!
+//! A tile is made in one pass per feature (see [`render`]): tile-local float coordinates ->
+//! clip to the tile plus buffer -> simplify to the tile's resolution -> round to the extent
+//! grid -> drop what collapsed -> fix winding -> encode commands.
+
+pub mod clip;
+pub mod coord;
+pub mod mercator;
+pub mod mvt;
+pub mod render;
+pub mod simplify;
+
+pub use coord::{TileCoord, TileCoordError};
+pub use mercator::ProjectedGeometry;
+pub use mvt::Value;
+pub use render::{LayerRenderer, TileFeature};
+
+/// Tile extent in MVT units: coordinates run 0..EXTENT across a tile.
+pub const EXTENT: u32 = 4096;
+/// Geometry is kept this many extent units beyond each tile edge so that strokes and point
+/// symbols do not show seams at tile edges. 64 units of 4096 is the usual default of
+/// PostGIS-based servers, so tiles line up with theirs.
+pub const BUFFER_UNITS: u32 = 64;

@@ -1,0 +1,349 @@
+//! The Mapbox Vector Tile 2.1 wire format: a small protobuf writer for tiles, layers and
+//! features, with per-layer key and value tables deduplicated as the spec asks.
+//!
+//! urbantile writes the protobuf itself rather than through a generic MVT crate because it
+//! quantises geometry before encoding: only then can rings that collapse or flip on the
+//! extent grid be dropped or re-wound, and the commands written straight into one buffer.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+/// An attribute value as MVT stores it (`Value` message of the spec).
+#[derive(Debug, Clone)]
+pub enum Value {
+    String(Box<str>),
+    Double(f64),
+    /// Non-negative integers.
+    Uint(u64),
+    /// Negative integers (zig-zag encoded).
+    Sint(i64),
+    Bool(bool),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::String(a), Value::String(b)) => a == b,
+            (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
+            (Value::Uint(a), Value::Uint(b)) => a == b,
+            (Value::Sint(a), Value::Sint(b)) => a == b,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Value {}
+
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            Value::String(s) => s.hash(state),
+            Value::Double(d) => d.to_bits().hash(state),
+            Value::Uint(u) => u.hash(state),
+            Value::Sint(i) => i.hash(state),
+            Value::Bool(b) => b.hash(state),
+        }
+    }
+}
+
+impl Value {
+    /// The MVT value for a JSON value; `None` for null, which MVT cannot hold (the key is
+    /// then left off the feature). Arrays and objects become their JSON text.
+    pub fn from_json(v: &serde_json::Value) -> Option<Value> {
+        use serde_json::Value as J;
+        Some(match v {
+            J::Null => return None,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    Value::Uint(u)
+                } else if let Some(i) = n.as_i64() {
+                    Value::Sint(i)
+                } else {
+                    Value::Double(n.as_f64()?)
+                }
+            }
+            J::String(s) => Value::String(s.as_str().into()),
+            J::Array(_) | J::Object(_) => Value::String(v.to_string().into()),
+        })
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::String(s) => write_bytes(out, 1, s.as_bytes()),
+            Value::Double(d) => {
+                write_key(out, 3, WIRE_I64);
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            Value::Uint(u) => write_uint_field(out, 5, *u),
+            Value::Sint(i) => write_uint_field(out, 6, zigzag(*i)),
+            Value::Bool(b) => write_uint_field(out, 7, *b as u64),
+        }
+    }
+}
+
+const WIRE_VARINT: u8 = 0;
+const WIRE_I64: u8 = 1;
+const WIRE_LEN: u8 = 2;
+
+/// MVT geometry types (`GeomType` of the spec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeomType {
+    Point = 1,
+    LineString = 2,
+    Polygon = 3,
+}
+
+pub(crate) fn write_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn write_key(out: &mut Vec<u8>, field: u32, wire: u8) {
+    write_varint(out, ((field as u64) << 3) | wire as u64);
+}
+
+fn write_uint_field(out: &mut Vec<u8>, field: u32, v: u64) {
+    write_key(out, field, WIRE_VARINT);
+    write_varint(out, v);
+}
+
+fn write_bytes(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    write_key(out, field, WIRE_LEN);
+    write_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+pub(crate) fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Geometry commands of one feature (MVT 2.1 section 4.3), with the cursor carried across
+/// parts as the spec requires.
+#[derive(Debug, Default)]
+pub struct GeometryWriter {
+    commands: Vec<u32>,
+    cursor: [i32; 2],
+}
+
+impl GeometryWriter {
+    pub fn clear(&mut self) {
+        self.commands.clear();
+        self.cursor = [0, 0];
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    fn command(&mut self, id: u32, count: usize) {
+        self.commands.push((id & 0x7) | ((count as u32) << 3));
+    }
+
+    fn point(&mut self, p: [i32; 2]) {
+        let dx = p[0] - self.cursor[0];
+        let dy = p[1] - self.cursor[1];
+        self.commands.push(zigzag(dx as i64) as u32);
+        self.commands.push(zigzag(dy as i64) as u32);
+        self.cursor = p;
+    }
+
+    /// Points of a point or multi-point feature: one MoveTo with all of them.
+    pub fn points(&mut self, points: &[[i32; 2]]) {
+        if points.is_empty() {
+            return;
+        }
+        self.command(1, points.len());
+        for &p in points {
+            self.point(p);
+        }
+    }
+
+    /// One line part of two or more points.
+    pub fn line(&mut self, points: &[[i32; 2]]) {
+        debug_assert!(points.len() >= 2);
+        self.command(1, 1);
+        self.point(points[0]);
+        self.command(2, points.len() - 1);
+        for &p in &points[1..] {
+            self.point(p);
+        }
+    }
+
+    /// One ring of three or more points, without its closing point.
+    pub fn ring(&mut self, points: &[[i32; 2]]) {
+        debug_assert!(points.len() >= 3);
+        self.line(points);
+        self.command(7, 1);
+    }
+}
+
+/// Builds one layer of a tile. Keys are the layer's declared property names, addressed by
+/// their index; only the keys and values that features use are written.
+pub struct LayerWriter<'v> {
+    name: &'v str,
+    declared_keys: &'v [String],
+    key_slots: Vec<u32>,
+    keys_used: Vec<u16>,
+    values: HashMap<&'v Value, u32>,
+    values_order: Vec<&'v Value>,
+    features: Vec<u8>,
+    feature: Vec<u8>,
+    tags: Vec<u32>,
+    count: usize,
+}
+
+impl<'v> LayerWriter<'v> {
+    pub fn new(name: &'v str, declared_keys: &'v [String]) -> Self {
+        Self {
+            name,
+            declared_keys,
+            key_slots: vec![u32::MAX; declared_keys.len()],
+            keys_used: Vec::new(),
+            values: HashMap::new(),
+            values_order: Vec::new(),
+            features: Vec::new(),
+            feature: Vec::new(),
+            tags: Vec::new(),
+            count: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Adds a feature. `tags` pairs a declared key index with its value.
+    pub fn add_feature(
+        &mut self,
+        id: u64,
+        geom_type: GeomType,
+        geometry: &GeometryWriter,
+        tags: &'v [(u16, Value)],
+    ) {
+        self.tags.clear();
+        for (key, value) in tags {
+            let Some(slot) = self.key_slots.get_mut(*key as usize) else {
+                continue;
+            };
+            if *slot == u32::MAX {
+                *slot = self.keys_used.len() as u32;
+                self.keys_used.push(*key);
+            }
+            let next = self.values_order.len() as u32;
+            let v = *self.values.entry(value).or_insert(next);
+            if v == next {
+                self.values_order.push(value);
+            }
+            self.tags.push(*slot);
+            self.tags.push(v);
+        }
+        let f = &mut self.feature;
+        f.clear();
+        write_uint_field(f, 1, id);
+        if !self.tags.is_empty() {
+            write_packed(f, 2, &self.tags);
+        }
+        write_uint_field(f, 3, geom_type as u64);
+        write_packed(f, 4, &geometry.commands);
+        write_bytes(&mut self.features, 2, f);
+        self.count += 1;
+    }
+
+    /// Appends the finished layer to `tile` (a Tile message); nothing when it has no feature.
+    pub fn finish(self, tile: &mut Vec<u8>, extent: u32) {
+        if self.count == 0 {
+            return;
+        }
+        let mut layer = Vec::with_capacity(self.features.len() + 256);
+        write_uint_field(&mut layer, 15, 2);
+        write_bytes(&mut layer, 1, self.name.as_bytes());
+        layer.extend_from_slice(&self.features);
+        for &k in &self.keys_used {
+            write_bytes(&mut layer, 3, self.declared_keys[k as usize].as_bytes());
+        }
+        let mut value = Vec::new();
+        for v in &self.values_order {
+            value.clear();
+            v.write(&mut value);
+            write_bytes(&mut layer, 4, &value);
+        }
+        write_uint_field(&mut layer, 5, extent as u64);
+        write_bytes(tile, 3, &layer);
+    }
+}
+
+fn write_packed(out: &mut Vec<u8>, field: u32, values: &[u32]) {
+    let mut len = 0u64;
+    for &v in values {
+        len += varint_len(v as u64);
+    }
+    write_key(out, field, WIRE_LEN);
+    write_varint(out, len);
+    for &v in values {
+        write_varint(out, v as u64);
+    }
+}
+
+fn varint_len(v: u64) -> u64 {
+    (64 - (v | 1).leading_zeros() as u64).div_ceil(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_match_the_protobuf_examples() {
+        let mut out = Vec::new();
+        write_varint(&mut out, 300);
+        assert_eq!(out, [0xAC, 0x02]);
+        assert_eq!(varint_len(300), 2);
+        assert_eq!(varint_len(0), 1);
+        assert_eq!(varint_len(127), 1);
+        assert_eq!(varint_len(128), 2);
+    }
+
+    #[test]
+    fn zigzag_interleaves_signs() {
+        assert_eq!([0, -1, 1, -2, 2].map(zigzag), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn the_spec_example_point_encodes_as_in_the_spec() {
+        // MVT 2.1 section 4.3.5.1: a point at (25, 17) is [9, 50, 34].
+        let mut g = GeometryWriter::default();
+        g.points(&[[25, 17]]);
+        assert_eq!(g.commands, [9, 50, 34]);
+    }
+
+    #[test]
+    fn the_spec_example_polygon_encodes_as_in_the_spec() {
+        // MVT 2.1 section 4.3.5.6: [9, 6, 12, 18, 10, 12, 24, 44, 15].
+        let mut g = GeometryWriter::default();
+        g.ring(&[[3, 6], [8, 12], [20, 34]]);
+        assert_eq!(g.commands, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
+    }
+
+    #[test]
+    fn equal_values_are_stored_once_per_layer() {
+        let keys = vec!["kind".to_string()];
+        let tags = vec![(0u16, Value::String("park".into()))];
+        let mut g = GeometryWriter::default();
+        g.points(&[[1, 1]]);
+        let mut layer = LayerWriter::new("parks", &keys);
+        layer.add_feature(1, GeomType::Point, &g, &tags);
+        layer.add_feature(2, GeomType::Point, &g, &tags);
+        assert_eq!(layer.values_order.len(), 1);
+        assert_eq!(layer.keys_used, [0]);
+    }
+}

@@ -1,0 +1,294 @@
+//! Cutting projected features into one MVT layer of one tile: transform to tile-local units,
+//! clip to the tile plus buffer, simplify, quantise to the extent grid, drop parts that
+//! collapsed and wind rings as MVT 2.1 asks (exterior rings have positive area in tile
+//! coordinates, y down; holes negative).
+
+use geo::{Coord, LineString};
+
+use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring};
+use crate::tiles::mercator::ProjectedGeometry;
+use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Value};
+use crate::tiles::simplify::{simplify_line, simplify_ring};
+use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
+
+/// What a tile needs of a feature. The index's features implement it.
+pub trait TileFeature {
+    fn id(&self) -> u64;
+    fn geometry(&self) -> &ProjectedGeometry;
+    /// Declared-key index and value of each non-null attribute.
+    fn tags(&self) -> &[(u16, Value)];
+}
+
+/// Simplification tolerance for a tile at `z` of a layer whose data ends at `maxzoom`, in
+/// extent units: one unit (the tile's grid) up to maxzoom; deeper (overzoomed) tiles keep
+/// the detail of maxzoom, so the tolerance grows with the zoom difference.
+pub fn tolerance_units(z: u8, maxzoom: u8) -> f64 {
+    if z > maxzoom {
+        (1u64 << (z - maxzoom).min(30)) as f64
+    } else {
+        1.0
+    }
+}
+
+/// Tile-local frame: EPSG:3857 metres to extent units, y pointing down.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    min_x: f64,
+    max_y: f64,
+    scale: f64,
+    clip: ClipSquare,
+    tolerance: f64,
+}
+
+impl Frame {
+    fn new(tile: TileCoord, tolerance: f64) -> Self {
+        let b = tile.bounds_3857();
+        let buffer = BUFFER_UNITS as f64;
+        Self {
+            min_x: b.min_x,
+            max_y: b.max_y,
+            scale: EXTENT as f64 / tile.span_3857(),
+            clip: ClipSquare {
+                min: -buffer,
+                max: EXTENT as f64 + buffer,
+            },
+            tolerance,
+        }
+    }
+
+    fn local(&self, c: Coord<f64>) -> Pt {
+        [
+            (c.x - self.min_x) * self.scale,
+            (self.max_y - c.y) * self.scale,
+        ]
+    }
+
+    /// The ring in local units without its closing point, and whether its bounding box is
+    /// smaller than the tolerance on both axes (it would collapse).
+    fn local_ring(&self, ring: &LineString<f64>, out: &mut Vec<Pt>) -> bool {
+        out.clear();
+        let coords = &ring.0;
+        let n = if coords.len() > 1 && coords.first() == coords.last() {
+            coords.len() - 1
+        } else {
+            coords.len()
+        };
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        for c in &coords[..n] {
+            let p = self.local(*c);
+            lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+            hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+            out.push(p);
+        }
+        hi[0] - lo[0] < self.tolerance && hi[1] - lo[1] < self.tolerance
+    }
+}
+
+/// Rounds to the grid and drops consecutive repeats.
+fn quantise(points: &[Pt], out: &mut Vec<[i32; 2]>) {
+    out.clear();
+    for p in points {
+        let q = [p[0].round() as i32, p[1].round() as i32];
+        if out.last() != Some(&q) {
+            out.push(q);
+        }
+    }
+}
+
+/// Twice the signed area by the surveyor's formula, in tile coordinates.
+fn area2(ring: &[[i32; 2]]) -> i64 {
+    let n = ring.len();
+    let mut sum = 0i64;
+    for i in 0..n {
+        let a = ring[i];
+        let b = ring[(i + 1) % n];
+        sum += a[0] as i64 * b[1] as i64 - b[0] as i64 * a[1] as i64;
+    }
+    sum
+}
+
+/// Builds one layer of one tile.
+pub struct LayerRenderer<'v> {
+    frame: Frame,
+    layer: LayerWriter<'v>,
+    geometry: GeometryWriter,
+    local: Vec<Pt>,
+    parts: Vec<Vec<Pt>>,
+    grid: Vec<[i32; 2]>,
+}
+
+impl<'v> LayerRenderer<'v> {
+    /// `keys` are the layer's declared property names that feature tags index into.
+    pub fn new(name: &'v str, keys: &'v [String], tile: TileCoord, tolerance_units: f64) -> Self {
+        Self {
+            frame: Frame::new(tile, tolerance_units),
+            layer: LayerWriter::new(name, keys),
+            geometry: GeometryWriter::default(),
+            local: Vec::new(),
+            parts: Vec::new(),
+            grid: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layer.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.layer.is_empty()
+    }
+
+    /// Adds the feature's part inside the tile plus buffer; returns false (and writes
+    /// nothing) when nothing of it is left there after clipping and quantisation.
+    pub fn add<F: TileFeature>(&mut self, feature: &'v F) -> bool {
+        self.geometry.clear();
+        let geom_type = match feature.geometry() {
+            ProjectedGeometry::Points(mp) => {
+                self.grid.clear();
+                for p in &mp.0 {
+                    let l = self.frame.local(p.0);
+                    if self.frame.clip.contains(l) {
+                        let q = [l[0].round() as i32, l[1].round() as i32];
+                        if !self.grid.contains(&q) {
+                            self.grid.push(q);
+                        }
+                    }
+                }
+                self.geometry.points(&self.grid);
+                GeomType::Point
+            }
+            ProjectedGeometry::Lines(ml) => {
+                for line in &ml.0 {
+                    if self.frame.local_ring(line, &mut self.local) {
+                        continue;
+                    }
+                    // local_ring drops a closing point; a closed line keeps it.
+                    if line.0.len() > 1 && line.0.first() == line.0.last() {
+                        self.local.push(self.local[0]);
+                    }
+                    self.parts.clear();
+                    clip_line(&self.local, &self.frame.clip, &mut self.parts);
+                    for part in &mut self.parts {
+                        simplify_line(part, self.frame.tolerance);
+                        quantise(part, &mut self.grid);
+                        if self.grid.len() >= 2 {
+                            self.geometry.line(&self.grid);
+                        }
+                    }
+                }
+                GeomType::LineString
+            }
+            ProjectedGeometry::Polygons(mp) => {
+                for polygon in &mp.0 {
+                    if !self.ring(polygon.exterior(), true) {
+                        continue;
+                    }
+                    for hole in polygon.interiors() {
+                        self.ring(hole, false);
+                    }
+                }
+                GeomType::Polygon
+            }
+        };
+        if self.geometry.is_empty() {
+            return false;
+        }
+        self.layer
+            .add_feature(feature.id(), geom_type, &self.geometry, feature.tags());
+        true
+    }
+
+    /// Writes one ring if something of it survives; returns whether it did.
+    fn ring(&mut self, ring: &LineString<f64>, exterior: bool) -> bool {
+        if self.frame.local_ring(ring, &mut self.local) {
+            return false;
+        }
+        let mut clipped = clip_ring(&self.local, &self.frame.clip);
+        simplify_ring(&mut clipped, self.frame.tolerance);
+        quantise(&clipped, &mut self.grid);
+        while self.grid.len() > 1 && self.grid.first() == self.grid.last() {
+            self.grid.pop();
+        }
+        if self.grid.len() < 3 {
+            return false;
+        }
+        let a = area2(&self.grid);
+        if a == 0 {
+            return false;
+        }
+        if (a > 0) != exterior {
+            self.grid.reverse();
+        }
+        self.geometry.ring(&self.grid);
+        true
+    }
+
+    /// Appends the layer to `tile`; nothing when no feature was added.
+    pub fn finish(self, tile: &mut Vec<u8>) {
+        self.layer.finish(tile, EXTENT);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{MultiPolygon, Polygon, polygon};
+
+    struct F(ProjectedGeometry, Vec<(u16, Value)>);
+    impl TileFeature for F {
+        fn id(&self) -> u64 {
+            7
+        }
+        fn geometry(&self) -> &ProjectedGeometry {
+            &self.0
+        }
+        fn tags(&self) -> &[(u16, Value)] {
+            &self.1
+        }
+    }
+
+    fn tile_square(tile: TileCoord, inset: f64) -> Polygon<f64> {
+        let b = tile.bounds_3857();
+        polygon![
+            (x: b.min_x + inset, y: b.min_y + inset),
+            (x: b.max_x - inset, y: b.min_y + inset),
+            (x: b.max_x - inset, y: b.max_y - inset),
+            (x: b.min_x + inset, y: b.max_y - inset),
+        ]
+    }
+
+    #[test]
+    fn a_polygon_smaller_than_a_grid_cell_is_dropped() {
+        let tile = TileCoord::new(10, 500, 300).unwrap();
+        let span = tile.span_3857();
+        let tiny = tile_square(tile, span * 0.49999);
+        let f = F(
+            ProjectedGeometry::Polygons(MultiPolygon(vec![tiny])),
+            vec![],
+        );
+        let keys = vec![];
+        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        assert!(!r.add(&f));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_counter_clockwise_map_polygon_becomes_a_positive_tile_ring() {
+        // In map space (y up) the square is counter-clockwise; after the y flip it must be
+        // written with positive surveyor's area.
+        let tile = TileCoord::new(12, 2000, 1000).unwrap();
+        let sq = tile_square(tile, tile.span_3857() / 4.0);
+        let f = F(ProjectedGeometry::Polygons(MultiPolygon(vec![sq])), vec![]);
+        let keys = vec![];
+        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        assert!(r.add(&f));
+        assert!(area2(&r.grid) > 0);
+        assert_eq!(area2(&r.grid), 2 * 2048 * 2048);
+    }
+
+    #[test]
+    fn overzoomed_tiles_keep_the_detail_of_maxzoom() {
+        assert_eq!(tolerance_units(14, 16), 1.0);
+        assert_eq!(tolerance_units(18, 16), 4.0);
+    }
+}
