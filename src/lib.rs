@@ -21,7 +21,7 @@
 pub mod api;
 pub mod config;
 pub mod dataset;
-// pub mod generate;
+pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod model;

@@ -29,7 +29,9 @@ impl Rng {
             hash ^= u64::from(byte);
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
-        Rng { state: mix(self.state ^ mix(hash)) }
+        Rng {
+            state: mix(self.state ^ mix(hash)),
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::ingest::{Position, Record, RecordError};
 use crate::model::{Bbox, Feature, GeometryKind, Properties};
 
-pub use rings::{build_multipolygon, join_rings};
+pub use rings::{Role, assemble_multipolygon, build_multipolygon, join_rings};
 
 // ---------------------------------------------------------------------------------------
 // Tag filter
@@ -189,14 +189,6 @@ struct Way {
     tags: Tags,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Outer,
-    Inner,
-    /// Any other role (e.g. "subarea"): not part of the area's geometry.
-    Other,
-}
-
 struct Relation {
     id: i64,
     tags: Tags,
@@ -209,6 +201,7 @@ struct Relation {
 /// Kept: coordinates of all nodes, tags of tagged nodes, all ways (node lists; tags when
 /// tagged) because any way may be a relation member, and multipolygon relations. Other
 /// relation types are dropped at read time since no layer geometry comes from them.
+#[derive(Default)]
 pub struct OsmData {
     /// Sorted by id for binary search; PBF files are usually sorted already.
     nodes: Vec<(i64, Coord<f64>)>,
@@ -251,38 +244,15 @@ pub fn read_osm(path: &Path) -> Result<OsmData, OsmError> {
         path: path.to_owned(),
         source,
     })?;
-    let mut data = OsmData {
-        nodes: Vec::new(),
-        tagged_nodes: Vec::new(),
-        ways: Vec::new(),
-        relations: Vec::new(),
-    };
+    let mut data = OsmData::default();
     // The first bad string (e.g. a role that is not UTF-8) is remembered rather than
     // returned from inside the callback, which cannot fail.
     let mut invalid: Option<String> = None;
 
     reader
         .for_each(|element| match element {
-            osmpbf::Element::Node(node) => {
-                data.nodes.push((
-                    node.id(),
-                    Coord {
-                        x: node.lon(),
-                        y: node.lat(),
-                    },
-                ));
-                push_tags(&mut data.tagged_nodes, node.id(), node.tags());
-            }
-            osmpbf::Element::DenseNode(node) => {
-                data.nodes.push((
-                    node.id(),
-                    Coord {
-                        x: node.lon(),
-                        y: node.lat(),
-                    },
-                ));
-                push_tags(&mut data.tagged_nodes, node.id(), node.tags());
-            }
+            osmpbf::Element::Node(n) => data.add_node(n.id(), n.lon(), n.lat(), n.tags()),
+            osmpbf::Element::DenseNode(n) => data.add_node(n.id(), n.lon(), n.lat(), n.tags()),
             osmpbf::Element::Way(way) => {
                 data.ways.push(Way {
                     id: way.id(),
@@ -300,9 +270,7 @@ pub fn read_osm(path: &Path) -> Result<OsmData, OsmError> {
                         continue;
                     }
                     let role = match m.role() {
-                        Ok("outer" | "") => Role::Outer,
-                        Ok("inner") => Role::Inner,
-                        Ok(_) => Role::Other,
+                        Ok(role) => Role::of_member(role),
                         Err(e) => {
                             invalid.get_or_insert_with(|| {
                                 format!("relation {}: bad member role: {e}", rel.id())
@@ -344,14 +312,19 @@ fn owned_tags<'a>(tags: impl Iterator<Item = (&'a str, &'a str)>) -> Tags {
     tags.map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
 
-fn push_tags<'a>(
-    into: &mut Vec<(i64, Tags)>,
-    id: i64,
-    tags: impl Iterator<Item = (&'a str, &'a str)>,
-) {
-    let tags = owned_tags(tags);
-    if !tags.is_empty() {
-        into.push((id, tags));
+impl OsmData {
+    fn add_node<'a>(
+        &mut self,
+        id: i64,
+        lon: f64,
+        lat: f64,
+        tags: impl Iterator<Item = (&'a str, &'a str)>,
+    ) {
+        self.nodes.push((id, Coord { x: lon, y: lat }));
+        let tags = owned_tags(tags);
+        if !tags.is_empty() {
+            self.tagged_nodes.push((id, tags));
+        }
     }
 }
 
@@ -420,7 +393,8 @@ impl OsmData {
     /// - Line: tagged ways become LineStrings (closed ways too, as lines).
     /// - Polygon: tagged closed ways (first node == last, >= 4 nodes) become Polygons;
     ///   relations with type=multipolygon (tags on the relation) are assembled from their
-    ///   member ways. Relations that cannot be closed are RecordErrors.
+    ///   member ways. Relations that cannot be closed are RecordErrors. Member ways are
+    ///   emitted on their own only when their own tags match.
     ///
     /// Properties: every tag as a JSON string, except numeric values of [`NUMERIC_KEYS`];
     /// plus "osm_id" as "node/123", "way/123" or "relation/123". Missing node references
@@ -482,13 +456,19 @@ impl OsmData {
             );
             return Some(Err(RecordError::new(position(), None, reason)));
         }
+        if kind == GeometryKind::Line {
+            return Some(
+                self.cut_line(way)
+                    .map(|geometry| (position(), feature(geometry, &way.tags, "way", way.id))),
+            );
+        }
         let coords = match self.coords(&way.nodes, position) {
             Ok(coords) => coords,
             Err(e) => return Some(Err(e)),
         };
         let line = LineString::new(coords);
         let geometry = match kind {
-            GeometryKind::Line => Geometry::LineString(line),
+            GeometryKind::Line => unreachable!("lines are cut above"),
             GeometryKind::Polygon => {
                 Geometry::Polygon(Polygon::new(line, Vec::new()).orient(Direction::Default))
             }
@@ -507,6 +487,44 @@ impl OsmData {
             position(),
             feature(geometry, &way.tags, "way", way.id),
         )))
+    }
+
+    /// A way as a line, keeping the runs of its nodes that the file has: an extract cut at
+    /// a boundary drops the nodes outside it, and the part inside is still the road.
+    fn cut_line(&self, way: &Way) -> Result<Geometry<f64>, RecordError> {
+        let mut parts: Vec<LineString<f64>> = Vec::new();
+        let mut run: Vec<Coord<f64>> = Vec::new();
+        let mut missing = None;
+        for &id in &way.nodes {
+            match self.node(id) {
+                Some(c) => run.push(c),
+                None => {
+                    missing.get_or_insert(id);
+                    if run.len() >= 2 {
+                        parts.push(LineString::new(std::mem::take(&mut run)));
+                    }
+                    run.clear();
+                }
+            }
+        }
+        if run.len() >= 2 {
+            parts.push(LineString::new(run));
+        }
+        match parts.len() {
+            0 => Err(RecordError::new(
+                Position::Osm {
+                    kind: "way",
+                    id: way.id,
+                },
+                None,
+                format!(
+                    "no two consecutive nodes of the way are in the file (node {} is missing)",
+                    missing.unwrap_or_default()
+                ),
+            )),
+            1 => Ok(Geometry::LineString(parts.remove(0))),
+            _ => Ok(Geometry::MultiLineString(geo::MultiLineString(parts))),
+        }
     }
 
     fn relation_feature(&self, rel: &Relation, kind: GeometryKind) -> Record {
@@ -537,38 +555,15 @@ impl OsmData {
 
     /// The (multi)polygon of a multipolygon relation, or why it cannot be built.
     fn assemble(&self, rel: &Relation) -> Result<Geometry<f64>, String> {
-        let mut outer_ways: Vec<&[i64]> = Vec::new();
-        let mut inner_ways: Vec<&[i64]> = Vec::new();
-        for &(way_id, role) in &rel.members {
-            let nodes = match self.way(way_id) {
-                Some(way) => way.nodes.as_slice(),
-                None => return Err(format!("member way {way_id} is missing from the file")),
-            };
-            match role {
-                Role::Outer => outer_ways.push(nodes),
-                Role::Inner => inner_ways.push(nodes),
-                Role::Other => {}
-            }
-        }
-        let to_rings = |ways: &[&[i64]], what: &str| -> Result<Vec<LineString<f64>>, String> {
-            join_rings(ways)
-                .map_err(|e| format!("{what} {e}"))?
-                .into_iter()
-                .map(|ring| {
-                    let coords = ring
-                        .iter()
-                        .map(|&id| {
-                            self.node(id)
-                                .ok_or_else(|| format!("node {id} is missing from the file"))
-                        })
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok(LineString::new(coords))
-                })
-                .collect()
-        };
-        let outers = to_rings(&outer_ways, "outer")?;
-        let inners = to_rings(&inner_ways, "inner")?;
-        build_multipolygon(outers, inners)
+        let members = rel
+            .members
+            .iter()
+            .map(|&(way_id, role)| match self.way(way_id) {
+                Some(way) => Ok((role, way.nodes.as_slice())),
+                None => Err(format!("member way {way_id} is missing from the file")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        assemble_multipolygon(&members, |id| self.node(id))
     }
 }
 
@@ -635,6 +630,17 @@ mod tests {
             .collect()
     }
 
+    fn osm(kind: &'static str, id: i64) -> Position {
+        Position::Osm { kind, id }
+    }
+
+    fn position(record: &Record) -> &Position {
+        match record {
+            Ok((position, _)) => position,
+            Err(e) => &e.position,
+        }
+    }
+
     #[test]
     fn a_plain_key_and_key_star_both_mean_the_key_is_present() {
         for text in ["building", "building=*", " building = * "] {
@@ -673,7 +679,7 @@ mod tests {
 
     #[test]
     fn malformed_filters_are_rejected_with_a_reason() {
-        for bad in [
+        let bad_filters = [
             "",
             "a;;b",
             "=x",
@@ -682,7 +688,8 @@ mod tests {
             "a&",
             "highway!=footway",
             "a=*|b",
-        ] {
+        ];
+        for bad in bad_filters {
             assert!(TagFilter::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
@@ -740,73 +747,37 @@ mod tests {
     }
 
     #[test]
-    fn a_relation_with_two_outers_and_a_hole_becomes_a_valid_multipolygon() {
-        // Outer A: nodes 1-5-25-21 square split into two ways (second one reversed).
-        // Hole: 7-9-19-17 inside A. Outer B: a separate closed way far away (nodes 100..).
-        let mut data = grid(
-            vec![
-                (10, vec![1, 2, 3, 4, 5, 10, 15, 20, 25], vec![]),
-                (11, vec![1, 6, 11, 16, 21, 22, 23, 24, 25], vec![]),
-                (12, vec![7, 8, 9, 14, 19, 18, 17, 12, 7], vec![]),
-                (13, vec![100, 101, 102, 103, 100], vec![]),
-            ],
-            vec![(
-                50,
-                vec![
-                    (10, Role::Outer),
-                    (11, Role::Outer),
-                    (12, Role::Inner),
-                    (13, Role::Outer),
-                ],
-            )],
-        );
-        for (i, (x, y)) in [
-            (25.0, 60.0),
-            (25.001, 60.0),
-            (25.001, 60.001),
-            (25.0, 60.001),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            data.nodes.push((100 + i as i64, Coord { x, y }));
-        }
-        let records = data.features(&"building".parse().unwrap(), GeometryKind::Polygon);
+    fn a_relation_becomes_one_feature_and_its_untagged_member_ways_none() {
+        // The outer square 1-5-25-21 is split into two ways, the hole 7-9-19-17 is one.
+        let outer_a = vec![1, 2, 3, 4, 5, 10, 15, 20, 25];
+        let outer_b = vec![1, 6, 11, 16, 21, 22, 23, 24, 25];
+        let hole = vec![7, 8, 9, 14, 19, 18, 17, 12, 7];
+        let members = vec![(10, Role::Outer), (11, Role::Outer), (12, Role::Inner)];
+        let ways = vec![
+            (10, outer_a, vec![]),
+            (11, outer_b, vec![]),
+            (12, hole, vec![]),
+        ];
+        let data = grid(ways, vec![(50, members)]);
+        let filter: TagFilter = "building".parse().unwrap();
+
+        let records = data.features(&filter, GeometryKind::Polygon);
         assert_eq!(
             records.len(),
             1,
-            "untagged member ways must not be emitted on their own"
+            "member ways must not be emitted on their own"
         );
         let (position, feature) = records[0].as_ref().unwrap();
-        assert_eq!(
-            *position,
-            Position::Osm {
-                kind: "relation",
-                id: 50
-            }
-        );
-        let Geometry::MultiPolygon(mp) = &feature.geometry else {
-            panic!("expected a MultiPolygon")
+        assert_eq!(*position, osm("relation", 50));
+        let Geometry::Polygon(polygon) = &feature.geometry else {
+            panic!("expected a Polygon")
         };
-        assert_eq!(mp.0.len(), 2);
-        assert_eq!(mp.0[0].interiors().len(), 1);
-        assert!(mp.is_valid(), "{:?}", mp.validation_errors());
-        assert_eq!(
-            feature.properties["osm_id"],
-            serde_json::json!("relation/50")
-        );
+        assert_eq!(polygon.interiors().len(), 1);
+        assert!(polygon.is_valid(), "{:?}", polygon.validation_errors());
+        assert_eq!(feature.properties["osm_id"], "relation/50");
 
-        let points = data.features(&"building".parse().unwrap(), GeometryKind::Point);
-        assert!(matches!(
-            points[0],
-            Ok((
-                _,
-                Feature {
-                    geometry: Geometry::Point(_),
-                    ..
-                }
-            ))
-        ));
+        let points = data.features(&filter, GeometryKind::Point);
+        assert!(matches!(&points[0], Ok((_, f)) if matches!(f.geometry, Geometry::Point(_))));
     }
 
     #[test]
@@ -817,31 +788,36 @@ mod tests {
         );
         let records = data.features(&"building".parse().unwrap(), GeometryKind::Polygon);
         let err = records[0].as_ref().unwrap_err();
-        assert_eq!(
-            err.position,
-            Position::Osm {
-                kind: "relation",
-                id: 51
-            }
-        );
+        assert_eq!(err.position, osm("relation", 51));
         assert!(err.reason.contains("cannot be closed"), "{}", err.reason);
     }
 
     #[test]
-    fn a_way_with_a_missing_node_is_an_error_for_that_way() {
+    fn a_line_cut_by_the_extract_keeps_the_nodes_the_file_has() {
         let data = grid(
-            vec![(10, vec![1, 2, 999], tags(&[("highway", "service")]))],
+            vec![
+                (10, vec![1, 2, 999], tags(&[("highway", "service")])),
+                (11, vec![1, 998, 2], tags(&[("highway", "service")])),
+            ],
             vec![],
         );
         let records = data.features(&"highway".parse().unwrap(), GeometryKind::Line);
-        let err = records[0].as_ref().unwrap_err();
-        assert_eq!(
-            err.position,
-            Position::Osm {
-                kind: "way",
-                id: 10
-            }
+        let (_, kept) = records[0].as_ref().unwrap();
+        assert!(matches!(&kept.geometry, Geometry::LineString(l) if l.0.len() == 2));
+        let err = records[1].as_ref().unwrap_err();
+        assert_eq!(err.position, osm("way", 11));
+        assert!(err.reason.contains("998"), "{err}");
+    }
+
+    #[test]
+    fn an_area_with_a_missing_node_is_an_error_for_that_way() {
+        let data = grid(
+            vec![(10, vec![1, 2, 999, 1], tags(&[("building", "yes")]))],
+            vec![],
         );
+        let records = data.features(&"building".parse().unwrap(), GeometryKind::Polygon);
+        let err = records[0].as_ref().unwrap_err();
+        assert_eq!(err.position, osm("way", 10));
         assert!(err.reason.contains("999"));
     }
 
@@ -894,29 +870,18 @@ mod tests {
         );
 
         let schools = data.features(&"amenity=school".parse().unwrap(), GeometryKind::Point);
-        assert!(schools.iter().any(|r| matches!(
-            r,
-            Ok((
-                _,
-                Feature {
-                    geometry: Geometry::Point(_),
-                    ..
-                }
-            ))
-        )));
+        let is_point =
+            |r: &Record| matches!(r, Ok((_, f)) if matches!(f.geometry, Geometry::Point(_)));
+        assert!(schools.iter().any(is_point));
         let roads = data.features(&"highway=*".parse().unwrap(), GeometryKind::Line);
         assert!(roads.iter().filter(|r| r.is_ok()).count() > 100);
 
-        // Deterministic order: ids ascend within each element kind.
-        let ids: Vec<(u8, i64)> = buildings
+        // Deterministic order: ways before relations, ids ascending within each kind.
+        let ids: Vec<(bool, i64)> = buildings
             .iter()
-            .map(|r| match r {
-                Ok((Position::Osm { kind, id }, _)) => (if *kind == "way" { 1 } else { 2 }, *id),
-                Err(e) => match e.position {
-                    Position::Osm { kind, id } => (if kind == "way" { 1 } else { 2 }, id),
-                    _ => panic!(),
-                },
-                _ => panic!(),
+            .map(|r| match position(r) {
+                Position::Osm { kind, id } => (*kind == "relation", *id),
+                other => panic!("unexpected position {other}"),
             })
             .collect();
         assert!(ids.is_sorted());

@@ -10,6 +10,59 @@ use std::collections::BTreeMap;
 use geo::orient::{Direction, Orient};
 use geo::{Area, Contains, Coord, Geometry, InteriorPoint, LineString, MultiPolygon, Polygon};
 
+/// How a member way takes part in a multipolygon relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// "outer", and the empty role, which old relations use for outers.
+    Outer,
+    Inner,
+    /// Any other role (e.g. "subarea"): not part of the area's geometry.
+    Other,
+}
+
+impl Role {
+    pub fn of_member(role: &str) -> Role {
+        match role {
+            "outer" | "" => Role::Outer,
+            "inner" => Role::Inner,
+            _ => Role::Other,
+        }
+    }
+}
+
+/// The geometry of a multipolygon relation from its member ways (role and node ids, in
+/// member order) and a node coordinate lookup: outer and inner ways are joined into rings
+/// separately, then holes are assigned by [`build_multipolygon`]. The error says which
+/// ring cannot be closed or which node is missing.
+pub fn assemble_multipolygon(
+    members: &[(Role, &[i64])],
+    node: impl Fn(i64) -> Option<Coord<f64>>,
+) -> Result<Geometry<f64>, String> {
+    let to_rings = |wanted: Role, what: &str| -> Result<Vec<LineString<f64>>, String> {
+        let ways: Vec<&[i64]> = members
+            .iter()
+            .filter(|(role, _)| *role == wanted)
+            .map(|(_, w)| *w)
+            .collect();
+        join_rings(&ways)
+            .map_err(|e| format!("{what} {e}"))?
+            .into_iter()
+            .map(|ring| {
+                ring.iter()
+                    .map(|&id| {
+                        node(id).ok_or_else(|| format!("node {id} is missing from the file"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(LineString::new)
+            })
+            .collect()
+    };
+    build_multipolygon(
+        to_rings(Role::Outer, "outer")?,
+        to_rings(Role::Inner, "inner")?,
+    )
+}
+
 /// Joins ways (node id lists) into closed rings. A ring may be made of several ways, each in
 /// either direction; ways that are closed on their own are rings as they are.
 ///
@@ -198,6 +251,59 @@ mod tests {
     fn a_closed_ring_of_three_nodes_is_too_small() {
         let a: &[i64] = &[1, 2, 1];
         assert!(join_rings(&[a]).is_err());
+    }
+
+    /// Nodes 1..=25 on a 5x5 grid 1 unit apart (id = 5 * row + col + 1); 100..=103 a unit
+    /// square far away.
+    fn grid_node(id: i64) -> Option<Coord<f64>> {
+        match id {
+            1..=25 => Some(Coord {
+                x: ((id - 1) % 5) as f64,
+                y: ((id - 1) / 5) as f64,
+            }),
+            100..=103 => Some(
+                [(10.0, 0.0), (11.0, 0.0), (11.0, 1.0), (10.0, 1.0)][(id - 100) as usize].into(),
+            ),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_relation_with_two_outers_and_a_hole_becomes_a_valid_multipolygon() {
+        use geo::Validation;
+        // Outer A: square 1-5-25-21 in two ways, the second stored backwards. Hole inside A:
+        // 7-9-19-17 in two ways. Outer B: one closed way far away.
+        let a1: &[i64] = &[1, 2, 3, 4, 5, 10, 15, 20, 25];
+        let a2: &[i64] = &[25, 24, 23, 22, 21, 16, 11, 6, 1];
+        let h1: &[i64] = &[7, 8, 9, 14, 19];
+        let h2: &[i64] = &[7, 12, 17, 18, 19];
+        let b: &[i64] = &[100, 101, 102, 103, 100];
+        let members = [
+            (Role::Outer, a1),
+            (Role::Inner, h1),
+            (Role::Outer, b),
+            (Role::Inner, h2),
+            (Role::Outer, a2),
+        ];
+        let Geometry::MultiPolygon(mp) = assemble_multipolygon(&members, grid_node).unwrap() else {
+            panic!("expected a MultiPolygon")
+        };
+        assert_eq!(mp.0.len(), 2);
+        assert_eq!(
+            mp.0[0].interiors().len(),
+            1,
+            "the hole belongs to the big square"
+        );
+        assert!(mp.0[1].interiors().is_empty());
+        assert!((mp.unsigned_area() - (16.0 - 4.0 + 1.0)).abs() < 1e-9);
+        assert!(mp.is_valid(), "{:?}", mp.validation_errors());
+    }
+
+    #[test]
+    fn a_member_way_with_an_unknown_node_is_an_error() {
+        let a: &[i64] = &[1, 2, 999, 1];
+        let err = assemble_multipolygon(&[(Role::Outer, a)], grid_node).unwrap_err();
+        assert!(err.contains("999"), "{err}");
     }
 
     #[test]

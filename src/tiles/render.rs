@@ -115,6 +115,9 @@ pub struct LayerRenderer<'v> {
     local: Vec<Pt>,
     parts: Vec<Vec<Pt>>,
     grid: Vec<[i32; 2]>,
+    /// Quantised rings of the polygon being cut, written once the polygon is known to
+    /// have area.
+    rings: Vec<Vec<[i32; 2]>>,
 }
 
 impl<'v> LayerRenderer<'v> {
@@ -127,6 +130,7 @@ impl<'v> LayerRenderer<'v> {
             local: Vec::new(),
             parts: Vec::new(),
             grid: Vec::new(),
+            rings: Vec::new(),
         }
     }
 
@@ -180,11 +184,20 @@ impl<'v> LayerRenderer<'v> {
             }
             ProjectedGeometry::Polygons(mp) => {
                 for polygon in &mp.0 {
-                    if !self.ring(polygon.exterior(), true) {
+                    self.rings.clear();
+                    let Some(mut net) = self.ring(polygon.exterior(), true) else {
+                        continue;
+                    };
+                    for hole in polygon.interiors() {
+                        net += self.ring(hole, false).unwrap_or(0);
+                    }
+                    // A tile that lies inside a hole clips shell and hole to the same
+                    // square: nothing of the polygon is left to draw.
+                    if net <= 0 {
                         continue;
                     }
-                    for hole in polygon.interiors() {
-                        self.ring(hole, false);
+                    for ring in &self.rings {
+                        self.geometry.ring(ring);
                     }
                 }
                 GeomType::Polygon
@@ -198,29 +211,33 @@ impl<'v> LayerRenderer<'v> {
         true
     }
 
-    /// Writes one ring if something of it survives; returns whether it did.
-    fn ring(&mut self, ring: &LineString<f64>, exterior: bool) -> bool {
+    /// Clips, simplifies and quantises one ring, wound for its role, and queues it in
+    /// `self.rings`; returns twice its signed area (positive for a shell), or `None` when
+    /// nothing of it survives.
+    fn ring(&mut self, ring: &LineString<f64>, exterior: bool) -> Option<i64> {
         if self.frame.local_ring(ring, &mut self.local) {
-            return false;
+            return None;
         }
         let mut clipped = clip_ring(&self.local, &self.frame.clip);
         simplify_ring(&mut clipped, self.frame.tolerance);
-        quantise(&clipped, &mut self.grid);
-        while self.grid.len() > 1 && self.grid.first() == self.grid.last() {
-            self.grid.pop();
+        let mut grid = Vec::with_capacity(clipped.len());
+        quantise(&clipped, &mut grid);
+        while grid.len() > 1 && grid.first() == grid.last() {
+            grid.pop();
         }
-        if self.grid.len() < 3 {
-            return false;
+        if grid.len() < 3 {
+            return None;
         }
-        let a = area2(&self.grid);
+        let mut a = area2(&grid);
         if a == 0 {
-            return false;
+            return None;
         }
         if (a > 0) != exterior {
-            self.grid.reverse();
+            grid.reverse();
+            a = -a;
         }
-        self.geometry.ring(&self.grid);
-        true
+        self.rings.push(grid);
+        Some(a)
     }
 
     /// Appends the layer to `tile`; nothing when no feature was added.
@@ -282,8 +299,23 @@ mod tests {
         let keys = vec![];
         let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
         assert!(r.add(&f));
-        assert!(area2(&r.grid) > 0);
-        assert_eq!(area2(&r.grid), 2 * 2048 * 2048);
+        assert_eq!(area2(&r.rings[0]), 2 * 2048 * 2048);
+    }
+
+    #[test]
+    fn a_tile_inside_a_hole_gets_nothing_of_the_polygon() {
+        let tile = TileCoord::new(12, 2000, 1000).unwrap();
+        let span = tile.span_3857();
+        let shell = tile_square(tile, -span);
+        let hole = tile_square(tile, -span / 2.0);
+        let donut = Polygon::new(shell.exterior().clone(), vec![hole.exterior().clone()]);
+        let f = F(
+            ProjectedGeometry::Polygons(MultiPolygon(vec![donut])),
+            vec![],
+        );
+        let keys = vec![];
+        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        assert!(!r.add(&f));
     }
 
     #[test]

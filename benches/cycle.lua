@@ -1,0 +1,21 @@
+-- wrk script: cycle through the tile paths in $URLS_FILE, each connection starting at its
+-- own offset; with GZIP=1 every request says Accept-Encoding: gzip (as browsers do).
+local paths = {}
+local i = 0
+local headers = {}
+
+function init(args)
+  for line in io.lines(os.getenv("URLS_FILE")) do
+    paths[#paths + 1] = line
+  end
+  if os.getenv("GZIP") == "1" then
+    headers["Accept-Encoding"] = "gzip"
+  end
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  i = math.random(#paths)
+end
+
+function request()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], headers)
+end

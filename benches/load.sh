@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Load benchmark: the release server on the metropolitan data set (N x N copies of the
+# city, N=10 by default), driven over 127.0.0.1 by wrk cycling through every tile that
+# covers the data at z10-z16 for the composite of all layers, with and without
+# Accept-Encoding: gzip. No tile cache. Writes benches/results/load-<date>.md.
+#
+#   benches/load.sh            # N=10, 20 s per run
+#   N=3 DURATION=5s benches/load.sh
+#
+# Needs wrk (Debian package) and python3. Stops the server it started, by its PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10}
+DURATION=${DURATION:-20s}
+CONNECTIONS=${CONNECTIONS:-32}
+PORT=${PORT:-18787}
+DATA=data/metro-$N
+DB=data/metro-$N.db
+OUT=benches/results
+mkdir -p "$OUT" data
+
+cargo build --release --bins 2>&1 | tail -1
+BIN=target/release
+
+if [ ! -f "$DATA/.complete" ]; then
+  echo "generating metro N=$N into $DATA"
+  "$BIN/urbantile-gen" metro --n "$N" --out "$DATA"
+  touch "$DATA/.complete"
+fi
+if [ ! -f "$DB.complete" ]; then
+  rm -f "$DB" "$DB-wal" "$DB-shm"
+  start=$(date +%s.%N)
+  for f in "$DATA"/*.geojsonseq; do
+    "$BIN/urbantile" --database "sqlite://$DB" ingest "$(basename "$f" .geojsonseq)" "$f"
+  done
+  ingest_s=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+  echo "$ingest_s" > "$DB.complete"
+fi
+ingest_s=$(cat "$DB.complete")
+
+LOG=$(mktemp)
+URLS=$(mktemp)
+"$BIN/urbantile" --database "sqlite://$DB" serve --bind "127.0.0.1:$PORT" > "$LOG" 2>&1 &
+PID=$!
+trap 'kill "$PID" 2>/dev/null || true; rm -f "$LOG" "$URLS"' EXIT
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$PORT/health" > /dev/null || { cat "$LOG"; exit 1; }
+index_ms=$(grep -o 'index built.*' "$LOG" | grep -o 'ms=[0-9]*' | cut -d= -f2)
+features=$(grep -o 'index built.*' "$LOG" | grep -o 'features=[0-9]*' | cut -d= -f2)
+
+curl -sf "http://127.0.0.1:$PORT/catalog" | python3 -c '
+import json, math, sys
+cat = json.load(sys.stdin)["layers"]
+ids = ",".join(l["id"] for l in cat)
+bs = [l["bounds"] for l in cat if l["bounds"]]
+w, s = min(b[0] for b in bs), min(b[1] for b in bs)
+e, n = max(b[2] for b in bs), max(b[3] for b in bs)
+def tile(lon, lat, z):
+    k = 2 ** z
+    return int((lon + 180) / 360 * k), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
+for z in range(10, 17):
+    x0, y0 = tile(w, n, z)
+    x1, y1 = tile(e, s, z)
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            print(f"/tiles/{ids}/{z}/{x}/{y}.mvt")
+' > "$URLS"
+tiles=$(wc -l < "$URLS")
+echo "N=$N: $features features, $tiles tiles at z10-z16, index built in ${index_ms} ms"
+
+run() {
+  URLS_FILE="$URLS" GZIP="$1" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT" 
+}
+summarise() {
+  local rps p50 p99
+  rps=$(grep 'Requests/sec' <<<"$1" | awk '{print $2}')
+  p50=$(grep -E '^ +50%' <<<"$1" | awk '{print $2}')
+  p99=$(grep -E '^ +99%' <<<"$1" | awk '{print $2}')
+  echo "| $2 | $rps | $p50 | $p99 |"
+}
+plain=$(run 0)
+gzip=$(run 1)
+rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+bytes_plain=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$plain" | awk '{print $2}')
+bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2}')
+
+report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
+{
+  echo "# Load benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; load generator (wrk -t2 -c$CONNECTIONS, $DURATION) on the same machine."
+  echo "Data: metro N=$N, $features features; $tiles composite tiles (every layer) covering the data at z10-z16, cycled; no tile cache."
+  echo "Start-up index build: ${index_ms} ms. Resident memory after the runs: $((rss_kb / 1024)) MiB. Ingest of the set (all layers, CLI): ${ingest_s} s."
+  echo
+  echo "| run | tiles/s | p50 | p99 |"
+  echo "| --- | --- | --- | --- |"
+  summarise "$plain" "identity ($bytes_plain/s)"
+  summarise "$gzip" "Accept-Encoding: gzip ($bytes_gzip/s)"
+  echo
+  echo '```'
+  echo "$plain"
+  echo "$gzip"
+  echo '```'
+} > "$report"
+cat "$report" | head -12
