@@ -54,6 +54,8 @@ struct RawLayer {
     #[serde(default)]
     time: Option<RawTime>,
     #[serde(default)]
+    feature_minzoom: Option<RawFeatureMinzoom>,
+    #[serde(default)]
     private: bool,
     #[serde(default)]
     source: Option<RawSource>,
@@ -67,6 +69,14 @@ struct RawTime {
     start: String,
     #[serde(default)]
     end: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeatureMinzoom {
+    property: String,
+    values: std::collections::BTreeMap<String, u8>,
+    default: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +104,32 @@ struct RawStyle {
 pub struct TimeFields {
     pub start: String,
     pub end: Option<String>,
+}
+
+/// A zoom for each feature from one of its properties, so that a layer can thin out at low
+/// zooms the way maps do: major roads from z12, every footway only from z14.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureMinzoom {
+    /// Index of the deciding property in the layer's `properties`.
+    pub property: usize,
+    /// First zoom for each value (compared as text).
+    pub values: std::collections::HashMap<String, u8>,
+    /// First zoom for values not listed, and for features without the property.
+    pub default: u8,
+}
+
+impl FeatureMinzoom {
+    /// The zoom from which a feature with these properties is drawn.
+    pub fn of(&self, keys: &[String], properties: &crate::model::Properties) -> u8 {
+        let value = properties.get(&keys[self.property]).and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        });
+        value
+            .and_then(|v| self.values.get(&v).copied())
+            .unwrap_or(self.default)
+    }
 }
 
 /// What a first start ingests into an empty store.
@@ -125,6 +161,7 @@ pub struct LayerDef {
     /// Attributes kept at ingest, in this order; also the MVT key table of the layer.
     pub properties: Vec<String>,
     pub time: Option<TimeFields>,
+    pub feature_minzoom: Option<FeatureMinzoom>,
     pub private: bool,
     pub source: Option<SourceDef>,
     pub style: StyleDef,
@@ -189,6 +226,34 @@ impl LayerDef {
                 }
             }
         }
+        let feature_minzoom = match raw.feature_minzoom {
+            None => None,
+            Some(r) => {
+                let property = raw
+                    .properties
+                    .iter()
+                    .position(|p| *p == r.property)
+                    .ok_or_else(|| {
+                        bad(
+                            "feature_minzoom.property",
+                            format!("{:?} is not one of the layer's properties", r.property),
+                        )
+                    })?;
+                for (value, z) in r.values.iter().map(|(v, z)| (v.as_str(), *z)).chain([("default", r.default)]) {
+                    if !(minzoom..=maxzoom).contains(&z) {
+                        return Err(bad(
+                            "feature_minzoom",
+                            format!("{value} = {z} is outside the layer's zooms {minzoom}..={maxzoom}"),
+                        ));
+                    }
+                }
+                Some(FeatureMinzoom {
+                    property,
+                    values: r.values.into_iter().collect(),
+                    default: r.default,
+                })
+            }
+        };
         let source = match raw.source {
             None => None,
             Some(s) => {
@@ -238,6 +303,7 @@ impl LayerDef {
             maxzoom,
             properties: raw.properties,
             time,
+            feature_minzoom,
             private: raw.private,
             source,
             style: StyleDef { color, theme },
@@ -361,6 +427,22 @@ theme = "services"
         .unwrap_err()
         .to_string();
         assert!(err.contains("`time`") && err.contains("\"b\""), "{err}");
+    }
+
+    #[test]
+    fn feature_minzoom_picks_a_zoom_per_value_within_the_layers_zooms() {
+        let text = "title = \"R\"\ngeometry = \"line\"\nminzoom = 12\nproperties = [\"highway\"]\n\
+                    [feature_minzoom]\nproperty = \"highway\"\nvalues = { primary = 12, residential = 13 }\ndefault = 14\n";
+        let def = parse(text).unwrap();
+        let rule = def.feature_minzoom.as_ref().unwrap();
+        let props = |v: serde_json::Value| v.as_object().unwrap().clone();
+        assert_eq!(rule.of(&def.properties, &props(serde_json::json!({"highway": "primary"}))), 12);
+        assert_eq!(rule.of(&def.properties, &props(serde_json::json!({"highway": "footway"}))), 14);
+        assert_eq!(rule.of(&def.properties, &props(serde_json::json!({}))), 14);
+        let err = parse(&text.replace("default = 14", "default = 10")).unwrap_err().to_string();
+        assert!(err.contains("feature_minzoom") && err.contains("default = 10"), "{err}");
+        let err = parse(&text.replace("property = \"highway\"", "property = \"class\"")).unwrap_err().to_string();
+        assert!(err.contains("\"class\""), "{err}");
     }
 
     #[test]

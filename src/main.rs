@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "urbantile=info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {

@@ -15,7 +15,8 @@ computed with shapely (GEOS) from the source features that the caller exported:
 
 Usage: check_tiles.py BASE_URL SOURCES_DIR ZOOM [ZOOM...]
 SOURCES_DIR holds one <layer>.json per layer:
-  {"layer", "minzoom", "maxzoom", "keys": [...], "features": [{"id", "geometry", "properties"}]}
+  {"layer", "minzoom", "maxzoom", "keys": [...], "feature_minzoom": null or
+   {"property", "values": {value: zoom}, "default"}, "features": [{"id", "geometry", "properties"}]}
 Exits 0 when every check passes; otherwise prints each failure and exits 1.
 """
 import json
@@ -155,7 +156,13 @@ def check_tile(layers, z, x, y, base, stats):
             continue
         tol = SIMPLIFY_UNITS * (2 ** max(0, z - layer["maxzoom"])) + ROUND_UNITS
         must, may = set(), set()
+        rule = layer.get("feature_minzoom")
         for f in layer["features"]:
+            if rule:
+                v = f["properties"].get(rule["property"])
+                key = v if isinstance(v, str) else json.dumps(v)
+                if z < rule["values"].get(key, rule["default"]):
+                    continue  # not drawn at this zoom: must be absent
             g = shapely.transform(f["_merc"], to_tile)
             if not g.intersects(clip):
                 continue

@@ -33,6 +33,11 @@ fn tiles_at_z14_z16_and_overzoom_match_the_clipped_source_features() {
             "minzoom": def.minzoom,
             "maxzoom": def.maxzoom,
             "keys": def.properties,
+            "feature_minzoom": def.feature_minzoom.as_ref().map(|r| serde_json::json!({
+                "property": def.properties[r.property],
+                "values": r.values,
+                "default": r.default,
+            })),
             "features": features,
         });
         std::fs::write(sources.join(format!("{}.json", def.id)), doc.to_string()).unwrap();

@@ -17,6 +17,7 @@ use crate::config::LayerDef;
 use crate::model::time::parse_rfc3339;
 use crate::model::{Bbox, FeatureId, LayerId, Properties, StoredFeature, TimeRange};
 use crate::tiles::mercator::Rect3857;
+use crate::tiles::mvt::Tag;
 use crate::tiles::{ProjectedGeometry, TileFeature, Value};
 
 /// A feature as tiles read it.
@@ -24,8 +25,11 @@ use crate::tiles::{ProjectedGeometry, TileFeature, Value};
 pub struct IndexedFeature {
     pub id: FeatureId,
     pub geometry: ProjectedGeometry,
-    pub tags: Vec<(u16, Value)>,
+    /// Attributes as (declared key index, index into the layer's values).
+    pub tags: Vec<Tag>,
     pub time: TimeRange,
+    /// First zoom the feature is drawn at (the layer's, or its `feature_minzoom`).
+    pub minzoom: u8,
 }
 
 impl TileFeature for IndexedFeature {
@@ -35,17 +39,34 @@ impl TileFeature for IndexedFeature {
     fn geometry(&self) -> &ProjectedGeometry {
         &self.geometry
     }
-    fn tags(&self) -> &[(u16, Value)] {
+    fn tags(&self) -> &[Tag] {
         &self.tags
     }
 }
 
-/// MVT tags of `properties` for a layer whose key table is `keys`.
-pub fn tags_of(keys: &[String], properties: &Properties) -> Vec<(u16, Value)> {
-    keys.iter()
-        .enumerate()
-        .filter_map(|(i, k)| Some((i as u16, Value::from_json(properties.get(k)?)?)))
-        .collect()
+/// A layer's distinct attribute values, each stored once however many features share it.
+#[derive(Debug, Default)]
+struct ValueTable {
+    values: Vec<Value>,
+    ids: rustc_hash::FxHashMap<Value, u32>,
+}
+
+impl ValueTable {
+    /// MVT tags of `properties` for a layer whose key table is `keys`; nulls are left out.
+    fn tags_of(&mut self, keys: &[String], properties: &Properties) -> Vec<Tag> {
+        keys.iter()
+            .enumerate()
+            .filter_map(|(i, k)| {
+                let value = Value::from_json(properties.get(k)?)?;
+                let next = self.values.len() as u32;
+                let id = *self.ids.entry(value).or_insert_with_key(|v| {
+                    self.values.push(v.clone());
+                    next
+                });
+                Some((i as u16, id))
+            })
+            .collect()
+    }
 }
 
 /// The validity interval of a feature of `def`; unparseable or missing ends are open
@@ -70,11 +91,13 @@ pub fn time_of(def: &LayerDef, properties: &Properties) -> TimeRange {
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
-/// One layer's features and their R*-tree.
+/// One layer's features and their R*-trees: one tree per distinct feature minzoom, so that
+/// a low-zoom tile never walks the features it will not draw.
 #[derive(Debug, Default)]
 pub struct LayerIndex {
-    tree: RTree<Entry>,
+    bands: Vec<(u8, RTree<Entry>)>,
     features: Vec<IndexedFeature>,
+    values: Vec<Value>,
     bounds: Option<Bbox>,
     field_types: Vec<Option<FieldType>>,
 }
@@ -109,7 +132,8 @@ impl LayerIndex {
     /// Projects and bulk-loads `features`; features without a projectable, non-empty
     /// geometry are left out (ingest does not let such features in).
     pub fn build(def: &LayerDef, features: Vec<StoredFeature>) -> LayerIndex {
-        let mut entries = Vec::with_capacity(features.len());
+        let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
+        let mut values = ValueTable::default();
         let mut indexed = Vec::with_capacity(features.len());
         let mut bounds: Option<Bbox> = None;
         for f in features {
@@ -120,15 +144,20 @@ impl LayerIndex {
             if let Some(b) = Bbox::of(&f.feature.geometry) {
                 bounds = Some(bounds.map_or(b, |a| a.union(b)));
             }
-            entries.push(Entry::new(
+            let minzoom = def
+                .feature_minzoom
+                .as_ref()
+                .map_or(def.minzoom, |rule| rule.of(&def.properties, &f.feature.properties));
+            bands.entry(minzoom).or_default().push(Entry::new(
                 Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
                 indexed.len() as u32,
             ));
             indexed.push(IndexedFeature {
                 id: f.id,
                 geometry,
-                tags: tags_of(&def.properties, &f.feature.properties),
+                tags: values.tags_of(&def.properties, &f.feature.properties),
                 time: time_of(def, &f.feature.properties),
+                minzoom,
             });
         }
         // A key's type is that of its values; a key whose values mix types is a string,
@@ -136,7 +165,7 @@ impl LayerIndex {
         let mut field_types = vec![None; def.properties.len()];
         for f in &indexed {
             for (k, v) in &f.tags {
-                let t = FieldType::of(v);
+                let t = FieldType::of(&values.values[*v as usize]);
                 let slot = &mut field_types[*k as usize];
                 *slot = match *slot {
                     None => Some(t),
@@ -146,8 +175,12 @@ impl LayerIndex {
             }
         }
         LayerIndex {
-            tree: RTree::bulk_load(entries),
+            bands: bands
+                .into_iter()
+                .map(|(z, entries)| (z, RTree::bulk_load(entries)))
+                .collect(),
             features: indexed,
+            values: values.values,
             bounds,
             field_types,
         }
@@ -159,6 +192,11 @@ impl LayerIndex {
 
     pub fn is_empty(&self) -> bool {
         self.features.is_empty()
+    }
+
+    /// The distinct attribute values that feature tags index into.
+    pub fn values(&self) -> &[Value] {
+        &self.values
     }
 
     /// Type of each declared property (by index), `None` when no feature has it.
@@ -173,9 +211,16 @@ impl LayerIndex {
 
     /// Features whose bounding box meets `rect`, in no particular order. Cost: O(log n + k).
     pub fn query(&self, rect: Rect3857) -> impl Iterator<Item = &IndexedFeature> {
+        self.query_at_zoom(rect, u8::MAX)
+    }
+
+    /// Like [`LayerIndex::query`], but only the features drawn at zoom `z`.
+    pub fn query_at_zoom(&self, rect: Rect3857, z: u8) -> impl Iterator<Item = &IndexedFeature> {
         let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
-        self.tree
-            .locate_in_envelope_intersecting(env)
+        self.bands
+            .iter()
+            .take_while(move |(minzoom, _)| *minzoom <= z)
+            .flat_map(move |(_, tree)| tree.locate_in_envelope_intersecting(env))
             .map(|e| &self.features[e.data as usize])
     }
 }
@@ -271,7 +316,8 @@ mod tests {
         let idx = LayerIndex::build(&def(), vec![point(1, 24.94, 60.17, "a")]);
         let f = &idx.features[0];
         assert_eq!(f.tags.len(), 2);
-        assert_eq!(f.tags[0], (0, Value::String("a".into())));
+        assert_eq!(idx.values()[f.tags[0].1 as usize], Value::String("a".into()));
+        assert_eq!(f.tags[0].0, 0);
         assert_eq!(f.time.start, Some(1_767_225_600));
         assert_eq!(f.time.end, f.time.start);
     }

@@ -34,7 +34,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         }
         hits.clear();
         let timed = def.time.is_some();
-        hits.extend(layer.index.query(query).filter(|f| match (&time, timed) {
+        hits.extend(layer.index.query_at_zoom(query, tile.z).filter(|f| match (&time, timed) {
             (Some(t), true) => f.time.overlaps(t),
             _ => true,
         }));
@@ -45,6 +45,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         let mut renderer = LayerRenderer::new(
             def.id.as_str(),
             &def.properties,
+            layer.index.values(),
             tile,
             tolerance_units(tile.z, def.maxzoom),
         );

@@ -145,55 +145,69 @@ fn flush(part: &mut Vec<Pt>, out: &mut Vec<Vec<Pt>>) {
 /// assert_eq!(ring.len(), 4); // the quarter of the square inside
 /// ```
 pub fn clip_ring(ring: &[Pt], sq: &ClipSquare) -> Vec<Pt> {
+    let mut out = Vec::new();
+    clip_ring_into(ring, sq, &mut out, &mut Vec::new());
+    out
+}
+
+/// [`clip_ring`] into a caller's buffer `out`, with `tmp` as scratch, so that a tile's
+/// thousands of rings reuse two allocations.
+pub fn clip_ring_into(ring: &[Pt], sq: &ClipSquare, out: &mut Vec<Pt>, tmp: &mut Vec<Pt>) {
+    out.clear();
     if ring.len() < 3 {
-        return Vec::new();
+        return;
     }
     let (lo, hi) = bounds(ring);
     match sq.classify(lo, hi) {
-        Some(true) => return ring.to_vec(),
-        Some(false) => return Vec::new(),
+        Some(true) => {
+            out.extend_from_slice(ring);
+            return;
+        }
+        Some(false) => return,
         None => {}
     }
-    let mut input = ring.to_vec();
-    let mut output = Vec::with_capacity(ring.len() + 4);
-    // One pass per edge: left, right, top, bottom.
+    // Passes alternate between the buffers (out -> tmp -> out -> tmp -> out), one per
+    // edge: left, right, top, bottom. The fourth pass writes `out`.
+    out.extend_from_slice(ring);
     for edge in 0..4 {
-        output.clear();
-        let inside = |p: Pt| match edge {
-            0 => p[0] >= sq.min,
-            1 => p[0] <= sq.max,
-            2 => p[1] >= sq.min,
-            _ => p[1] <= sq.max,
-        };
-        let cross = |a: Pt, b: Pt| {
-            let (axis, bound) = match edge {
-                0 => (0, sq.min),
-                1 => (0, sq.max),
-                2 => (1, sq.min),
-                _ => (1, sq.max),
-            };
-            let t = (bound - a[axis]) / (b[axis] - a[axis]);
-            let mut p = lerp(a, b, t);
-            p[axis] = bound; // exact, so that later passes see it on the border
-            p
-        };
-        let Some(&last) = input.last() else { break };
-        let mut prev = last;
-        for &cur in &input {
-            match (inside(prev), inside(cur)) {
-                (true, true) => output.push(cur),
-                (true, false) => output.push(cross(prev, cur)),
-                (false, true) => {
-                    output.push(cross(prev, cur));
-                    output.push(cur);
-                }
-                (false, false) => {}
-            }
-            prev = cur;
+        if edge % 2 == 0 {
+            clip_pass(out, tmp, edge, sq);
+        } else {
+            clip_pass(tmp, out, edge, sq);
         }
-        std::mem::swap(&mut input, &mut output);
     }
-    input
+}
+
+/// One Sutherland-Hodgman pass of `src` against one edge of the square into `dst`.
+fn clip_pass(src: &[Pt], dst: &mut Vec<Pt>, edge: u8, sq: &ClipSquare) {
+    dst.clear();
+    let (axis, bound, keep_above) = match edge {
+        0 => (0, sq.min, true),
+        1 => (0, sq.max, false),
+        2 => (1, sq.min, true),
+        _ => (1, sq.max, false),
+    };
+    let inside = |p: Pt| if keep_above { p[axis] >= bound } else { p[axis] <= bound };
+    let cross = |a: Pt, b: Pt| {
+        let t = (bound - a[axis]) / (b[axis] - a[axis]);
+        let mut p = lerp(a, b, t);
+        p[axis] = bound; // exact, so that later passes see it on the border
+        p
+    };
+    let Some(&last) = src.last() else { return };
+    let mut prev = last;
+    for &cur in src {
+        match (inside(prev), inside(cur)) {
+            (true, true) => dst.push(cur),
+            (true, false) => dst.push(cross(prev, cur)),
+            (false, true) => {
+                dst.push(cross(prev, cur));
+                dst.push(cur);
+            }
+            (false, false) => {}
+        }
+        prev = cur;
+    }
 }
 
 #[cfg(test)]

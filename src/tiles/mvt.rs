@@ -5,8 +5,9 @@
 //! quantises geometry before encoding: only then can rings that collapse or flip on the
 //! extent grid be dropped or re-wound, and the commands written straight into one buffer.
 
-use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+
+use rustc_hash::FxHashMap;
 
 /// An attribute value as MVT stores it (`Value` message of the spec).
 #[derive(Debug, Clone)]
@@ -183,15 +184,21 @@ impl GeometryWriter {
     }
 }
 
-/// Builds one layer of a tile. Keys are the layer's declared property names, addressed by
-/// their index; only the keys and values that features use are written.
+/// A feature attribute as a tile needs it: the index of the key in the layer's declared
+/// properties and the index of the value in the layer's table of distinct values.
+pub type Tag = (u16, u32);
+
+/// Builds one layer of a tile. Keys are the layer's declared property names and values the
+/// layer's distinct values, both addressed by index; only those that features use are
+/// written, each once.
 pub struct LayerWriter<'v> {
     name: &'v str,
     declared_keys: &'v [String],
+    layer_values: &'v [Value],
     key_slots: Vec<u32>,
     keys_used: Vec<u16>,
-    values: HashMap<&'v Value, u32>,
-    values_order: Vec<&'v Value>,
+    values: FxHashMap<u32, u32>,
+    values_order: Vec<u32>,
     features: Vec<u8>,
     feature: Vec<u8>,
     tags: Vec<u32>,
@@ -199,13 +206,14 @@ pub struct LayerWriter<'v> {
 }
 
 impl<'v> LayerWriter<'v> {
-    pub fn new(name: &'v str, declared_keys: &'v [String]) -> Self {
+    pub fn new(name: &'v str, declared_keys: &'v [String], layer_values: &'v [Value]) -> Self {
         Self {
             name,
             declared_keys,
+            layer_values,
             key_slots: vec![u32::MAX; declared_keys.len()],
             keys_used: Vec::new(),
-            values: HashMap::new(),
+            values: FxHashMap::default(),
             values_order: Vec::new(),
             features: Vec::new(),
             feature: Vec::new(),
@@ -222,27 +230,30 @@ impl<'v> LayerWriter<'v> {
         self.count == 0
     }
 
-    /// Adds a feature. `tags` pairs a declared key index with its value.
+    /// Adds a feature with its tags (key index, value index).
     pub fn add_feature(
         &mut self,
         id: u64,
         geom_type: GeomType,
         geometry: &GeometryWriter,
-        tags: &'v [(u16, Value)],
+        tags: &[Tag],
     ) {
         self.tags.clear();
         for (key, value) in tags {
             let Some(slot) = self.key_slots.get_mut(*key as usize) else {
                 continue;
             };
+            if *value as usize >= self.layer_values.len() {
+                continue;
+            }
             if *slot == u32::MAX {
                 *slot = self.keys_used.len() as u32;
                 self.keys_used.push(*key);
             }
             let next = self.values_order.len() as u32;
-            let v = *self.values.entry(value).or_insert(next);
+            let v = *self.values.entry(*value).or_insert(next);
             if v == next {
-                self.values_order.push(value);
+                self.values_order.push(*value);
             }
             self.tags.push(*slot);
             self.tags.push(v);
@@ -272,9 +283,9 @@ impl<'v> LayerWriter<'v> {
             write_bytes(&mut layer, 3, self.declared_keys[k as usize].as_bytes());
         }
         let mut value = Vec::new();
-        for v in &self.values_order {
+        for &v in &self.values_order {
             value.clear();
-            v.write(&mut value);
+            self.layer_values[v as usize].write(&mut value);
             write_bytes(&mut layer, 4, &value);
         }
         write_uint_field(&mut layer, 5, extent as u64);
@@ -337,10 +348,11 @@ mod tests {
     #[test]
     fn equal_values_are_stored_once_per_layer() {
         let keys = vec!["kind".to_string()];
-        let tags = vec![(0u16, Value::String("park".into()))];
+        let values = vec![Value::String("park".into())];
+        let tags = vec![(0u16, 0u32)];
         let mut g = GeometryWriter::default();
         g.points(&[[1, 1]]);
-        let mut layer = LayerWriter::new("parks", &keys);
+        let mut layer = LayerWriter::new("parks", &keys, &values);
         layer.add_feature(1, GeomType::Point, &g, &tags);
         layer.add_feature(2, GeomType::Point, &g, &tags);
         assert_eq!(layer.values_order.len(), 1);

@@ -5,18 +5,18 @@
 
 use geo::{Coord, LineString};
 
-use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring};
+use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring_into};
 use crate::tiles::mercator::ProjectedGeometry;
-use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Value};
-use crate::tiles::simplify::{simplify_line, simplify_ring};
+use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Tag, Value};
+use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
 /// What a tile needs of a feature. The index's features implement it.
 pub trait TileFeature {
     fn id(&self) -> u64;
     fn geometry(&self) -> &ProjectedGeometry;
-    /// Declared-key index and value of each non-null attribute.
-    fn tags(&self) -> &[(u16, Value)];
+    /// Declared-key index and layer value index of each non-null attribute.
+    fn tags(&self) -> &[Tag];
 }
 
 /// Simplification tolerance for a tile at `z` of a layer whose data ends at `maxzoom`, in
@@ -115,22 +115,37 @@ pub struct LayerRenderer<'v> {
     local: Vec<Pt>,
     parts: Vec<Vec<Pt>>,
     grid: Vec<[i32; 2]>,
-    /// Quantised rings of the polygon being cut, written once the polygon is known to
-    /// have area.
+    clipped: Vec<Pt>,
+    scratch: Vec<Pt>,
+    simplifier: Simplifier,
+    /// Quantised rings of the polygon being cut (the first `ring_count`), written once the
+    /// polygon is known to have area; the vectors are reused from polygon to polygon.
     rings: Vec<Vec<[i32; 2]>>,
+    ring_count: usize,
 }
 
 impl<'v> LayerRenderer<'v> {
-    /// `keys` are the layer's declared property names that feature tags index into.
-    pub fn new(name: &'v str, keys: &'v [String], tile: TileCoord, tolerance_units: f64) -> Self {
+    /// `keys` are the layer's declared property names and `values` its distinct values,
+    /// which feature tags index into.
+    pub fn new(
+        name: &'v str,
+        keys: &'v [String],
+        values: &'v [Value],
+        tile: TileCoord,
+        tolerance_units: f64,
+    ) -> Self {
         Self {
             frame: Frame::new(tile, tolerance_units),
-            layer: LayerWriter::new(name, keys),
+            layer: LayerWriter::new(name, keys, values),
             geometry: GeometryWriter::default(),
             local: Vec::new(),
             parts: Vec::new(),
             grid: Vec::new(),
+            clipped: Vec::new(),
+            scratch: Vec::new(),
+            simplifier: Simplifier::default(),
             rings: Vec::new(),
+            ring_count: 0,
         }
     }
 
@@ -144,7 +159,7 @@ impl<'v> LayerRenderer<'v> {
 
     /// Adds the feature's part inside the tile plus buffer; returns false (and writes
     /// nothing) when nothing of it is left there after clipping and quantisation.
-    pub fn add<F: TileFeature>(&mut self, feature: &'v F) -> bool {
+    pub fn add<F: TileFeature>(&mut self, feature: &F) -> bool {
         self.geometry.clear();
         let geom_type = match feature.geometry() {
             ProjectedGeometry::Points(mp) => {
@@ -173,7 +188,7 @@ impl<'v> LayerRenderer<'v> {
                     self.parts.clear();
                     clip_line(&self.local, &self.frame.clip, &mut self.parts);
                     for part in &mut self.parts {
-                        simplify_line(part, self.frame.tolerance);
+                        self.simplifier.line(part, self.frame.tolerance);
                         quantise(part, &mut self.grid);
                         if self.grid.len() >= 2 {
                             self.geometry.line(&self.grid);
@@ -184,7 +199,7 @@ impl<'v> LayerRenderer<'v> {
             }
             ProjectedGeometry::Polygons(mp) => {
                 for polygon in &mp.0 {
-                    self.rings.clear();
+                    self.ring_count = 0;
                     let Some(mut net) = self.ring(polygon.exterior(), true) else {
                         continue;
                     };
@@ -196,7 +211,7 @@ impl<'v> LayerRenderer<'v> {
                     if net <= 0 {
                         continue;
                     }
-                    for ring in &self.rings {
+                    for ring in &self.rings[..self.ring_count] {
                         self.geometry.ring(ring);
                     }
                 }
@@ -218,17 +233,20 @@ impl<'v> LayerRenderer<'v> {
         if self.frame.local_ring(ring, &mut self.local) {
             return None;
         }
-        let mut clipped = clip_ring(&self.local, &self.frame.clip);
-        simplify_ring(&mut clipped, self.frame.tolerance);
-        let mut grid = Vec::with_capacity(clipped.len());
-        quantise(&clipped, &mut grid);
+        clip_ring_into(&self.local, &self.frame.clip, &mut self.clipped, &mut self.scratch);
+        self.simplifier.ring(&mut self.clipped, self.frame.tolerance);
+        if self.rings.len() == self.ring_count {
+            self.rings.push(Vec::new());
+        }
+        let grid = &mut self.rings[self.ring_count];
+        quantise(&self.clipped, grid);
         while grid.len() > 1 && grid.first() == grid.last() {
             grid.pop();
         }
         if grid.len() < 3 {
             return None;
         }
-        let mut a = area2(&grid);
+        let mut a = area2(grid);
         if a == 0 {
             return None;
         }
@@ -236,7 +254,7 @@ impl<'v> LayerRenderer<'v> {
             grid.reverse();
             a = -a;
         }
-        self.rings.push(grid);
+        self.ring_count += 1;
         Some(a)
     }
 
@@ -251,7 +269,7 @@ mod tests {
     use super::*;
     use geo::{MultiPolygon, Polygon, polygon};
 
-    struct F(ProjectedGeometry, Vec<(u16, Value)>);
+    struct F(ProjectedGeometry, Vec<Tag>);
     impl TileFeature for F {
         fn id(&self) -> u64 {
             7
@@ -259,7 +277,7 @@ mod tests {
         fn geometry(&self) -> &ProjectedGeometry {
             &self.0
         }
-        fn tags(&self) -> &[(u16, Value)] {
+        fn tags(&self) -> &[Tag] {
             &self.1
         }
     }
@@ -284,7 +302,7 @@ mod tests {
             vec![],
         );
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
         assert!(!r.add(&f));
         assert!(r.is_empty());
     }
@@ -297,7 +315,7 @@ mod tests {
         let sq = tile_square(tile, tile.span_3857() / 4.0);
         let f = F(ProjectedGeometry::Polygons(MultiPolygon(vec![sq])), vec![]);
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
         assert!(r.add(&f));
         assert_eq!(area2(&r.rings[0]), 2 * 2048 * 2048);
     }
@@ -314,7 +332,7 @@ mod tests {
             vec![],
         );
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, tile, 1.0);
+        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
         assert!(!r.add(&f));
     }
 

@@ -17,6 +17,76 @@ fn seg_dist2(p: Pt, a: Pt, b: Pt) -> f64 {
     q[0] * q[0] + q[1] * q[1]
 }
 
+/// Douglas-Peucker with its work buffers kept between calls, so that simplifying a tile's
+/// features allocates once.
+#[derive(Debug, Default)]
+pub struct Simplifier {
+    keep: Vec<bool>,
+    stack: Vec<(usize, usize)>,
+    half: Vec<Pt>,
+}
+
+impl Simplifier {
+    /// Simplifies an open polyline in place, keeping both ends.
+    pub fn line(&mut self, points: &mut Vec<Pt>, tolerance: f64) {
+        let n = points.len();
+        if n < 3 || tolerance <= 0.0 {
+            return;
+        }
+        let tol2 = tolerance * tolerance;
+        self.keep.clear();
+        self.keep.resize(n, false);
+        self.keep[0] = true;
+        self.keep[n - 1] = true;
+        self.stack.clear();
+        self.stack.push((0, n - 1));
+        while let Some((first, last)) = self.stack.pop() {
+            let (mut worst, mut worst_d2) = (0, tol2);
+            for i in first + 1..last {
+                let d2 = seg_dist2(points[i], points[first], points[last]);
+                if d2 > worst_d2 {
+                    worst = i;
+                    worst_d2 = d2;
+                }
+            }
+            if worst != 0 {
+                self.keep[worst] = true;
+                self.stack.push((first, worst));
+                self.stack.push((worst, last));
+            }
+        }
+        let mut i = 0;
+        let keep = &self.keep;
+        points.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+
+    /// Simplifies a ring given without its closing point. The ring is split at its first
+    /// point and at the point farthest from it, so that neither half starts and ends at
+    /// one place.
+    pub fn ring(&mut self, ring: &mut Vec<Pt>, tolerance: f64) {
+        if ring.len() < 4 || tolerance <= 0.0 {
+            return;
+        }
+        let a = ring[0];
+        let dist2 = |p: &Pt| (p[0] - a[0]).powi(2) + (p[1] - a[1]).powi(2);
+        let far = (1..ring.len())
+            .max_by(|&i, &j| dist2(&ring[i]).total_cmp(&dist2(&ring[j])))
+            .unwrap_or(1);
+        let mut second = std::mem::take(&mut self.half);
+        second.clear();
+        second.extend_from_slice(&ring[far..]);
+        second.push(a);
+        ring.truncate(far + 1);
+        self.line(ring, tolerance);
+        self.line(&mut second, tolerance);
+        ring.extend_from_slice(&second[1..second.len() - 1]);
+        self.half = second;
+    }
+}
+
 /// Simplifies an open polyline in place, keeping both ends.
 ///
 /// # Examples
@@ -27,59 +97,12 @@ fn seg_dist2(p: Pt, a: Pt, b: Pt) -> f64 {
 /// assert_eq!(line, vec![[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]);
 /// ```
 pub fn simplify_line(points: &mut Vec<Pt>, tolerance: f64) {
-    let n = points.len();
-    if n < 3 || tolerance <= 0.0 {
-        return;
-    }
-    let tol2 = tolerance * tolerance;
-    let mut keep = vec![false; n];
-    keep[0] = true;
-    keep[n - 1] = true;
-    let mut stack = vec![(0usize, n - 1)];
-    while let Some((first, last)) = stack.pop() {
-        let (mut worst, mut worst_d2) = (0, tol2);
-        for i in first + 1..last {
-            let d2 = seg_dist2(points[i], points[first], points[last]);
-            if d2 > worst_d2 {
-                worst = i;
-                worst_d2 = d2;
-            }
-        }
-        if worst != 0 {
-            keep[worst] = true;
-            stack.push((first, worst));
-            stack.push((worst, last));
-        }
-    }
-    let mut i = 0;
-    points.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
+    Simplifier::default().line(points, tolerance);
 }
 
-/// Simplifies a ring given without its closing point. The ring is split at its first point
-/// and at the point farthest from it, so that neither half starts and ends at one place.
+/// Simplifies a ring given without its closing point (see [`Simplifier::ring`]).
 pub fn simplify_ring(ring: &mut Vec<Pt>, tolerance: f64) {
-    if ring.len() < 4 || tolerance <= 0.0 {
-        return;
-    }
-    let a = ring[0];
-    let far = (1..ring.len())
-        .max_by(|&i, &j| {
-            let di = (ring[i][0] - a[0]).powi(2) + (ring[i][1] - a[1]).powi(2);
-            let dj = (ring[j][0] - a[0]).powi(2) + (ring[j][1] - a[1]).powi(2);
-            di.total_cmp(&dj)
-        })
-        .unwrap_or(1);
-    let mut first: Vec<Pt> = ring[..=far].to_vec();
-    let mut second: Vec<Pt> = ring[far..].to_vec();
-    second.push(a);
-    simplify_line(&mut first, tolerance);
-    simplify_line(&mut second, tolerance);
-    ring.clear();
-    ring.extend_from_slice(&first);
-    ring.extend_from_slice(&second[1..second.len() - 1]);
+    Simplifier::default().ring(ring, tolerance);
 }
 
 #[cfg(test)]
