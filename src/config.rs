@@ -239,11 +239,18 @@ impl LayerDef {
                             format!("{:?} is not one of the layer's properties", r.property),
                         )
                     })?;
-                for (value, z) in r.values.iter().map(|(v, z)| (v.as_str(), *z)).chain([("default", r.default)]) {
+                for (value, z) in r
+                    .values
+                    .iter()
+                    .map(|(v, z)| (v.as_str(), *z))
+                    .chain([("default", r.default)])
+                {
                     if !(minzoom..=maxzoom).contains(&z) {
                         return Err(bad(
                             "feature_minzoom",
-                            format!("{value} = {z} is outside the layer's zooms {minzoom}..={maxzoom}"),
+                            format!(
+                                "{value} = {z} is outside the layer's zooms {minzoom}..={maxzoom}"
+                            ),
                         ));
                     }
                 }
@@ -436,12 +443,31 @@ theme = "services"
         let def = parse(text).unwrap();
         let rule = def.feature_minzoom.as_ref().unwrap();
         let props = |v: serde_json::Value| v.as_object().unwrap().clone();
-        assert_eq!(rule.of(&def.properties, &props(serde_json::json!({"highway": "primary"}))), 12);
-        assert_eq!(rule.of(&def.properties, &props(serde_json::json!({"highway": "footway"}))), 14);
+        assert_eq!(
+            rule.of(
+                &def.properties,
+                &props(serde_json::json!({"highway": "primary"}))
+            ),
+            12
+        );
+        assert_eq!(
+            rule.of(
+                &def.properties,
+                &props(serde_json::json!({"highway": "footway"}))
+            ),
+            14
+        );
         assert_eq!(rule.of(&def.properties, &props(serde_json::json!({}))), 14);
-        let err = parse(&text.replace("default = 14", "default = 10")).unwrap_err().to_string();
-        assert!(err.contains("feature_minzoom") && err.contains("default = 10"), "{err}");
-        let err = parse(&text.replace("property = \"highway\"", "property = \"class\"")).unwrap_err().to_string();
+        let err = parse(&text.replace("default = 14", "default = 10"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("feature_minzoom") && err.contains("default = 10"),
+            "{err}"
+        );
+        let err = parse(&text.replace("property = \"highway\"", "property = \"class\""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"class\""), "{err}");
     }
 

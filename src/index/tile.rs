@@ -34,10 +34,15 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         }
         hits.clear();
         let timed = def.time.is_some();
-        hits.extend(layer.index.query_at_zoom(query, tile.z).filter(|f| match (&time, timed) {
-            (Some(t), true) => f.time.overlaps(t),
-            _ => true,
-        }));
+        hits.extend(
+            layer
+                .index
+                .query_at_zoom(query, tile.z)
+                .filter(|f| match (&time, timed) {
+                    (Some(t), true) => f.time.overlaps(t),
+                    _ => true,
+                }),
+        );
         if hits.is_empty() {
             continue;
         }
@@ -50,7 +55,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
             tolerance_units(tile.z, def.maxzoom),
         );
         for f in &hits {
-            renderer.add(*f);
+            renderer.add(f.id.0, &f.geometry, layer.index.tags(f));
         }
         renderer.finish(&mut out);
     }

@@ -187,7 +187,13 @@ fn clip_pass(src: &[Pt], dst: &mut Vec<Pt>, edge: u8, sq: &ClipSquare) {
         2 => (1, sq.min, true),
         _ => (1, sq.max, false),
     };
-    let inside = |p: Pt| if keep_above { p[axis] >= bound } else { p[axis] <= bound };
+    let inside = |p: Pt| {
+        if keep_above {
+            p[axis] >= bound
+        } else {
+            p[axis] <= bound
+        }
+    };
     let cross = |a: Pt, b: Pt| {
         let t = (bound - a[axis]) / (b[axis] - a[axis]);
         let mut p = lerp(a, b, t);

@@ -16,7 +16,7 @@ pub mod simplify;
 pub use coord::{TileCoord, TileCoordError};
 pub use mercator::ProjectedGeometry;
 pub use mvt::Value;
-pub use render::{LayerRenderer, TileFeature};
+pub use render::LayerRenderer;
 
 /// Tile extent in MVT units: coordinates run 0..EXTENT across a tile.
 pub const EXTENT: u32 = 4096;

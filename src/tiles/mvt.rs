@@ -7,7 +7,7 @@
 
 use std::hash::{Hash, Hasher};
 
-use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 
 /// An attribute value as MVT stores it (`Value` message of the spec).
 #[derive(Debug, Clone)]
@@ -125,32 +125,38 @@ pub(crate) fn zigzag(v: i64) -> u64 {
 }
 
 /// Geometry commands of one feature (MVT 2.1 section 4.3), with the cursor carried across
-/// parts as the spec requires.
+/// parts as the spec requires. Commands are kept already varint-encoded, so that a feature
+/// is written with one copy.
 #[derive(Debug, Default)]
 pub struct GeometryWriter {
-    commands: Vec<u32>,
+    bytes: Vec<u8>,
     cursor: [i32; 2],
 }
 
 impl GeometryWriter {
     pub fn clear(&mut self) {
-        self.commands.clear();
+        self.bytes.clear();
         self.cursor = [0, 0];
     }
 
     pub fn is_empty(&self) -> bool {
-        self.commands.is_empty()
+        self.bytes.is_empty()
+    }
+
+    /// The packed `geometry` field's content.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     fn command(&mut self, id: u32, count: usize) {
-        self.commands.push((id & 0x7) | ((count as u32) << 3));
+        write_varint(&mut self.bytes, ((id & 0x7) | ((count as u32) << 3)) as u64);
     }
 
     fn point(&mut self, p: [i32; 2]) {
         let dx = p[0] - self.cursor[0];
         let dy = p[1] - self.cursor[1];
-        self.commands.push(zigzag(dx as i64) as u32);
-        self.commands.push(zigzag(dy as i64) as u32);
+        write_varint(&mut self.bytes, zigzag(dx as i64));
+        write_varint(&mut self.bytes, zigzag(dy as i64));
         self.cursor = p;
     }
 
@@ -184,6 +190,60 @@ impl GeometryWriter {
     }
 }
 
+thread_local! {
+    static SLOT_POOL: RefCell<ValueSlots> = const { RefCell::new(ValueSlots { stamp: 0, slots: Vec::new() }) };
+}
+
+/// Dedup slots for one layer writer; see [`LayerWriter`].
+struct ValueSlots {
+    stamp: u32,
+    slots: Vec<(u32, u32)>,
+}
+
+impl ValueSlots {
+    /// Takes the thread's slots (or fresh ones if a writer on this thread holds them) with a
+    /// new stamp, grown to `len`. Stale entries carry older stamps and so read as unused.
+    fn take(len: usize) -> ValueSlots {
+        let mut s = SLOT_POOL.with(|p| {
+            std::mem::replace(
+                &mut *p.borrow_mut(),
+                ValueSlots {
+                    stamp: 0,
+                    slots: Vec::new(),
+                },
+            )
+        });
+        s.stamp = s.stamp.wrapping_add(1);
+        if s.stamp == 0 {
+            // After 2^32 writers the stamps wrap: start over so no old stamp can match.
+            s.slots.iter_mut().for_each(|e| e.0 = 0);
+            s.stamp = 1;
+        }
+        if s.slots.len() < len {
+            s.slots.resize(len, (0, 0));
+        }
+        s
+    }
+}
+
+impl Drop for LayerWriter<'_> {
+    fn drop(&mut self) {
+        let slots = std::mem::replace(
+            &mut self.slots,
+            ValueSlots {
+                stamp: 0,
+                slots: Vec::new(),
+            },
+        );
+        SLOT_POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            if slots.slots.len() >= pool.slots.len() {
+                *pool = slots;
+            }
+        });
+    }
+}
+
 /// A feature attribute as a tile needs it: the index of the key in the layer's declared
 /// properties and the index of the value in the layer's table of distinct values.
 pub type Tag = (u16, u32);
@@ -197,10 +257,12 @@ pub struct LayerWriter<'v> {
     layer_values: &'v [Value],
     key_slots: Vec<u32>,
     keys_used: Vec<u16>,
-    values: FxHashMap<u32, u32>,
+    /// Per layer value: the stamp of the writer that last used it and its index in this
+    /// tile's value table. Borrowed from a per-thread pool, so that deduplicating a tile's
+    /// values costs an array access per tag rather than a hash lookup.
+    slots: ValueSlots,
     values_order: Vec<u32>,
     features: Vec<u8>,
-    feature: Vec<u8>,
     tags: Vec<u32>,
     count: usize,
 }
@@ -213,10 +275,9 @@ impl<'v> LayerWriter<'v> {
             layer_values,
             key_slots: vec![u32::MAX; declared_keys.len()],
             keys_used: Vec::new(),
-            values: FxHashMap::default(),
+            slots: ValueSlots::take(layer_values.len()),
             values_order: Vec::new(),
             features: Vec::new(),
-            feature: Vec::new(),
             tags: Vec::new(),
             count: 0,
         }
@@ -240,33 +301,50 @@ impl<'v> LayerWriter<'v> {
     ) {
         self.tags.clear();
         for (key, value) in tags {
-            let Some(slot) = self.key_slots.get_mut(*key as usize) else {
+            let Some(key_slot) = self.key_slots.get_mut(*key as usize) else {
                 continue;
             };
             if *value as usize >= self.layer_values.len() {
                 continue;
             }
-            if *slot == u32::MAX {
-                *slot = self.keys_used.len() as u32;
+            let value_slot = &mut self.slots.slots[*value as usize];
+            if *key_slot == u32::MAX {
+                *key_slot = self.keys_used.len() as u32;
                 self.keys_used.push(*key);
             }
-            let next = self.values_order.len() as u32;
-            let v = *self.values.entry(*value).or_insert(next);
-            if v == next {
+            let v = if value_slot.0 == self.slots.stamp {
+                value_slot.1
+            } else {
+                let next = self.values_order.len() as u32;
+                *value_slot = (self.slots.stamp, next);
                 self.values_order.push(*value);
-            }
-            self.tags.push(*slot);
+                next
+            };
+            self.tags.push(*key_slot);
             self.tags.push(v);
         }
-        let f = &mut self.feature;
-        f.clear();
-        write_uint_field(f, 1, id);
+        // Feature message fields: id (1), tags (2, packed), type (3), geometry (4, packed).
+        // Its length is known before writing, so it goes straight into the layer buffer.
+        let tags_len: u64 = self.tags.iter().map(|&t| varint_len(t as u64)).sum();
+        let geom = geometry.as_bytes();
+        let mut size =
+            1 + varint_len(id) + 2 + 1 + varint_len(geom.len() as u64) + geom.len() as u64;
         if !self.tags.is_empty() {
-            write_packed(f, 2, &self.tags);
+            size += 1 + varint_len(tags_len) + tags_len;
         }
-        write_uint_field(f, 3, geom_type as u64);
-        write_packed(f, 4, &geometry.commands);
-        write_bytes(&mut self.features, 2, f);
+        let out = &mut self.features;
+        write_key(out, 2, WIRE_LEN);
+        write_varint(out, size);
+        write_uint_field(out, 1, id);
+        if !self.tags.is_empty() {
+            write_key(out, 2, WIRE_LEN);
+            write_varint(out, tags_len);
+            for &t in &self.tags {
+                write_varint(out, t as u64);
+            }
+        }
+        write_uint_field(out, 3, geom_type as u64);
+        write_bytes(out, 4, geom);
         self.count += 1;
     }
 
@@ -275,33 +353,29 @@ impl<'v> LayerWriter<'v> {
         if self.count == 0 {
             return;
         }
-        let mut layer = Vec::with_capacity(self.features.len() + 256);
-        write_uint_field(&mut layer, 15, 2);
-        write_bytes(&mut layer, 1, self.name.as_bytes());
-        layer.extend_from_slice(&self.features);
+        // Everything but the features is small: build it, then write the layer's length and
+        // its parts, copying the feature bytes once.
+        let mut head = Vec::with_capacity(64);
+        write_uint_field(&mut head, 15, 2);
+        write_bytes(&mut head, 1, self.name.as_bytes());
+        let mut tail = Vec::with_capacity(256);
         for &k in &self.keys_used {
-            write_bytes(&mut layer, 3, self.declared_keys[k as usize].as_bytes());
+            write_bytes(&mut tail, 3, self.declared_keys[k as usize].as_bytes());
         }
         let mut value = Vec::new();
         for &v in &self.values_order {
             value.clear();
             self.layer_values[v as usize].write(&mut value);
-            write_bytes(&mut layer, 4, &value);
+            write_bytes(&mut tail, 4, &value);
         }
-        write_uint_field(&mut layer, 5, extent as u64);
-        write_bytes(tile, 3, &layer);
-    }
-}
-
-fn write_packed(out: &mut Vec<u8>, field: u32, values: &[u32]) {
-    let mut len = 0u64;
-    for &v in values {
-        len += varint_len(v as u64);
-    }
-    write_key(out, field, WIRE_LEN);
-    write_varint(out, len);
-    for &v in values {
-        write_varint(out, v as u64);
+        write_uint_field(&mut tail, 5, extent as u64);
+        let len = head.len() + self.features.len() + tail.len();
+        tile.reserve(len + 8);
+        write_key(tile, 3, WIRE_LEN);
+        write_varint(tile, len as u64);
+        tile.extend_from_slice(&head);
+        tile.extend_from_slice(&self.features);
+        tile.extend_from_slice(&tail);
     }
 }
 
@@ -334,7 +408,7 @@ mod tests {
         // MVT 2.1 section 4.3.5.1: a point at (25, 17) is [9, 50, 34].
         let mut g = GeometryWriter::default();
         g.points(&[[25, 17]]);
-        assert_eq!(g.commands, [9, 50, 34]);
+        assert_eq!(g.as_bytes(), [9, 50, 34]);
     }
 
     #[test]
@@ -342,7 +416,7 @@ mod tests {
         // MVT 2.1 section 4.3.5.6: [9, 6, 12, 18, 10, 12, 24, 44, 15].
         let mut g = GeometryWriter::default();
         g.ring(&[[3, 6], [8, 12], [20, 34]]);
-        assert_eq!(g.commands, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
+        assert_eq!(g.as_bytes(), [9, 6, 12, 18, 10, 12, 24, 44, 15]);
     }
 
     #[test]

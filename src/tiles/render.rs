@@ -11,14 +11,6 @@ use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Tag, Value};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
-/// What a tile needs of a feature. The index's features implement it.
-pub trait TileFeature {
-    fn id(&self) -> u64;
-    fn geometry(&self) -> &ProjectedGeometry;
-    /// Declared-key index and layer value index of each non-null attribute.
-    fn tags(&self) -> &[Tag];
-}
-
 /// Simplification tolerance for a tile at `z` of a layer whose data ends at `maxzoom`, in
 /// extent units: one unit (the tile's grid) up to maxzoom; deeper (overzoomed) tiles keep
 /// the detail of maxzoom, so the tolerance grows with the zoom difference.
@@ -159,9 +151,10 @@ impl<'v> LayerRenderer<'v> {
 
     /// Adds the feature's part inside the tile plus buffer; returns false (and writes
     /// nothing) when nothing of it is left there after clipping and quantisation.
-    pub fn add<F: TileFeature>(&mut self, feature: &F) -> bool {
+    /// `tags` pairs declared-key indexes with indexes into the layer's values.
+    pub fn add(&mut self, id: u64, geometry: &ProjectedGeometry, tags: &[Tag]) -> bool {
         self.geometry.clear();
-        let geom_type = match feature.geometry() {
+        let geom_type = match geometry {
             ProjectedGeometry::Points(mp) => {
                 self.grid.clear();
                 for p in &mp.0 {
@@ -221,8 +214,7 @@ impl<'v> LayerRenderer<'v> {
         if self.geometry.is_empty() {
             return false;
         }
-        self.layer
-            .add_feature(feature.id(), geom_type, &self.geometry, feature.tags());
+        self.layer.add_feature(id, geom_type, &self.geometry, tags);
         true
     }
 
@@ -233,8 +225,14 @@ impl<'v> LayerRenderer<'v> {
         if self.frame.local_ring(ring, &mut self.local) {
             return None;
         }
-        clip_ring_into(&self.local, &self.frame.clip, &mut self.clipped, &mut self.scratch);
-        self.simplifier.ring(&mut self.clipped, self.frame.tolerance);
+        clip_ring_into(
+            &self.local,
+            &self.frame.clip,
+            &mut self.clipped,
+            &mut self.scratch,
+        );
+        self.simplifier
+            .ring(&mut self.clipped, self.frame.tolerance);
         if self.rings.len() == self.ring_count {
             self.rings.push(Vec::new());
         }
@@ -269,19 +267,6 @@ mod tests {
     use super::*;
     use geo::{MultiPolygon, Polygon, polygon};
 
-    struct F(ProjectedGeometry, Vec<Tag>);
-    impl TileFeature for F {
-        fn id(&self) -> u64 {
-            7
-        }
-        fn geometry(&self) -> &ProjectedGeometry {
-            &self.0
-        }
-        fn tags(&self) -> &[Tag] {
-            &self.1
-        }
-    }
-
     fn tile_square(tile: TileCoord, inset: f64) -> Polygon<f64> {
         let b = tile.bounds_3857();
         polygon![
@@ -297,13 +282,10 @@ mod tests {
         let tile = TileCoord::new(10, 500, 300).unwrap();
         let span = tile.span_3857();
         let tiny = tile_square(tile, span * 0.49999);
-        let f = F(
-            ProjectedGeometry::Polygons(MultiPolygon(vec![tiny])),
-            vec![],
-        );
+        let f = ProjectedGeometry::Polygons(MultiPolygon(vec![tiny]));
         let keys = vec![];
         let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
-        assert!(!r.add(&f));
+        assert!(!r.add(7, &f, &[]));
         assert!(r.is_empty());
     }
 
@@ -313,10 +295,10 @@ mod tests {
         // written with positive surveyor's area.
         let tile = TileCoord::new(12, 2000, 1000).unwrap();
         let sq = tile_square(tile, tile.span_3857() / 4.0);
-        let f = F(ProjectedGeometry::Polygons(MultiPolygon(vec![sq])), vec![]);
+        let f = ProjectedGeometry::Polygons(MultiPolygon(vec![sq]));
         let keys = vec![];
         let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
-        assert!(r.add(&f));
+        assert!(r.add(7, &f, &[]));
         assert_eq!(area2(&r.rings[0]), 2 * 2048 * 2048);
     }
 
@@ -327,13 +309,10 @@ mod tests {
         let shell = tile_square(tile, -span);
         let hole = tile_square(tile, -span / 2.0);
         let donut = Polygon::new(shell.exterior().clone(), vec![hole.exterior().clone()]);
-        let f = F(
-            ProjectedGeometry::Polygons(MultiPolygon(vec![donut])),
-            vec![],
-        );
+        let f = ProjectedGeometry::Polygons(MultiPolygon(vec![donut]));
         let keys = vec![];
         let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
-        assert!(!r.add(&f));
+        assert!(!r.add(7, &f, &[]));
     }
 
     #[test]

@@ -1,0 +1,72 @@
+//! Where the time of a load run goes: renders (and gzips) every composite tile covering the
+//! N=10 metropolitan set at z10-z16 once, single-threaded, and prints per-zoom totals,
+//! averages, worst cases and sizes. `cargo bench --bench zooms`.
+
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+
+use urbantile::index::tile::{TileLayer, render_tile};
+use urbantile::tiles::TileCoord;
+use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
+
+fn main() {
+    let (layers, b) = common::city(10);
+    let layers: Vec<_> = layers.into_iter().map(|(d, i)| (d, Arc::new(i))).collect();
+    let tile_layers: Vec<TileLayer> = layers
+        .iter()
+        .map(|(def, index)| TileLayer {
+            def,
+            index: index.clone(),
+        })
+        .collect();
+    let (x0, y0) = lon_lat_to_3857(b.west, b.south);
+    let (x1, y1) = lon_lat_to_3857(b.east, b.north);
+    let data = Rect3857 {
+        min_x: x0,
+        min_y: y0,
+        max_x: x1,
+        max_y: y1,
+    };
+    let (mut render_all, mut gzip_all, mut n_all) = (0.0, 0.0, 0);
+    println!("zoom  tiles  render ms  gzip ms  avg us  worst ms  avg KB");
+    for z in 10u8..=16 {
+        let (xs, ys) = TileCoord::covering(data, z);
+        let (mut render, mut gzip, mut worst, mut bytes, mut n) = (0.0, 0.0, 0.0f64, 0, 0);
+        for x in xs {
+            for y in ys.clone() {
+                let t = Instant::now();
+                let tile = render_tile(&tile_layers, TileCoord { z, x, y }, None);
+                let r = t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(&tile).unwrap();
+                std::hint::black_box(e.finish().unwrap());
+                gzip += t.elapsed().as_secs_f64();
+                render += r;
+                worst = worst.max(r);
+                bytes += tile.len();
+                n += 1;
+            }
+        }
+        println!(
+            "z{z:<4} {n:>5} {:>10.0} {:>8.0} {:>7.0} {:>9.1} {:>7}",
+            render * 1e3,
+            gzip * 1e3,
+            render * 1e6 / n as f64,
+            worst * 1e3,
+            bytes / n / 1024
+        );
+        render_all += render;
+        gzip_all += gzip;
+        n_all += n;
+    }
+    println!(
+        "all   {n_all:>5} {:>10.0} {:>8.0} {:>7.0}",
+        render_all * 1e3,
+        gzip_all * 1e3,
+        render_all * 1e6 / n_all as f64
+    );
+}
