@@ -34,7 +34,7 @@ from shapely.geometry import box, shape
 EXTENT = 4096
 BUFFER = 64
 HALF_WORLD = math.pi * 6378137.0
-SIMPLIFY_UNITS = 1.0  # urbantile's Douglas-Peucker tolerance at or below maxzoom
+SIMPLIFY_UNITS = 1.0  # urbantile's Douglas-Peucker tolerance below maxzoom (none from maxzoom on)
 ROUND_UNITS = 0.5 * math.sqrt(2)  # largest move of a vertex when rounded to the grid
 
 failures = []
@@ -154,7 +154,7 @@ def check_tile(layers, z, x, y, base, stats):
             if got:
                 fail(f"{where} {name}: {len(got)} features below minzoom {layer['minzoom']}")
             continue
-        tol = SIMPLIFY_UNITS * (2 ** max(0, z - layer["maxzoom"])) + ROUND_UNITS
+        tol = (SIMPLIFY_UNITS if z < layer["maxzoom"] else 0.0) + ROUND_UNITS
         must, may = set(), set()
         rule = layer.get("feature_minzoom")
         for f in layer["features"]:

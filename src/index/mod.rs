@@ -237,6 +237,20 @@ impl LayerIndex {
         self.query_at_zoom(rect, u8::MAX)
     }
 
+    /// Storage positions (see [`LayerIndex::feature`]) of the features drawn at zoom `z`
+    /// whose bounding box meets `rect`, appended to `out` in no particular order.
+    pub fn positions_at_zoom(&self, rect: Rect3857, z: u8, out: &mut Vec<u32>) {
+        let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
+        for (_, tree) in self.bands.iter().take_while(|(minzoom, _)| *minzoom <= z) {
+            out.extend(tree.locate_in_envelope_intersecting(env).map(|e| e.data));
+        }
+    }
+
+    /// The feature at a storage position from [`LayerIndex::positions_at_zoom`].
+    pub fn feature(&self, position: u32) -> &IndexedFeature {
+        &self.features[position as usize]
+    }
+
     /// Like [`LayerIndex::query`], but only the features drawn at zoom `z`.
     pub fn query_at_zoom(&self, rect: Rect3857, z: u8) -> impl Iterator<Item = &IndexedFeature> {
         let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::LayerDef;
-use crate::index::{IndexedFeature, LayerIndex};
+use crate::index::LayerIndex;
 use crate::model::TimeRange;
 use crate::tiles::render::tolerance_units;
 use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
@@ -18,35 +18,28 @@ pub struct TileLayer<'a> {
 
 /// Encodes the tile; an empty vector when no layer has a feature there.
 ///
-/// Features are written in id order so that a tile's bytes (and ETag) depend only on the
-/// data, not on the shape of the R*-tree.
+/// Features are written in the layer's storage order (spatial, ties by id), so that a
+/// tile's bytes (and ETag) depend only on the data, not on the shape of the R*-trees, and
+/// memory is read front to back.
 pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Vec<u8> {
     let mut out = Vec::new();
     let span = tile.span_3857();
     let query = tile
         .bounds_3857()
         .expand(span * BUFFER_UNITS as f64 / EXTENT as f64);
-    let mut hits: Vec<&IndexedFeature> = Vec::new();
+    let mut hits: Vec<u32> = Vec::new();
     for layer in layers {
         let def = layer.def;
         if tile.z < def.minzoom {
             continue;
         }
         hits.clear();
-        let timed = def.time.is_some();
-        hits.extend(
-            layer
-                .index
-                .query_at_zoom(query, tile.z)
-                .filter(|f| match (&time, timed) {
-                    (Some(t), true) => f.time.overlaps(t),
-                    _ => true,
-                }),
-        );
+        layer.index.positions_at_zoom(query, tile.z, &mut hits);
         if hits.is_empty() {
             continue;
         }
-        hits.sort_unstable_by_key(|f| f.id);
+        hits.sort_unstable();
+        let time = time.filter(|_| def.time.is_some());
         let mut renderer = LayerRenderer::new(
             def.id.as_str(),
             &def.properties,
@@ -54,7 +47,11 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
             tile,
             tolerance_units(tile.z, def.maxzoom),
         );
-        for f in &hits {
+        for &i in &hits {
+            let f = layer.index.feature(i);
+            if time.is_some_and(|t| !f.time.overlaps(&t)) {
+                continue;
+            }
             renderer.add(f.id.0, &f.geometry, layer.index.tags(f));
         }
         renderer.finish(&mut out);

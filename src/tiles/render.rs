@@ -12,14 +12,11 @@ use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
 /// Simplification tolerance for a tile at `z` of a layer whose data ends at `maxzoom`, in
-/// extent units: one unit (the tile's grid) up to maxzoom; deeper (overzoomed) tiles keep
-/// the detail of maxzoom, so the tolerance grows with the zoom difference.
+/// extent units: one unit (the tile's grid) below maxzoom; none from maxzoom on, where the
+/// grid is as fine as the data is meant to be shown, and deeper (overzoomed) tiles scale up
+/// the maxzoom data rather than invent detail.
 pub fn tolerance_units(z: u8, maxzoom: u8) -> f64 {
-    if z > maxzoom {
-        (1u64 << (z - maxzoom).min(30)) as f64
-    } else {
-        1.0
-    }
+    if z >= maxzoom { 0.0 } else { 1.0 }
 }
 
 /// Tile-local frame: EPSG:3857 metres to extent units, y pointing down.
@@ -316,8 +313,9 @@ mod tests {
     }
 
     #[test]
-    fn overzoomed_tiles_keep_the_detail_of_maxzoom() {
+    fn tiles_from_maxzoom_on_are_not_simplified() {
         assert_eq!(tolerance_units(14, 16), 1.0);
-        assert_eq!(tolerance_units(18, 16), 4.0);
+        assert_eq!(tolerance_units(16, 16), 0.0);
+        assert_eq!(tolerance_units(18, 16), 0.0);
     }
 }
