@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset -> store / index / ingest -> tiles / model`.
+//! Dependencies run one way: `api -> dataset / style -> store / index / ingest -> tiles / model`.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -16,7 +16,8 @@
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
-//! | [`api`] | the axum router: tiles, TileJSON, catalog, health; `ApiError` |
+//! | [`style`] | the MapLibre style generated from the layer files |
+//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
 
 pub mod api;
 pub mod config;
@@ -26,4 +27,5 @@ pub mod index;
 pub mod ingest;
 pub mod model;
 pub mod store;
+pub mod style;
 pub mod tiles;

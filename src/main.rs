@@ -44,6 +44,10 @@ enum Command {
     Serve {
         #[arg(long, env = "URBANTILE_BIND", default_value = "127.0.0.1:8080")]
         bind: SocketAddr,
+        /// Raster base map tile URL template for the map page, e.g.
+        /// https://tile.example.org/{z}/{x}/{y}.png (none by default: the map works offline).
+        #[arg(long, env = "URBANTILE_BASEMAP")]
+        basemap: Option<String>,
     },
     /// Load a file into a layer.
     Ingest {
@@ -80,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { bind } => serve(&cli.layers, &cli.database, bind).await,
+        Command::Serve { bind, basemap } => serve(&cli.layers, &cli.database, bind, basemap).await,
         Command::Ingest {
             layer,
             file,
@@ -168,7 +172,12 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(layers: &std::path::Path, database: &str, bind: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    layers: &std::path::Path,
+    database: &str,
+    bind: SocketAddr,
+    basemap: Option<String>,
+) -> anyhow::Result<()> {
     let data = Dataset::open(layers, database)
         .await
         .with_context(|| format!("starting with layers from {}", layers.display()))?;
@@ -176,6 +185,7 @@ async fn serve(layers: &std::path::Path, database: &str, bind: SocketAddr) -> an
     data.load_index().await?;
     let app = router(AppState {
         data: Arc::new(data),
+        basemap: basemap.map(Into::into),
     });
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -48,6 +48,9 @@ async fn catalog(State(state): State<AppState>) -> Result<Json<serde_json::Value
                 "maxzoom": def.maxzoom,
                 "properties": def.properties,
                 "time": def.time.is_some(),
+                "time_extent": index.time_extent().map(|t| {
+                    [t.start, t.end].map(|v| v.map(crate::model::time::format_rfc3339))
+                }),
             })
         })
         .collect();

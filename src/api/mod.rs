@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod map;
 pub mod tiles;
 
 use std::sync::Arc;
@@ -18,6 +19,17 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub data: Arc<Dataset>,
+    /// Raster tile URL template (`{z}/{x}/{y}`) of a base map for the style, if any.
+    pub basemap: Option<Arc<str>>,
+}
+
+impl AppState {
+    pub fn new(data: Arc<Dataset>) -> AppState {
+        AppState {
+            data,
+            basemap: None,
+        }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -34,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(tiles::routes())
         .merge(catalog::routes())
+        .merge(map::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
         .with_state(state)

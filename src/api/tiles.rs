@@ -93,7 +93,7 @@ fn tile_query(q: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError
 }
 
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
@@ -114,7 +114,7 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 
 /// A 64-bit hash of the tile bytes, eight bytes per step (FNV-style multiply and rotate):
 /// stable across runs and builds, unlike std's hasher, and fast enough to run on every tile.
-fn etag_of(bytes: &[u8]) -> String {
+pub(crate) fn etag_of(bytes: &[u8]) -> String {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
@@ -129,7 +129,7 @@ fn etag_of(bytes: &[u8]) -> String {
     format!("\"{h:016x}\"")
 }
 
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -191,7 +191,7 @@ async fn tile(
     Ok((StatusCode::OK, out_headers, body).into_response())
 }
 
-fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     // The fastest level: tiles are small and mostly varints, so higher levels buy a few
     // per cent of size for several times the CPU.
     let mut enc = flate2::write::GzEncoder::new(

@@ -113,6 +113,7 @@ pub struct LayerIndex {
     values: Vec<Value>,
     bounds: Option<Bbox>,
     field_types: Vec<Option<FieldType>>,
+    time_extent: Option<TimeRange>,
 }
 
 /// The type of an attribute as TileJSON's `vector_layers.fields` names it.
@@ -191,7 +192,17 @@ impl LayerIndex {
                 };
             }
         }
+        // Earliest start and latest end; an open end anywhere leaves that side open.
+        let time_extent = def.time.as_ref().and_then(|_| {
+            let mut it = indexed.iter().map(|f| f.time);
+            let first = it.next()?;
+            Some(it.fold(first, |acc, t| TimeRange {
+                start: acc.start.zip(t.start).map(|(a, b)| a.min(b)),
+                end: acc.end.zip(t.end).map(|(a, b)| a.max(b)),
+            }))
+        });
         LayerIndex {
+            time_extent,
             bands: bands
                 .into_iter()
                 .map(|(z, entries)| (z, RTree::bulk_load(entries)))
@@ -220,6 +231,12 @@ impl LayerIndex {
     /// The distinct attribute values that feature tags index into.
     pub fn values(&self) -> &[Value] {
         &self.values
+    }
+
+    /// For layers with a validity interval: from the earliest start to the latest end of
+    /// their features (`None` on a side where some feature is open).
+    pub fn time_extent(&self) -> Option<TimeRange> {
+        self.time_extent
     }
 
     /// Type of each declared property (by index), `None` when no feature has it.

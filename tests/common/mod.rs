@@ -43,7 +43,7 @@ impl TestServer {
             let data = Arc::new(data);
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let app = router(AppState { data: data.clone() });
+            let app = router(AppState::new(data.clone()));
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             (addr, data)
         });

@@ -1,0 +1,255 @@
+//! The MapLibre style for the public layers, generated from the layer files: fills with
+//! outlines for polygons (3D extrusions for layers with heights, from z15), lines, circles
+//! for points, colours from each layer's `[style]`, zoom ranges from the layer. It needs
+//! nothing from the internet (no glyphs, no sprites); a raster base map can be added.
+//!
+//! The style's `metadata` lists the layers with their title, theme, colour and time extent,
+//! which the map page builds its toggles, legend and time slider from.
+
+use serde_json::{Value, json};
+
+use crate::config::LayerDef;
+use crate::index::LayerIndex;
+use crate::model::time::format_rfc3339;
+use crate::model::{Bbox, GeometryKind};
+
+/// First zoom at which buildings stand up in 3D.
+const EXTRUDE_FROM: u8 = 15;
+const BACKGROUND: &str = "#f2efe9";
+
+/// Height in metres from whichever of `height`, `building:levels` or `levels` the layer
+/// keeps (3.2 m a storey), or `None` when it keeps none of them.
+fn height_expression(def: &LayerDef) -> Option<Value> {
+    let has = |k: &str| def.properties.iter().any(|p| p == k);
+    let levels: Vec<Value> = ["building:levels", "levels"]
+        .into_iter()
+        .filter(|k| has(k))
+        .map(|k| json!(["get", k]))
+        .collect();
+    let from_levels = (!levels.is_empty()).then(|| {
+        let mut c = vec![json!("coalesce")];
+        c.extend(levels);
+        c.push(json!(3));
+        json!(["*", 3.2, ["to-number", Value::Array(c)]])
+    });
+    match (has("height"), from_levels) {
+        (true, Some(l)) => Some(json!(["to-number", ["coalesce", ["get", "height"], l]])),
+        (true, None) => Some(json!(["to-number", ["coalesce", ["get", "height"], 10]])),
+        (false, Some(l)) => Some(l),
+        (false, None) => None,
+    }
+}
+
+/// The style layers drawing one urbantile layer, bottom to top.
+fn style_layers(def: &LayerDef) -> Vec<Value> {
+    let id = def.id.as_str();
+    let color = def.style.color.as_str();
+    let base = |suffix: &str, kind: &str| {
+        json!({
+            "id": format!("{id}-{suffix}"),
+            "type": kind,
+            "source": "urbantile",
+            "source-layer": id,
+            "minzoom": def.minzoom,
+            "metadata": {"urbantile:layer": id},
+        })
+    };
+    let mut out = Vec::new();
+    match def.geometry {
+        GeometryKind::Polygon => {
+            let height = height_expression(def);
+            let mut fill = base("fill", "fill");
+            fill["paint"] = json!({"fill-color": color, "fill-opacity": 0.35});
+            let mut outline = base("outline", "line");
+            outline["paint"] = json!({"line-color": color, "line-width": 1, "line-opacity": 0.8});
+            if let Some(h) = height {
+                let from = EXTRUDE_FROM.max(def.minzoom);
+                fill["maxzoom"] = json!(from);
+                outline["maxzoom"] = json!(from);
+                out.push(fill);
+                out.push(outline);
+                let mut ext = base("extrusion", "fill-extrusion");
+                ext["minzoom"] = json!(from);
+                let base_height = if def.properties.iter().any(|p| p == "min_height") {
+                    json!(["to-number", ["coalesce", ["get", "min_height"], 0]])
+                } else {
+                    json!(0)
+                };
+                ext["paint"] = json!({
+                    "fill-extrusion-color": color,
+                    "fill-extrusion-height": h,
+                    "fill-extrusion-base": base_height,
+                    "fill-extrusion-opacity": 0.85,
+                });
+                out.push(ext);
+            } else {
+                out.push(fill);
+                out.push(outline);
+            }
+        }
+        GeometryKind::Line => {
+            let mut line = base("line", "line");
+            line["layout"] = json!({"line-cap": "round", "line-join": "round"});
+            line["paint"] = json!({
+                "line-color": color,
+                "line-width": ["interpolate", ["linear"], ["zoom"], 12, 1, 16, 3.5],
+            });
+            out.push(line);
+        }
+        GeometryKind::Point => {
+            let mut circle = base("circle", "circle");
+            circle["paint"] = json!({
+                "circle-color": color,
+                "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2.5, 16, 6],
+                "circle-stroke-color": "#ffffff",
+                "circle-stroke-width": 1,
+            });
+            out.push(circle);
+        }
+    }
+    out
+}
+
+/// Drawing order: areas under lines under points; among areas, the earlier-appearing
+/// (bigger) ones first.
+fn draw_order(def: &LayerDef) -> (u8, u8, String) {
+    let kind = match def.geometry {
+        GeometryKind::Polygon => 0,
+        GeometryKind::Line => 1,
+        GeometryKind::Point => 2,
+    };
+    (kind, def.minzoom, def.id.to_string())
+}
+
+/// The style for `layers` (public ones; the caller filters), with tiles and TileJSON under
+/// `base_url` and an optional raster base map URL template (`{z}/{x}/{y}`).
+pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Option<&str>) -> Value {
+    let mut ordered: Vec<&(&LayerDef, &LayerIndex)> = layers.iter().collect();
+    ordered.sort_by_key(|(def, _)| draw_order(def));
+    let ids: Vec<&str> = layers.iter().map(|(d, _)| d.id.as_str()).collect();
+    let bounds = layers
+        .iter()
+        .filter_map(|(_, index)| index.bounds())
+        .reduce(Bbox::union);
+    let center = bounds.map_or([0.0, 0.0], |b| {
+        [(b.west + b.east) / 2.0, (b.south + b.north) / 2.0]
+    });
+
+    let mut style_layers_json = vec![json!({
+        "id": "background",
+        "type": "background",
+        "paint": {"background-color": BACKGROUND},
+    })];
+    let mut sources = json!({
+        "urbantile": {
+            "type": "vector",
+            "url": format!("{base_url}/tiles/{}.json", ids.join(",")),
+        }
+    });
+    if let Some(url) = basemap {
+        sources["basemap"] = json!({"type": "raster", "tiles": [url], "tileSize": 256});
+        style_layers_json.push(json!({"id": "basemap", "type": "raster", "source": "basemap"}));
+    }
+    let mut meta_layers = Vec::new();
+    for (def, index) in ordered {
+        let drawn = style_layers(def);
+        meta_layers.push(json!({
+            "id": def.id,
+            "title": def.title,
+            "description": def.description,
+            "theme": def.style.theme,
+            "color": def.style.color,
+            "geometry": def.geometry,
+            "minzoom": def.minzoom,
+            "time": def.time.is_some(),
+            "time_extent": index.time_extent().map(|t| {
+                [t.start, t.end].map(|v| v.map(format_rfc3339))
+            }),
+            "style_layers": drawn.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(),
+        }));
+        style_layers_json.extend(drawn);
+    }
+    json!({
+        "version": 8,
+        "name": "urbantile city map",
+        "metadata": {
+            "urbantile:layers": meta_layers,
+            "urbantile:tiles": format!("{base_url}/tiles"),
+        },
+        "center": center,
+        "zoom": 14,
+        "sources": sources,
+        "layers": style_layers_json,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(id: &str, text: &str) -> LayerDef {
+        LayerDef::from_toml(std::path::Path::new(&format!("{id}.toml")), text).unwrap()
+    }
+
+    #[test]
+    fn buildings_with_heights_are_extruded_from_z15_and_flat_below() {
+        let b = def(
+            "buildings",
+            "title = \"B\"\ngeometry = \"polygon\"\nminzoom = 14\nproperties = [\"height\", \"building:levels\"]\n[style]\ncolor = \"#aaaaaa\"\n",
+        );
+        let layers = style_layers(&b);
+        let kinds: Vec<&str> = layers.iter().map(|l| l["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["fill", "line", "fill-extrusion"]);
+        assert_eq!(layers[0]["maxzoom"], 15);
+        assert_eq!(layers[2]["minzoom"], 15);
+        assert_eq!(layers[2]["paint"]["fill-extrusion-color"], "#aaaaaa");
+        let h = layers[2]["paint"]["fill-extrusion-height"].to_string();
+        assert!(h.contains("height") && h.contains("building:levels"), "{h}");
+    }
+
+    #[test]
+    fn each_geometry_gets_its_kind_of_layer_and_the_layers_colour_and_zooms() {
+        let p = def(
+            "schools",
+            "title = \"S\"\ngeometry = \"point\"\nminzoom = 13\n[style]\ncolor = \"#d95f02\"\n",
+        );
+        let l = def(
+            "roads",
+            "title = \"R\"\ngeometry = \"line\"\nminzoom = 12\n",
+        );
+        let a = def(
+            "parks",
+            "title = \"P\"\ngeometry = \"polygon\"\nminzoom = 11\n",
+        );
+        let point = &style_layers(&p)[0];
+        assert_eq!(
+            (point["type"].as_str(), point["minzoom"].as_u64()),
+            (Some("circle"), Some(13))
+        );
+        assert_eq!(point["paint"]["circle-color"], "#d95f02");
+        assert_eq!(point["source-layer"], "schools");
+        assert_eq!(style_layers(&l)[0]["type"], "line");
+        let kinds: Vec<_> = style_layers(&a).iter().map(|l| l["type"].clone()).collect();
+        assert_eq!(kinds, ["fill", "line"]);
+    }
+
+    #[test]
+    fn the_style_needs_nothing_from_the_internet_unless_a_base_map_is_set() {
+        let p = def("schools", "title = \"S\"\ngeometry = \"point\"\n");
+        let index = LayerIndex::default();
+        let s = style(&[(&p, &index)], "http://127.0.0.1:8080", None);
+        assert_eq!(s["version"], 8);
+        assert!(s.get("glyphs").is_none() && s.get("sprite").is_none());
+        assert_eq!(
+            s["sources"]["urbantile"]["url"],
+            "http://127.0.0.1:8080/tiles/schools.json"
+        );
+        assert!(s["sources"].get("basemap").is_none());
+        let with = style(
+            &[(&p, &index)],
+            "http://x",
+            Some("https://tiles.example/{z}/{x}/{y}.png"),
+        );
+        assert_eq!(with["layers"][1]["id"], "basemap");
+    }
+}

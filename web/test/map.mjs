@@ -1,0 +1,177 @@
+// Browser test of the map page: headless Chromium (Debian's) driven by playwright-core
+// against a running urbantile. Run by tests/map_page.rs, which starts the server and passes
+//   node web/test/map.mjs BASE_URL KNOWN_JSON SCREENSHOT_PNG
+// KNOWN_JSON names a school and a building with their lon/lat (from the store).
+// Prints one line per check; exits non-zero on the first failure.
+import { chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { readFileSync } from 'node:fs';
+import assert from 'node:assert/strict';
+
+const [base, knownPath, screenshotPath] = process.argv.slice(2);
+const known = JSON.parse(readFileSync(knownPath, 'utf8'));
+const BACKGROUND = [0xf2, 0xef, 0xe9];
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+});
+const problems = [];
+
+async function open(path, viewport = { width: 1100, height: 800 }, extra = {}) {
+  const context = await browser.newContext({ viewport, ...extra });
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`${path}: console: ${m.text()}`); });
+  page.on('pageerror', (e) => problems.push(`${path}: page error: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`${path}: request failed: ${r.url()}`));
+  const started = Date.now();
+  await page.goto(base + path);
+  await page.waitForFunction(() => window.urbantile && window.urbantile.map, null, { timeout: 60000 });
+  await page.evaluate(() => window.urbantile.ready);
+  return { page, context, ms: Date.now() - started };
+}
+
+async function idle(page) {
+  await page.evaluate(() => new Promise((resolve) => {
+    const map = window.urbantile.map;
+    if (map.loaded() && !map.isMoving() && map.areTilesLoaded()) {
+      map.once('idle', resolve);
+      map.triggerRepaint();
+    } else {
+      map.once('idle', resolve);
+    }
+  }));
+}
+
+async function pixel(page, lonLat) {
+  const [x, y] = await page.evaluate((ll) => {
+    const p = window.urbantile.map.project(ll);
+    return [Math.round(p.x), Math.round(p.y)];
+  }, lonLat);
+  const png = PNG.sync.read(await page.screenshot({ clip: { x, y, width: 1, height: 1 } }));
+  return [png.data[0], png.data[1], png.data[2]];
+}
+
+const isBackground = (px) => px.every((v, i) => Math.abs(v - BACKGROUND[i]) <= 3);
+const view = (ll, z) => `#${z}/${ll[1]}/${ll[0]}`;
+
+// 1. The page loads with every layer and no console errors.
+{
+  const { page, context, ms } = await open('/map');
+  const firstIdle = await page.evaluate(() => Math.round(window.urbantile.firstIdleMs));
+  const layers = await page.locator('#layers input[type=checkbox]').count();
+  assert.ok(layers >= 10, `only ${layers} layer toggles`);
+  console.log(`ok - page loads with ${layers} layer toggles; first render ${firstIdle} ms after navigation start (${ms} ms to idle)`);
+  await context.close();
+}
+
+// 2. The canvas shows the city where a known building is, and a map with it hidden does not;
+//    toggling the layer in the panel changes those pixels.
+{
+  const b = known.building;
+  const { page, context } = await open(`/map?show=buildings${view(b.lonlat, 17)}`);
+  const shown = await pixel(page, b.lonlat);
+  assert.ok(!isBackground(shown), `building ${b.name} is not drawn: pixel ${shown}`);
+  await page.locator('input[data-layer=buildings]').uncheck();
+  await idle(page);
+  const hidden = await pixel(page, b.lonlat);
+  assert.ok(isBackground(hidden), `hiding buildings left pixel ${hidden}`);
+  await page.locator('input[data-layer=buildings]').check();
+  await idle(page);
+  assert.deepEqual(await pixel(page, b.lonlat), shown);
+  const url = await page.evaluate(() => location.href);
+  console.log(`ok - building "${b.name}" drawn (${shown}), hidden by its toggle (${hidden}); URL ${url.slice(base.length)}`);
+  await context.close();
+}
+
+// 3. Clicking a known school and a known building opens a popup with its name.
+for (const [kind, f, layer] of [['school', known.school, 'schools'], ['building', known.building, 'buildings']]) {
+  const { page, context } = await open(`/map?show=${layer}${view(f.lonlat, 17)}`);
+  const [x, y] = await page.evaluate((ll) => {
+    const p = window.urbantile.map.project(ll);
+    return [p.x, p.y];
+  }, f.lonlat);
+  await page.mouse.click(x, y);
+  const popup = page.locator('.maplibregl-popup-content');
+  await popup.waitFor({ timeout: 10000 });
+  const text = await popup.innerText();
+  assert.ok(text.includes(f.name), `popup for the ${kind} says ${JSON.stringify(text)}`);
+  console.log(`ok - clicking the ${kind} opens a popup naming "${f.name}"`);
+  await context.close();
+}
+
+// 4. Moving the time slider changes which events show.
+{
+  const c = known.centre;
+  const { page, context } = await open(`/map?show=public_events${view(c, 14)}`);
+  const count = () => page.evaluate(() => window.urbantile.map.queryRenderedFeatures({ layers: ['public_events-circle'] }).length);
+  const all = await count();
+  await page.locator('#time-on').check();
+  await idle(page);
+  const counts = [];
+  for (const value of ['60', '200', '300']) {
+    await page.evaluate((v) => {
+      const r = document.getElementById('time-day');
+      r.value = v;
+      r.dispatchEvent(new Event('change'));
+    }, value);
+    await idle(page);
+    counts.push([await page.locator('#time-label').innerText(), await count()]);
+  }
+  assert.ok(all > 0, 'no events drawn');
+  assert.ok(counts.every(([, n]) => n < all), `the time filter did not thin the events: all ${all}, ${JSON.stringify(counts)}`);
+  assert.ok(new Set(counts.map(([, n]) => n)).size > 1 || counts.some(([, n]) => n > 0), `every day shows the same events: ${JSON.stringify(counts)}`);
+  const url = await page.evaluate(() => location.search);
+  assert.ok(url.includes('datetime='), `the day is not in the URL: ${url}`);
+  console.log(`ok - time slider: ${all} events at all times, by day ${JSON.stringify(counts)}`);
+  await context.close();
+}
+
+// 5. On a phone the panel folds behind a button, and a tap opens a popup.
+{
+  const s = known.school;
+  const { page, context } = await open(`/map?show=schools${view(s.lonlat, 17)}`, { width: 390, height: 760 },
+    { isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  assert.ok(await page.locator('#panel-toggle').isVisible(), 'no panel button on a phone');
+  assert.ok(!(await page.locator('#panel').isVisible()), 'the panel covers the map on a phone');
+  await page.locator('#panel-toggle').tap();
+  assert.ok(await page.locator('#panel').isVisible(), 'the panel button does not open the panel');
+  await page.locator('#panel-toggle').tap();
+  const [x, y] = await page.evaluate((ll) => {
+    const p = window.urbantile.map.project(ll);
+    return [p.x, p.y];
+  }, s.lonlat);
+  await page.touchscreen.tap(x, y);
+  await page.locator('.maplibregl-popup-content').waitFor({ timeout: 10000 });
+  console.log('ok - phone: panel behind a button, tap opens a popup');
+  await context.close();
+}
+
+// 6. The embeddable widget shows only its layers and controls.
+{
+  const { page, context } = await open('/map?layers=schools,parks&controls=nav,legend');
+  const rows = await page.locator('#layers label').count();
+  const toggles = await page.locator('#layers input').count();
+  assert.equal(rows, 2);
+  assert.equal(toggles, 0);
+  assert.ok(await page.locator('.maplibregl-ctrl-zoom-in').isVisible());
+  console.log('ok - widget: two layers in the legend, no toggles, zoom buttons');
+  await context.close();
+}
+
+// 7. A screenshot for the README: the centre in 3D.
+{
+  const c = known.centre;
+  const { page, context } = await open(`/map#15.6/${c[1]}/${c[0]}/-20/55`, { width: 1200, height: 750 });
+  await page.screenshot({ path: screenshotPath });
+  console.log(`ok - screenshot written to ${screenshotPath}`);
+  await context.close();
+}
+
+await browser.close();
+if (problems.length) {
+  console.log(problems.join('\n'));
+  process.exit(1);
+}
+console.log('ok - no console errors, page errors or failed requests');
