@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style -> store / index / ingest -> tiles / model`.
+//! Dependencies run one way: `api -> dataset / style / query -> store / index / ingest -> tiles / model`.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -17,6 +17,7 @@
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
 //! | [`style`] | the MapLibre style generated from the layer files |
+//! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
 
 pub mod api;
@@ -26,6 +27,7 @@ pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod store;
 pub mod style;
 pub mod tiles;

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod features;
 pub mod map;
 pub mod tiles;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tiles::routes())
         .merge(catalog::routes())
         .merge(map::routes())
+        .merge(features::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
         .with_state(state)

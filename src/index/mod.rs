@@ -254,6 +254,11 @@ impl LayerIndex {
         self.query_at_zoom(rect, u8::MAX)
     }
 
+    /// Every feature, in storage order (Z-order of their centres).
+    pub fn features(&self) -> &[IndexedFeature] {
+        &self.features
+    }
+
     /// Storage positions (see [`LayerIndex::feature`]) of the features drawn at zoom `z`
     /// whose bounding box meets `rect`, appended to `out` in no particular order.
     pub fn positions_at_zoom(&self, rect: Rect3857, z: u8, out: &mut Vec<u32>) {

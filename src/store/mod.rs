@@ -65,6 +65,14 @@ pub trait FeatureStore: Send + Sync {
     /// Every feature of a layer, ordered by id.
     async fn load_layer(&self, layer: &LayerId) -> Result<Vec<StoredFeature>, StoreError>;
 
+    /// The features of a layer with these ids, in the order asked; ids the layer does not
+    /// hold are left out.
+    async fn features_by_ids(
+        &self,
+        layer: &LayerId,
+        ids: &[FeatureId],
+    ) -> Result<Vec<StoredFeature>, StoreError>;
+
     /// Starts a write to one layer. Nothing is visible to others, and nothing is kept if the
     /// writer is dropped, until [`LayerWriter::commit`].
     async fn begin_write(

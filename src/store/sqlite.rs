@@ -104,30 +104,31 @@ impl FeatureStore for SqliteStore {
                 .bind(layer.as_str())
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|row| {
-                let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
-                let bad = |reason: String| StoreError::Geometry {
-                    layer: layer.clone(),
-                    id,
-                    reason,
-                };
-                let wkb: &[u8] = row.try_get(1)?;
-                let geometry = geozero::wkb::Wkb(wkb)
-                    .to_geo()
-                    .map_err(|e| bad(e.to_string()))?;
-                let props: &str = row.try_get(2)?;
-                let properties: Properties =
-                    serde_json::from_str(props).map_err(|e| bad(format!("properties: {e}")))?;
-                Ok(StoredFeature {
-                    id,
-                    feature: Feature {
-                        geometry,
-                        properties,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(|row| decode_row(layer, row)).collect()
+    }
+
+    async fn features_by_ids(
+        &self,
+        layer: &LayerId,
+        ids: &[FeatureId],
+    ) -> Result<Vec<StoredFeature>, StoreError> {
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        // Batches stay well below SQLite's limit on bound parameters.
+        for chunk in ids.chunks(5_000) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT id, geom, properties FROM features WHERE layer = ");
+            q.push_bind(layer.as_str()).push(" AND id IN (");
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(id.0 as i64);
+            }
+            q.push(")");
+            for row in q.build().fetch_all(&self.pool).await? {
+                let f = decode_row(layer, &row)?;
+                found.insert(f.id, f);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     async fn begin_write(
@@ -147,6 +148,30 @@ impl FeatureStore for SqliteStore {
             layer: layer.clone(),
         }))
     }
+}
+
+/// A `(id, geom, properties)` row as a feature.
+fn decode_row(layer: &LayerId, row: &sqlx::sqlite::SqliteRow) -> Result<StoredFeature, StoreError> {
+    let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
+    let bad = |reason: String| StoreError::Geometry {
+        layer: layer.clone(),
+        id,
+        reason,
+    };
+    let wkb: &[u8] = row.try_get(1)?;
+    let geometry = geozero::wkb::Wkb(wkb)
+        .to_geo()
+        .map_err(|e| bad(e.to_string()))?;
+    let props: &str = row.try_get(2)?;
+    let properties: Properties =
+        serde_json::from_str(props).map_err(|e| bad(format!("properties: {e}")))?;
+    Ok(StoredFeature {
+        id,
+        feature: Feature {
+            geometry,
+            properties,
+        },
+    })
 }
 
 struct SqliteLayerWriter {
@@ -246,6 +271,22 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].feature.properties["name"], "b");
         assert_eq!(back[1].feature.geometry, geo::Point::new(24.8, 60.2).into());
+        let picked = store
+            .features_by_ids(&layer, &[ids[1], FeatureId(999), ids[0]])
+            .await
+            .unwrap();
+        assert_eq!(
+            picked.iter().map(|f| f.id).collect::<Vec<_>>(),
+            [ids[1], ids[0]]
+        );
+        let other = LayerId::new("other").unwrap();
+        assert!(
+            store
+                .features_by_ids(&other, &ids)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

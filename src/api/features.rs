@@ -1,0 +1,503 @@
+//! OGC API - Features Part 1 (Core, GeoJSON, HTML): the landing page, conformance,
+//! collections and their items, as JSON or as HTML pages a person can browse (`f=json|html`
+//! or the Accept header). Queries are parsed and run by [`crate::query`]; the page's
+//! features come from the store, so geometry and properties are exactly what was ingested.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, AppState, base_url};
+use crate::config::LayerDef;
+use crate::model::time::format_rfc3339;
+use crate::model::{FeatureId, StoredFeature};
+use crate::query::{ItemsQuery, run};
+
+const GEOJSON: &str = "application/geo+json";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+/// The conformance classes implemented, and only those.
+pub const CONFORMANCE: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(landing))
+        .route("/conformance", get(conformance))
+        .route("/collections", get(collections))
+        .route("/collections/{id}", get(collection))
+        .route("/collections/{id}/items", get(items))
+        .route("/collections/{id}/items/{fid}", get(item))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+/// HTML or JSON: `f` decides, else an Accept header that prefers HTML (a browser).
+fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
+    if let Some((_, f)) = params.iter().find(|(k, _)| k == "f") {
+        return match f.as_str() {
+            "json" | "geojson" => Ok(false),
+            "html" => Ok(true),
+            other => Err(ApiError::BadRequest(format!(
+                "f: {other:?} is not a format here; use json or html"
+            ))),
+        };
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(accept.contains("text/html"))
+}
+
+/// Only `f` is allowed on the pages that take no query.
+fn no_params(params: &[(String, String)]) -> Result<(), ApiError> {
+    match params.iter().find(|(k, _)| k != "f") {
+        Some((k, _)) => Err(ApiError::BadRequest(format!(
+            "unknown query parameter {k:?} (this resource takes only f)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
+    json!({"href": href, "rel": rel, "type": kind, "title": title})
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A minimal HTML page around `body` (already escaped).
+fn page(title: &str, body: String) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t} · urbantile</title><style>body{{font:15px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:70em;padding:0 1em}}\
+         table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}}\
+         nav a{{margin-right:1em}}</style></head><body><nav><a href=\"/?f=html\">Home</a><a href=\"/collections?f=html\">Collections</a>\
+         <a href=\"/map\">Map</a></nav><h1>{t}</h1>{body}</body></html>",
+        t = escape(title)
+    ))
+    .into_response()
+}
+
+fn with_type(json: Value, content_type: &'static str) -> Response {
+    let mut r = Json(json).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+async fn landing(headers: HeaderMap, Query(params): Params) -> Result<Response, ApiError> {
+    no_params(&params)?;
+    let base = base_url(&headers);
+    if wants_html(&params, &headers)? {
+        return Ok(page(
+            "urbantile",
+            "<p>The city's map layers as vector tiles and feature collections.</p><ul>\
+             <li><a href=\"/collections?f=html\">Collections</a></li>\
+             <li><a href=\"/conformance?f=html\">Conformance</a></li>\
+             <li><a href=\"/map\">The map</a></li></ul>"
+                .into(),
+        ));
+    }
+    Ok(Json(json!({
+        "title": "urbantile",
+        "description": "The city's map layers as vector tiles and OGC API - Features collections",
+        "links": [
+            link(format!("{base}/?f=json"), "self", "application/json", "This document"),
+            link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
+            link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
+            link(format!("{base}/collections"), "data", "application/json", "Collections"),
+        ],
+    }))
+    .into_response())
+}
+
+async fn conformance(headers: HeaderMap, Query(params): Params) -> Result<Response, ApiError> {
+    no_params(&params)?;
+    if wants_html(&params, &headers)? {
+        let items: String = CONFORMANCE
+            .iter()
+            .map(|c| format!("<li>{}</li>", escape(c)))
+            .collect();
+        return Ok(page("Conformance", format!("<ul>{items}</ul>")));
+    }
+    Ok(Json(json!({ "conformsTo": CONFORMANCE })).into_response())
+}
+
+/// A public layer by id, or 404 as if a private one did not exist.
+fn layer<'a>(state: &'a AppState, id: &str) -> Result<&'a LayerDef, ApiError> {
+    state
+        .data
+        .layer(id)
+        .filter(|d| !d.private)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown collection {id:?}")))
+}
+
+fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let id = def.id.as_str();
+    let mut extent = json!({
+        "spatial": {
+            "bbox": [index.bounds().map_or([-180.0, -90.0, 180.0, 90.0], |b| b.to_array())],
+            "crs": CRS84,
+        }
+    });
+    if let Some(t) = index.time_extent() {
+        extent["temporal"] = json!({
+            "interval": [[t.start.map(format_rfc3339), t.end.map(format_rfc3339)]],
+            "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian",
+        });
+    }
+    json!({
+        "id": id,
+        "title": def.title,
+        "description": def.description,
+        "itemType": "feature",
+        "crs": [CRS84],
+        "extent": extent,
+        "links": [
+            link(format!("{base}/collections/{id}"), "self", "application/json", &def.title),
+            link(format!("{base}/collections/{id}?f=html"), "alternate", "text/html", &def.title),
+            link(format!("{base}/collections/{id}/items"), "items", GEOJSON, "Features"),
+            link(format!("{base}/collections/{id}/items?f=html"), "items", "text/html", "Features as HTML"),
+            link(format!("{base}/tiles/{id}.json"), "describedby", "application/json", "TileJSON of the layer's tiles"),
+        ],
+    })
+}
+
+async fn collections(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    no_params(&params)?;
+    let base = base_url(&headers);
+    let public: Vec<&LayerDef> = state.data.layers.iter().filter(|d| !d.private).collect();
+    if wants_html(&params, &headers)? {
+        let rows: String = public
+            .iter()
+            .map(|d| {
+                let n = state.data.index.layer(&d.id).map_or(0, |i| i.len());
+                format!(
+                    "<tr><td><a href=\"/collections/{id}?f=html\">{t}</a></td><td>{n}</td><td>{desc}</td></tr>",
+                    id = d.id,
+                    t = escape(&d.title),
+                    desc = escape(&d.description)
+                )
+            })
+            .collect();
+        return Ok(page(
+            "Collections",
+            format!(
+                "<table><tr><th>Collection</th><th>Features</th><th>About</th></tr>{rows}</table>"
+            ),
+        ));
+    }
+    Ok(Json(json!({
+        "collections": public.iter().map(|d| collection_json(&state, d, &base)).collect::<Vec<_>>(),
+        "links": [
+            link(format!("{base}/collections"), "self", "application/json", "Collections"),
+            link(format!("{base}/collections?f=html"), "alternate", "text/html", "Collections as HTML"),
+        ],
+    }))
+    .into_response())
+}
+
+async fn collection(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    no_params(&params)?;
+    let doc = collection_json(&state, def, &base_url(&headers));
+    if wants_html(&params, &headers)? {
+        let props: String = def
+            .properties
+            .iter()
+            .map(|p| format!("<li>{}</li>", escape(p)))
+            .collect();
+        return Ok(page(
+            &def.title,
+            format!(
+                "<p>{}</p><p>Extent: {}</p><p><a href=\"/collections/{id}/items?f=html\">Browse the features</a> · \
+                 <a href=\"/map?layers={id}\">See them on the map</a></p><h2>Properties</h2><ul>{props}</ul>",
+                escape(&def.description),
+                escape(&doc["extent"].to_string()),
+                id = def.id,
+            ),
+        ));
+    }
+    Ok(Json(doc).into_response())
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A stored feature as GeoJSON, with only the chosen properties (all declared ones by
+/// default).
+fn feature_json(def: &LayerDef, f: &StoredFeature, chosen: Option<&[usize]>) -> Value {
+    let properties: serde_json::Map<String, Value> = match chosen {
+        None => f.feature.properties.clone(),
+        Some(list) => list
+            .iter()
+            .filter_map(|&i| {
+                let k = &def.properties[i];
+                f.feature.properties.get(k).map(|v| (k.clone(), v.clone()))
+            })
+            .collect(),
+    };
+    json!({
+        "type": "Feature",
+        "id": f.id.0,
+        "geometry": geojson::Geometry::new(geojson::Value::from(&f.feature.geometry)),
+        "properties": properties,
+    })
+}
+
+/// The request's query string with `offset` (and `f`) replaced, for paging links.
+fn with_offset(params: &[(String, String)], offset: usize, f: Option<&str>) -> String {
+    let mut out: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "offset" && k != "f")
+        .cloned()
+        .collect();
+    if offset > 0 {
+        out.push(("offset".into(), offset.to_string()));
+    }
+    if let Some(f) = f {
+        out.push(("f".into(), f.into()));
+    }
+    let q = serde_urlencoded::to_string(&out).unwrap_or_default();
+    if q.is_empty() { q } else { format!("?{q}") }
+}
+
+async fn items(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    let html = wants_html(&params, &headers)?;
+    let q = ItemsQuery::parse(def, &params, now_secs())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let page_ids = run(&index, &q);
+    let features = state
+        .data
+        .store
+        .features_by_ids(&def.id, &page_ids.ids)
+        .await?;
+    let base = base_url(&headers);
+    let path = format!("{base}/collections/{id}/items");
+    let next = (q.offset + q.limit < page_ids.matched).then(|| q.offset + q.limit);
+    let prev = (q.offset > 0).then(|| q.offset.saturating_sub(q.limit));
+
+    if html {
+        let chosen: Vec<&String> = match &q.properties {
+            Some(list) => list.iter().map(|&i| &def.properties[i]).collect(),
+            None => def.properties.iter().collect(),
+        };
+        let head: String = chosen
+            .iter()
+            .map(|p| format!("<th>{}</th>", escape(p)))
+            .collect();
+        let rows: String = features
+            .iter()
+            .map(|f| {
+                let cells: String = chosen
+                    .iter()
+                    .map(|p| {
+                        let v = f.feature.properties.get(*p).map_or(String::new(), |v| match v {
+                            Value::String(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        });
+                        format!("<td>{}</td>", escape(&v))
+                    })
+                    .collect();
+                format!("<tr><td><a href=\"/collections/{id}/items/{fid}?f=html\">{fid}</a></td>{cells}</tr>", fid = f.id)
+            })
+            .collect();
+        let mut nav = String::new();
+        if let Some(p) = prev {
+            nav.push_str(&format!(
+                "<a href=\"{}\">Previous</a> ",
+                escape(&with_offset(&params, p, Some("html")))
+            ));
+        }
+        if let Some(n) = next {
+            nav.push_str(&format!(
+                "<a href=\"{}\">Next</a>",
+                escape(&with_offset(&params, n, Some("html")))
+            ));
+        }
+        return Ok(page(
+            &def.title,
+            format!(
+                "<p>{} of {} features (from {}).</p><table><tr><th>id</th>{head}</tr>{rows}</table><p>{nav}</p>",
+                features.len(),
+                page_ids.matched,
+                q.offset + 1
+            ),
+        ));
+    }
+
+    let mut links = vec![
+        link(
+            format!("{path}{}", with_offset(&params, q.offset, None)),
+            "self",
+            GEOJSON,
+            "This page",
+        ),
+        link(
+            format!("{path}{}", with_offset(&params, q.offset, Some("html"))),
+            "alternate",
+            "text/html",
+            "This page as HTML",
+        ),
+        link(
+            format!("{base}/collections/{id}"),
+            "collection",
+            "application/json",
+            &def.title,
+        ),
+    ];
+    if let Some(n) = next {
+        links.push(link(
+            format!("{path}{}", with_offset(&params, n, None)),
+            "next",
+            GEOJSON,
+            "Next page",
+        ));
+    }
+    if let Some(p) = prev {
+        links.push(link(
+            format!("{path}{}", with_offset(&params, p, None)),
+            "prev",
+            GEOJSON,
+            "Previous page",
+        ));
+    }
+    let doc = json!({
+        "type": "FeatureCollection",
+        "features": features.iter().map(|f| feature_json(def, f, q.properties.as_deref())).collect::<Vec<_>>(),
+        "numberMatched": page_ids.matched,
+        "numberReturned": features.len(),
+        "timeStamp": format_rfc3339(now_secs()),
+        "links": links,
+    });
+    Ok(with_type(doc, GEOJSON))
+}
+
+async fn item(
+    State(state): State<AppState>,
+    Path((id, fid)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    no_params(&params)?;
+    let not_found = || ApiError::NotFound(format!("collection {id:?} has no feature {fid:?}"));
+    let fid_num: u64 = fid.parse().map_err(|_| not_found())?;
+    let found = state
+        .data
+        .store
+        .features_by_ids(&def.id, &[FeatureId(fid_num)])
+        .await?;
+    let f = found.first().ok_or_else(not_found)?;
+    let base = base_url(&headers);
+    if wants_html(&params, &headers)? {
+        let rows: String = f
+            .feature
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v))
+            })
+            .collect();
+        return Ok(page(
+            &format!("{} {}", def.title, f.id),
+            format!(
+                "<table>{rows}</table><p><a href=\"/collections/{id}/items/{fid}?f=json\">GeoJSON</a> · \
+                 <a href=\"/collections/{id}/items?f=html\">All features</a></p>",
+                id = def.id,
+                fid = f.id
+            ),
+        ));
+    }
+    let mut doc = feature_json(def, f, None);
+    doc["links"] = json!([
+        link(
+            format!("{base}/collections/{id}/items/{fid}"),
+            "self",
+            GEOJSON,
+            "This feature"
+        ),
+        link(
+            format!("{base}/collections/{id}/items/{fid}?f=html"),
+            "alternate",
+            "text/html",
+            "This feature as HTML"
+        ),
+        link(
+            format!("{base}/collections/{id}"),
+            "collection",
+            "application/json",
+            &def.title
+        ),
+    ]);
+    Ok(with_type(doc, GEOJSON))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_links_keep_the_query_and_replace_the_offset() {
+        let params = vec![
+            ("bbox".to_string(), "1,2,3,4".to_string()),
+            ("offset".to_string(), "10".to_string()),
+            ("limit".to_string(), "5".to_string()),
+        ];
+        assert_eq!(
+            with_offset(&params, 15, None),
+            "?bbox=1%2C2%2C3%2C4&limit=5&offset=15"
+        );
+        assert_eq!(
+            with_offset(&params, 0, Some("html")),
+            "?bbox=1%2C2%2C3%2C4&limit=5&f=html"
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape("<a href=\"x\">&"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;"
+        );
+    }
+}

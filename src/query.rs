@@ -1,0 +1,470 @@
+//! Feature queries of OGC API - Features Part 1: raw query parameters -> a validated
+//! [`ItemsQuery`] (bbox, datetime, limit, offset, property equality, `properties`, `sortby`)
+//! -> the matching features' ids in a stable order, from the in-memory index. Fetching the
+//! page's features and rendering them is the caller's job.
+//!
+//! Every feature a layer holds has only the layer's declared properties (ingest drops the
+//! rest), so filters and sorting run on the index's attribute values and never scan the
+//! store. A bbox uses the R*-tree first, then an exact intersection test.
+
+use std::cmp::Ordering;
+
+use geo::{Intersects, Rect};
+
+use crate::config::LayerDef;
+use crate::index::{IndexedFeature, LayerIndex};
+use crate::model::time::parse_datetime_param;
+use crate::model::{Bbox, FeatureId, TimeRange};
+use crate::tiles::ProjectedGeometry;
+use crate::tiles::Value;
+use crate::tiles::mercator::{Rect3857, lon_lat_to_3857};
+
+/// Default and largest page sizes (larger `limit`s are clamped, as OGC API allows).
+pub const DEFAULT_LIMIT: usize = 10;
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Query parameters that are not property names.
+pub const RESERVED: &[&str] = &[
+    "bbox",
+    "bbox-crs",
+    "datetime",
+    "limit",
+    "offset",
+    "properties",
+    "sortby",
+    "f",
+];
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{parameter}: {reason}")]
+pub struct QueryError {
+    pub parameter: String,
+    pub reason: String,
+}
+
+fn err(parameter: &str, reason: impl Into<String>) -> QueryError {
+    QueryError {
+        parameter: parameter.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// One sort key: a declared property (by index) or the feature id, and its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// `None` sorts by feature id.
+    pub property: Option<usize>,
+    pub descending: bool,
+}
+
+/// A validated items request against one layer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemsQuery {
+    pub bbox: Option<Bbox>,
+    pub time: Option<TimeRange>,
+    pub limit: usize,
+    pub offset: usize,
+    /// (declared property index, the text it must equal).
+    pub equals: Vec<(usize, String)>,
+    /// Declared property indexes to return; `None` for all.
+    pub properties: Option<Vec<usize>>,
+    pub sortby: Vec<SortKey>,
+}
+
+fn property_index(def: &LayerDef, name: &str, parameter: &str) -> Result<usize, QueryError> {
+    def.properties
+        .iter()
+        .position(|p| p == name)
+        .ok_or_else(|| {
+            err(
+                parameter,
+                format!(
+                    "{name:?} is not a property of {}; it has: {}",
+                    def.id,
+                    def.properties.join(", ")
+                ),
+            )
+        })
+}
+
+/// Parses a CRS84 `bbox`: four numbers west,south,east,north (six with heights, which are
+/// ignored). A box may cross the antimeridian only as two requests.
+pub fn parse_bbox(text: &str) -> Result<Bbox, QueryError> {
+    let nums: Vec<f64> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| err("bbox", format!("{text:?} is not a comma list of numbers")))?;
+    let (w, s, e, n) = match nums.as_slice() {
+        [w, s, e, n] => (*w, *s, *e, *n),
+        [w, s, _, e, n, _] => (*w, *s, *e, *n),
+        _ => {
+            return Err(err(
+                "bbox",
+                format!(
+                    "needs 4 numbers (west,south,east,north), got {}",
+                    nums.len()
+                ),
+            ));
+        }
+    };
+    if nums.iter().any(|v| !v.is_finite()) {
+        return Err(err("bbox", "numbers must be finite"));
+    }
+    if !(-180.0..=180.0).contains(&w) || !(-180.0..=180.0).contains(&e) {
+        return Err(err("bbox", "longitudes must be within -180..180"));
+    }
+    if !(-90.0..=90.0).contains(&s) || !(-90.0..=90.0).contains(&n) {
+        return Err(err("bbox", "latitudes must be within -90..90"));
+    }
+    if s > n {
+        return Err(err("bbox", format!("south {s} is north of north {n}")));
+    }
+    if w > e {
+        return Err(err(
+            "bbox",
+            format!("west {w} is east of east {e}; split a box over the antimeridian in two"),
+        ));
+    }
+    Ok(Bbox {
+        west: w,
+        south: s,
+        east: e,
+        north: n,
+    })
+}
+
+impl ItemsQuery {
+    /// Validates raw parameters (in request order) for layer `def`. Unknown parameters,
+    /// malformed values and unknown property names are errors naming the parameter.
+    pub fn parse(
+        def: &LayerDef,
+        params: &[(String, String)],
+        now_secs: i64,
+    ) -> Result<ItemsQuery, QueryError> {
+        let mut q = ItemsQuery {
+            bbox: None,
+            time: None,
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            equals: Vec::new(),
+            properties: None,
+            sortby: Vec::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in params {
+            if !seen.insert(k.as_str()) {
+                return Err(err(k, "is given more than once"));
+            }
+            match k.as_str() {
+                "f" => {}
+                "bbox" => q.bbox = Some(parse_bbox(v)?),
+                "bbox-crs" => {
+                    if !v.ends_with("/OGC/1.3/CRS84") {
+                        return Err(err(
+                            k,
+                            format!(
+                                "{v:?} is not supported; use http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+                            ),
+                        ));
+                    }
+                }
+                "datetime" => {
+                    if def.time.is_none() {
+                        return Err(err(
+                            k,
+                            format!("layer {} has no validity interval to filter on", def.id),
+                        ));
+                    }
+                    q.time = Some(parse_datetime_param(v, now_secs).map_err(|e| err(k, e))?);
+                }
+                "limit" => {
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| err(k, format!("{v:?} is not a whole number")))?;
+                    if n == 0 {
+                        return Err(err(k, "must be at least 1"));
+                    }
+                    q.limit = n.min(MAX_LIMIT);
+                }
+                "offset" => {
+                    q.offset = v
+                        .parse()
+                        .map_err(|_| err(k, format!("{v:?} is not a whole number")))?;
+                }
+                "properties" => {
+                    let list = v
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(|p| property_index(def, p.trim(), k))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    q.properties = Some(list);
+                }
+                "sortby" => {
+                    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        let (descending, name) = match item.as_bytes()[0] {
+                            b'-' => (true, &item[1..]),
+                            b'+' => (false, &item[1..]),
+                            _ => (false, item),
+                        };
+                        let property = if name == "id" {
+                            None
+                        } else {
+                            Some(property_index(def, name, k)?)
+                        };
+                        q.sortby.push(SortKey {
+                            property,
+                            descending,
+                        });
+                    }
+                }
+                name => {
+                    let i = def
+                        .properties
+                        .iter()
+                        .position(|p| p == name)
+                        .ok_or_else(|| {
+                            err(
+                                name,
+                                format!(
+                                    "unknown parameter; items take {} or a property of {} ({})",
+                                    RESERVED.join(", "),
+                                    def.id,
+                                    def.properties.join(", ")
+                                ),
+                            )
+                        })?;
+                    q.equals.push((i, v.clone()));
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// Does the feature's value equal the request's text? Text compares as text, numbers and
+/// booleans by value (so `?levels=4` matches 4 and 4.0).
+fn value_equals(value: &Value, text: &str) -> bool {
+    match value {
+        Value::String(s) => **s == *text,
+        Value::Bool(b) => text.parse::<bool>().is_ok_and(|t| t == *b),
+        Value::Uint(u) => text.parse::<f64>().is_ok_and(|t| t == *u as f64),
+        Value::Sint(i) => text.parse::<f64>().is_ok_and(|t| t == *i as f64),
+        Value::Double(d) => text.parse::<f64>().is_ok_and(|t| t == *d),
+    }
+}
+
+fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    fn num(v: &Value) -> Option<f64> {
+        match v {
+            Value::Uint(u) => Some(*u as f64),
+            Value::Sint(i) => Some(*i as f64),
+            Value::Double(d) => Some(*d),
+            _ => None,
+        }
+    }
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        // Features without the property come last, as SQL's NULLS LAST.
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => match (num(x), num(y)) {
+            (Some(p), Some(q)) => p.total_cmp(&q),
+            _ => match (x, y) {
+                (Value::String(s), Value::String(t)) => s.cmp(t),
+                (Value::Bool(s), Value::Bool(t)) => s.cmp(t),
+                _ => format!("{x:?}").cmp(&format!("{y:?}")),
+            },
+        },
+    }
+}
+
+/// The value of declared property `key` of a feature, if it has one.
+pub fn value_of<'a>(index: &'a LayerIndex, f: &IndexedFeature, key: usize) -> Option<&'a Value> {
+    index
+        .tags(f)
+        .iter()
+        .find(|(k, _)| *k as usize == key)
+        .map(|(_, v)| &index.values()[*v as usize])
+}
+
+fn meets_bbox(geometry: &ProjectedGeometry, rect: &Rect<f64>) -> bool {
+    match geometry {
+        ProjectedGeometry::Points(g) => g.intersects(rect),
+        ProjectedGeometry::Lines(g) => g.intersects(rect),
+        ProjectedGeometry::Polygons(g) => g.intersects(rect),
+    }
+}
+
+/// The result of a query: how many features match, and the ids of the requested page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub matched: usize,
+    pub ids: Vec<FeatureId>,
+}
+
+/// Runs `q` on a layer's index. Order: the `sortby` keys, then feature id, so that paging
+/// with `offset` walks every feature exactly once.
+pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
+    let keep = |f: &&IndexedFeature| {
+        q.time.is_none_or(|t| f.time.overlaps(&t))
+            && q.equals
+                .iter()
+                .all(|(key, text)| value_of(index, f, *key).is_some_and(|v| value_equals(v, text)))
+    };
+    let mut hits: Vec<&IndexedFeature> = match q.bbox {
+        Some(b) => {
+            let (x0, y0) = lon_lat_to_3857(b.west, b.south);
+            let (x1, y1) = lon_lat_to_3857(b.east, b.north);
+            let rect = Rect::new((x0, y0), (x1, y1));
+            index
+                .query(Rect3857 {
+                    min_x: x0,
+                    min_y: y0,
+                    max_x: x1,
+                    max_y: y1,
+                })
+                .filter(|f| meets_bbox(&f.geometry, &rect))
+                .filter(keep)
+                .collect()
+        }
+        None => index.features().iter().filter(keep).collect(),
+    };
+    hits.sort_unstable_by(|a, b| {
+        for key in &q.sortby {
+            let o = match key.property {
+                None => a.id.cmp(&b.id),
+                Some(p) => compare_values(value_of(index, a, p), value_of(index, b, p)),
+            };
+            let o = if key.descending { o.reverse() } else { o };
+            if o != Ordering::Equal {
+                return o;
+            }
+        }
+        a.id.cmp(&b.id)
+    });
+    let matched = hits.len();
+    let ids = hits
+        .into_iter()
+        .skip(q.offset)
+        .take(q.limit)
+        .map(|f| f.id)
+        .collect();
+    Page { matched, ids }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Feature, Properties, StoredFeature};
+
+    fn def() -> LayerDef {
+        LayerDef::from_toml(
+            std::path::Path::new("spots.toml"),
+            "title = \"S\"\ngeometry = \"point\"\nproperties = [\"name\", \"n\", \"when\"]\ntime = { start = \"when\" }\n",
+        )
+        .unwrap()
+    }
+
+    fn params(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn index() -> LayerIndex {
+        let features = (0..20)
+            .map(|i| {
+                let mut p = Properties::new();
+                p.insert("name".into(), format!("spot {}", i % 3).into());
+                p.insert("n".into(), (i * 7 % 20).into());
+                p.insert("when".into(), format!("2026-01-{:02}", i + 1).into());
+                StoredFeature {
+                    id: FeatureId(100 + i),
+                    feature: Feature {
+                        geometry: geo::Point::new(24.9 + i as f64 * 0.001, 60.1).into(),
+                        properties: p,
+                    },
+                }
+            })
+            .collect();
+        LayerIndex::build(&def(), features)
+    }
+
+    #[test]
+    fn paging_walks_every_feature_once_in_id_order() {
+        let idx = index();
+        let mut seen = Vec::new();
+        for offset in (0..20).step_by(6) {
+            let q = ItemsQuery::parse(
+                &def(),
+                &params(&[("limit", "6"), ("offset", &offset.to_string())]),
+                0,
+            )
+            .unwrap();
+            let page = run(&idx, &q);
+            assert_eq!(page.matched, 20);
+            seen.extend(page.ids);
+        }
+        let want: Vec<FeatureId> = (100..120).map(FeatureId).collect();
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn bbox_time_and_property_filters_combine() {
+        let idx = index();
+        // x from 24.9 to 24.919: the box keeps i = 0..=9; the name keeps i % 3 == 1.
+        let q = ItemsQuery::parse(
+            &def(),
+            &params(&[
+                ("bbox", "24.8995,60.0,24.9095,60.2"),
+                ("name", "spot 1"),
+                ("limit", "100"),
+            ]),
+            0,
+        )
+        .unwrap();
+        assert_eq!(run(&idx, &q).ids, [101, 104, 107].map(FeatureId));
+        let q = ItemsQuery::parse(&def(), &params(&[("datetime", "2026-01-18/..")]), 0).unwrap();
+        assert_eq!(run(&idx, &q).matched, 3);
+    }
+
+    #[test]
+    fn sortby_orders_by_value_then_id() {
+        let idx = index();
+        let q = ItemsQuery::parse(&def(), &params(&[("sortby", "-n"), ("limit", "3")]), 0).unwrap();
+        let page = run(&idx, &q);
+        let ns: Vec<u64> = page.ids.iter().map(|id| (id.0 - 100) * 7 % 20).collect();
+        assert_eq!(ns, [19, 18, 17]);
+    }
+
+    #[test]
+    fn limits_are_clamped_and_bad_parameters_named() {
+        let d = def();
+        let q = ItemsQuery::parse(&d, &params(&[("limit", "999999")]), 0).unwrap();
+        assert_eq!(q.limit, MAX_LIMIT);
+        for (k, v, says) in [
+            ("limit", "0", "at least 1"),
+            ("limit", "ten", "whole number"),
+            ("bbox", "1,2,3", "4 numbers"),
+            ("bbox", "10,50,5,60", "west"),
+            ("bbox", "1,2,x,4", "numbers"),
+            ("datetime", "2026-13-01", "month"),
+            ("sortby", "colour", "\"colour\""),
+            ("properties", "name,colour", "\"colour\""),
+            ("colour", "red", "unknown parameter"),
+        ] {
+            let e = ItemsQuery::parse(&d, &params(&[(k, v)]), 0).unwrap_err();
+            assert_eq!(e.parameter, k);
+            assert!(e.reason.contains(says), "{k}={v}: {e}");
+        }
+    }
+
+    #[test]
+    fn values_compare_by_type() {
+        assert!(value_equals(&Value::Uint(4), "4.0"));
+        assert!(!value_equals(&Value::Uint(4), "four"));
+        assert!(value_equals(&Value::String("4".into()), "4"));
+        assert!(value_equals(&Value::Bool(true), "true"));
+    }
+}

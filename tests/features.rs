@@ -1,0 +1,321 @@
+//! OGC API - Features Part 1 over a real socket: the landing page, conformance, collections
+//! and items, checked against the store (paging walks every feature once; bbox results
+//! equal a brute-force intersection), bad parameters, and GDAL's OAPIF driver as a real
+//! client (`ogrinfo`, Debian's gdal-bin).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::{TestServer, root};
+use geo::{Intersects, Rect};
+use urbantile::model::{LayerId, StoredFeature};
+
+fn server() -> &'static TestServer {
+    static SERVER: OnceLock<TestServer> = OnceLock::new();
+    SERVER.get_or_init(|| TestServer::start(&root().join("layers")))
+}
+
+fn stored(layer: &str) -> Vec<StoredFeature> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(
+        server()
+            .data
+            .store
+            .load_layer(&LayerId::new(layer).unwrap()),
+    )
+    .unwrap()
+}
+
+fn get_json(path: &str) -> serde_json::Value {
+    let r = server().get(path, &[]);
+    assert_eq!(
+        r.status,
+        200,
+        "{path}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+fn ids(doc: &serde_json::Value) -> Vec<u64> {
+    doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_u64().unwrap())
+        .collect()
+}
+
+fn next_link(doc: &serde_json::Value) -> Option<String> {
+    doc["links"]
+        .as_array()?
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .map(|l| l["href"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn the_landing_page_links_conformance_and_collections() {
+    let doc = get_json("/");
+    let rels: Vec<&str> = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
+    for rel in ["self", "conformance", "data"] {
+        assert!(rels.contains(&rel), "{rels:?}");
+    }
+    let conf = get_json("/conformance");
+    let classes: Vec<&str> = conf["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(classes.iter().any(|c| c.ends_with("/conf/core")));
+    assert!(classes.iter().any(|c| c.ends_with("/conf/geojson")));
+}
+
+#[test]
+fn collections_have_spatial_and_temporal_extents() {
+    let doc = get_json("/collections");
+    let cols = doc["collections"].as_array().unwrap();
+    assert_eq!(cols.len(), server().data.layers.len());
+    let events = cols.iter().find(|c| c["id"] == "public_events").unwrap();
+    let bbox = events["extent"]["spatial"]["bbox"][0].as_array().unwrap();
+    assert!(bbox[0].as_f64().unwrap() > 24.9 && bbox[2].as_f64().unwrap() < 25.0);
+    let interval = &events["extent"]["temporal"]["interval"][0];
+    assert!(interval[0].as_str().unwrap().starts_with("2026-"));
+    let roads = get_json("/collections/roads");
+    assert!(roads["extent"].get("temporal").is_none());
+    assert!(
+        roads["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["rel"] == "items")
+    );
+}
+
+#[test]
+fn next_links_walk_every_feature_exactly_once() {
+    let want: BTreeSet<u64> = stored("accidents").iter().map(|f| f.id.0).collect();
+    let mut path = "/collections/accidents/items?limit=37".to_string();
+    let mut seen = Vec::new();
+    loop {
+        let doc = get_json(&path);
+        assert_eq!(doc["numberMatched"].as_u64().unwrap() as usize, want.len());
+        assert_eq!(
+            doc["numberReturned"].as_u64().unwrap() as usize,
+            doc["features"].as_array().unwrap().len()
+        );
+        seen.extend(ids(&doc));
+        match next_link(&doc) {
+            Some(href) => path = href[server().base_url().len()..].to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), want.len(), "a feature came twice");
+    assert_eq!(seen.iter().copied().collect::<BTreeSet<_>>(), want);
+    let first = get_json("/collections/accidents/items");
+    assert_eq!(ids(&first).len(), 10, "default limit");
+}
+
+#[test]
+fn a_bbox_returns_exactly_the_features_that_intersect_it() {
+    let (w, s, e, n) = (24.940, 60.166, 24.946, 60.170);
+    let rect = Rect::new((w, s), (e, n));
+    for layer in ["buildings", "roads", "accidents"] {
+        let want: BTreeSet<u64> = stored(layer)
+            .iter()
+            .filter(|f| f.feature.geometry.intersects(&rect))
+            .map(|f| f.id.0)
+            .collect();
+        assert!(!want.is_empty(), "{layer}");
+        let doc = get_json(&format!(
+            "/collections/{layer}/items?bbox={w},{s},{e},{n}&limit=10000"
+        ));
+        let got: BTreeSet<u64> = ids(&doc).into_iter().collect();
+        assert_eq!(got, want, "{layer}");
+    }
+}
+
+#[test]
+fn property_equality_properties_sortby_and_datetime_work_together() {
+    let all = stored("public_events");
+    let concerts: Vec<&StoredFeature> = all
+        .iter()
+        .filter(|f| f.feature.properties["category"] == "concert")
+        .collect();
+    let doc = get_json(
+        "/collections/public_events/items?category=concert&limit=1000&sortby=-start&properties=name,start",
+    );
+    assert_eq!(
+        doc["numberMatched"].as_u64().unwrap() as usize,
+        concerts.len()
+    );
+    let starts: Vec<&str> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["start"].as_str().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by -start"
+    );
+    let keys: BTreeSet<&str> = doc["features"][0]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["name", "start"]));
+    // Events overlapping June 2026.
+    let june = all
+        .iter()
+        .filter(|f| {
+            let start = f.feature.properties["start"].as_str().unwrap();
+            let end = f.feature.properties["end"].as_str().unwrap();
+            start <= "2026-06-30T23:59:59Z" && end >= "2026-06-01T00:00:00Z"
+        })
+        .count();
+    let doc = get_json(
+        "/collections/public_events/items?datetime=2026-06-01T00:00:00Z/2026-06-30T23:59:59Z&limit=1",
+    );
+    assert_eq!(doc["numberMatched"].as_u64().unwrap() as usize, june);
+}
+
+#[test]
+fn a_single_feature_is_served_and_other_collections_do_not_own_it() {
+    let f = &stored("schools")[0];
+    let doc = get_json(&format!("/collections/schools/items/{}", f.id.0));
+    assert_eq!(doc["id"].as_u64(), Some(f.id.0));
+    assert_eq!(doc["type"], "Feature");
+    let r = server().get(&format!("/collections/roads/items/{}", f.id.0), &[]);
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        server()
+            .get("/collections/roads/items/notanumber", &[])
+            .status,
+        404
+    );
+    let r = server().get(&format!("/collections/schools/items/{}", f.id.0), &[]);
+    assert_eq!(r.header("content-type"), Some("application/geo+json"));
+}
+
+#[test]
+fn bad_parameters_get_400_naming_the_parameter() {
+    for (path, says) in [
+        ("/collections/roads/items?bbox=1,2,3", "bbox"),
+        ("/collections/roads/items?bbox=24.9,60.2,24.8,60.1", "bbox"),
+        ("/collections/roads/items?limit=0", "limit"),
+        ("/collections/roads/items?limit=-5", "limit"),
+        ("/collections/roads/items?colour=red", "colour"),
+        ("/collections/roads/items?sortby=colour", "sortby"),
+        (
+            "/collections/accidents/items?datetime=2026-02-30",
+            "datetime",
+        ),
+        (
+            "/collections/roads/items?datetime=2026-01-01",
+            "no validity interval",
+        ),
+        ("/collections/roads/items?f=xml", "f"),
+        ("/collections?limit=3", "limit"),
+    ] {
+        let r = server().get(path, &[]);
+        assert_eq!(r.status, 400, "{path}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains(says), "{path}: {d}");
+    }
+    let r = server().get("/collections/castles/items", &[]);
+    assert_eq!(r.status, 404);
+    let r = server().get("/collections/roads/items?limit=999999", &[]);
+    assert_eq!(r.status, 200, "a large limit is clamped, not refused");
+}
+
+#[test]
+fn every_resource_has_an_html_page_for_people() {
+    let f = &stored("schools")[0];
+    for path in [
+        "/".to_string(),
+        "/conformance".into(),
+        "/collections".into(),
+        "/collections/schools".into(),
+        "/collections/schools/items".into(),
+        format!("/collections/schools/items/{}", f.id.0),
+    ] {
+        let r = server().get(&path, &[("Accept", "text/html,application/xhtml+xml")]);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/html"),
+            "{path}"
+        );
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.contains("<h1>"), "{path}");
+    }
+    let r = server().get("/collections/schools/items?f=html&limit=2", &[]);
+    assert!(String::from_utf8_lossy(&r.body).contains("Next"));
+}
+
+fn ogrinfo(args: &[&str]) -> String {
+    let out = Command::new("ogrinfo")
+        .args(args)
+        .output()
+        .expect("ogrinfo runs (Debian package gdal-bin)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn gdal_reads_every_collection_and_pages_through_a_layer() {
+    let url = format!("OAPIF:{}/", server().base_url());
+    let listing = ogrinfo(&["-ro", "-q", &url]);
+    for def in &server().data.layers {
+        assert!(
+            listing.contains(&format!(": {} (", def.id)),
+            "{} missing in\n{listing}",
+            def.id
+        );
+    }
+    // Reading every feature of a layer goes through the next links: pages of 37.
+    let all = ogrinfo(&[
+        "-ro",
+        "-al",
+        "-q",
+        "-oo",
+        "PAGE_SIZE=37",
+        &url,
+        "urban_problems",
+    ]);
+    let count = all.matches("OGRFeature(urban_problems)").count();
+    assert_eq!(count, stored("urban_problems").len());
+    let (w, s, e, n) = (24.940, 60.166, 24.946, 60.170);
+    let rect = Rect::new((w, s), (e, n));
+    let want = stored("accidents")
+        .iter()
+        .filter(|f| f.feature.geometry.intersects(&rect))
+        .count();
+    let in_box = ogrinfo(&[
+        "-ro",
+        "-al",
+        "-q",
+        &url,
+        "accidents",
+        "-spat",
+        &w.to_string(),
+        &s.to_string(),
+        &e.to_string(),
+        &n.to_string(),
+    ]);
+    assert_eq!(in_box.matches("OGRFeature(accidents)").count(), want);
+}
