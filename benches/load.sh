@@ -83,6 +83,18 @@ summarise() {
 }
 plain=$(run 0)
 gzip=$(run 1)
+
+# Feature queries (OGC API items and the planners' routes), one request at a time, over the
+# first copy of the city (central Helsinki).
+QUERY_DURATION=${QUERY_DURATION:-5s}
+query() {
+  echo "$1" > "$URLS"
+  URLS_FILE="$URLS" GZIP=0 wrk -t1 -c1 -d"$QUERY_DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
+}
+q_bbox=$(query "/collections/buildings/items?bbox=24.942,60.168,24.947,60.171&limit=100")
+q_nearest=$(query "/collections/schools/nearest?point=24.9445,60.1690&k=5")
+q_contain=$(query "/collections/zoning/containing?point=24.9445,60.1690")
+q_aggregate=$(query "/collections/accidents/aggregate?by=zoning&sum=vehicles")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 bytes_plain=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$plain" | awk '{print $2}')
 bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2}')
@@ -100,9 +112,18 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   summarise "$plain" "identity ($bytes_plain/s)"
   summarise "$gzip" "Accept-Encoding: gzip ($bytes_gzip/s)"
   echo
+  echo "Feature queries, one connection ($QUERY_DURATION each):"
+  echo
+  echo "| query | requests/s | p50 | p99 |"
+  echo "| --- | --- | --- | --- |"
+  summarise "$q_bbox" "items bbox (about 300 m), limit 100, buildings"
+  summarise "$q_nearest" "nearest k=5 schools"
+  summarise "$q_contain" "zoning containing a point"
+  summarise "$q_aggregate" "accidents per zoning polygon, with sum (40k in 20k polygons)"
+  echo
   echo '```'
   echo "$plain"
   echo "$gzip"
   echo '```'
 } > "$report"
-cat "$report" | head -12
+head -22 "$report"

@@ -18,6 +18,7 @@
 //! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
 //! | [`style`] | the MapLibre style generated from the layer files |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
+//! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
 //! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
 
 pub mod api;
@@ -27,6 +28,7 @@ pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod model;
+pub mod planner;
 pub mod query;
 pub mod store;
 pub mod style;

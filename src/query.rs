@@ -303,32 +303,52 @@ pub struct Page {
     pub ids: Vec<FeatureId>,
 }
 
+impl ItemsQuery {
+    /// The bbox as an EPSG:3857 rectangle.
+    fn bbox_3857(&self) -> Option<Rect<f64>> {
+        self.bbox.map(|b| {
+            let (x0, y0) = lon_lat_to_3857(b.west, b.south);
+            let (x1, y1) = lon_lat_to_3857(b.east, b.north);
+            Rect::new((x0, y0), (x1, y1))
+        })
+    }
+
+    /// Whether a feature passes the filters (bbox, datetime, property equality); paging
+    /// and sorting aside.
+    pub fn matches(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
+        self.filters_match(index, f)
+            && self
+                .bbox_3857()
+                .is_none_or(|rect| meets_bbox(&f.geometry, &rect))
+    }
+
+    fn filters_match(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
+        self.time.is_none_or(|t| f.time.overlaps(&t))
+            && self
+                .equals
+                .iter()
+                .all(|(key, text)| value_of(index, f, *key).is_some_and(|v| value_equals(v, text)))
+    }
+}
+
 /// Runs `q` on a layer's index. Order: the `sortby` keys, then feature id, so that paging
 /// with `offset` walks every feature exactly once.
 pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
-    let keep = |f: &&IndexedFeature| {
-        q.time.is_none_or(|t| f.time.overlaps(&t))
-            && q.equals
-                .iter()
-                .all(|(key, text)| value_of(index, f, *key).is_some_and(|v| value_equals(v, text)))
-    };
-    let mut hits: Vec<&IndexedFeature> = match q.bbox {
-        Some(b) => {
-            let (x0, y0) = lon_lat_to_3857(b.west, b.south);
-            let (x1, y1) = lon_lat_to_3857(b.east, b.north);
-            let rect = Rect::new((x0, y0), (x1, y1));
-            index
-                .query(Rect3857 {
-                    min_x: x0,
-                    min_y: y0,
-                    max_x: x1,
-                    max_y: y1,
-                })
-                .filter(|f| meets_bbox(&f.geometry, &rect))
-                .filter(keep)
-                .collect()
-        }
-        None => index.features().iter().filter(keep).collect(),
+    let mut hits: Vec<&IndexedFeature> = match q.bbox_3857() {
+        Some(rect) => index
+            .query(Rect3857 {
+                min_x: rect.min().x,
+                min_y: rect.min().y,
+                max_x: rect.max().x,
+                max_y: rect.max().y,
+            })
+            .filter(|f| meets_bbox(&f.geometry, &rect) && q.filters_match(index, f))
+            .collect(),
+        None => index
+            .features()
+            .iter()
+            .filter(|f| q.filters_match(index, f))
+            .collect(),
     };
     hits.sort_unstable_by(|a, b| {
         for key in &q.sortby {

@@ -319,3 +319,150 @@ fn gdal_reads_every_collection_and_pages_through_a_layer() {
     ]);
     assert_eq!(in_box.matches("OGRFeature(accidents)").count(), want);
 }
+
+fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, la2) = (a.1.to_radians(), b.1.to_radians());
+    let dla = la2 - la1;
+    let dlo = (b.0 - a.0).to_radians();
+    let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * h.sqrt().asin()
+}
+
+#[test]
+fn nearest_matches_a_brute_force_ranking_by_ground_distance() {
+    let at = (24.9445, 60.1690);
+    let mut brute: Vec<(f64, u64)> = stored("accidents")
+        .iter()
+        .map(|f| {
+            let geo::Geometry::Point(p) = &f.feature.geometry else {
+                unreachable!()
+            };
+            (haversine_m(at, (p.x(), p.y())), f.id.0)
+        })
+        .collect();
+    brute.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let doc = get_json("/collections/accidents/nearest?point=24.9445,60.1690&k=5");
+    let got: Vec<(u64, f64)> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["id"].as_u64().unwrap(), f["distance_m"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        got.iter().map(|g| g.0).collect::<Vec<_>>(),
+        brute.iter().take(5).map(|b| b.1).collect::<Vec<_>>()
+    );
+    for ((_, d), (want, _)) in got.iter().zip(&brute) {
+        assert!((d - want).abs() <= 0.005 * want + 0.05, "{d} vs {want}");
+    }
+    let capped = get_json(&format!(
+        "/collections/accidents/nearest?point=24.9445,60.1690&k=50&max_distance={}",
+        brute[2].0 + 0.5
+    ));
+    assert_eq!(capped["features"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn containing_and_aggregate_match_point_in_polygon_by_brute_force() {
+    use geo::Contains;
+    let zoning = stored("zoning");
+    let accidents = stored("accidents");
+    let probe = geo::Point::new(24.9445, 60.1690);
+    let want: BTreeSet<u64> = zoning
+        .iter()
+        .filter(|z| z.feature.geometry.contains(&probe))
+        .map(|z| z.id.0)
+        .collect();
+    let doc = get_json("/collections/zoning/containing?point=24.9445,60.1690");
+    assert_eq!(ids(&doc).into_iter().collect::<BTreeSet<_>>(), want);
+
+    let doc = get_json("/collections/accidents/aggregate?by=zoning&sum=vehicles");
+    let groups = doc["groups"].as_array().unwrap();
+    assert!(!groups.is_empty());
+    for g in groups {
+        let zone = zoning
+            .iter()
+            .find(|z| z.id.0 == g["id"].as_u64().unwrap())
+            .unwrap();
+        let inside: Vec<&StoredFeature> = accidents
+            .iter()
+            .filter(|a| {
+                let geo::Geometry::Point(p) = &a.feature.geometry else {
+                    unreachable!()
+                };
+                zone.feature.geometry.contains(p)
+            })
+            .collect();
+        assert_eq!(
+            g["count"].as_u64().unwrap() as usize,
+            inside.len(),
+            "zone {}",
+            zone.id
+        );
+        let sum: f64 = inside
+            .iter()
+            .map(|a| a.feature.properties["vehicles"].as_f64().unwrap())
+            .sum();
+        assert_eq!(g["sum"].as_f64().unwrap(), sum);
+        assert_eq!(
+            g["properties"]["landuse"],
+            zone.feature.properties["landuse"]
+        );
+    }
+    let serious = get_json("/collections/accidents/aggregate?by=zoning&severity=serious");
+    let total: u64 = serious["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["count"].as_u64().unwrap())
+        .sum();
+    let all: u64 = groups.iter().map(|g| g["count"].as_u64().unwrap()).sum();
+    assert!(total > 0 && total < all);
+}
+
+#[test]
+fn planner_routes_refuse_bad_parameters_by_name() {
+    for (path, says) in [
+        ("/collections/accidents/nearest", "point"),
+        ("/collections/accidents/nearest?point=24.9", "point"),
+        ("/collections/accidents/nearest?point=200,60", "point"),
+        ("/collections/accidents/nearest?point=24.9,60.1&k=0", "k"),
+        (
+            "/collections/accidents/nearest?point=24.9,60.1&max_distance=-1",
+            "max_distance",
+        ),
+        (
+            "/collections/accidents/nearest?point=24.9,60.1&limit=3",
+            "limit",
+        ),
+        ("/collections/accidents/aggregate", "by"),
+        ("/collections/accidents/aggregate?by=roads", "polygon"),
+        ("/collections/accidents/aggregate?by=castles", "castles"),
+        (
+            "/collections/accidents/aggregate?by=zoning&sum=severity",
+            "number",
+        ),
+        (
+            "/collections/accidents/aggregate?by=zoning&sum=colour",
+            "colour",
+        ),
+        ("/collections/zoning/containing?point=x,y", "point"),
+    ] {
+        let r = server().get(path, &[]);
+        assert_eq!(r.status, 400, "{path}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains(says), "{path}: {d}");
+    }
+}
+
+#[test]
+fn queryables_describe_each_property_with_its_type() {
+    let r = server().get("/collections/accidents/queryables", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/schema+json"));
+    let q = r.json();
+    assert_eq!(q["properties"]["vehicles"]["type"], "number");
+    assert_eq!(q["properties"]["severity"]["type"], "string");
+    assert_eq!(q["properties"]["occurred_at"]["format"], "date-time");
+    assert!(q["properties"]["geometry"]["$ref"].is_string());
+}

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod error;
 pub mod features;
 pub mod map;
+pub mod planner;
 pub mod tiles;
 
 use std::sync::Arc;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(map::routes())
         .merge(features::routes())
+        .merge(planner::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
         .with_state(state)

@@ -85,7 +85,8 @@ pub fn time_of(def: &LayerDef, properties: &Properties) -> TimeRange {
     TimeRange { start, end }
 }
 
-type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+/// An R*-tree entry: a feature's bounding box in EPSG:3857 and its storage position.
+pub type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
 /// Morton (Z-order) code of a box's centre on a 2^20 x 2^20 grid over the world: boxes close
 /// on the map get close codes.
@@ -252,6 +253,18 @@ impl LayerIndex {
     /// Features whose bounding box meets `rect`, in no particular order. Cost: O(log n + k).
     pub fn query(&self, rect: Rect3857) -> impl Iterator<Item = &IndexedFeature> {
         self.query_at_zoom(rect, u8::MAX)
+    }
+
+    /// The layer's R*-trees (one per feature minzoom); entries carry storage positions.
+    pub fn trees(&self) -> impl Iterator<Item = &RTree<Entry>> {
+        self.bands.iter().map(|(_, tree)| tree)
+    }
+
+    /// Features whose bounding box holds the EPSG:3857 point.
+    pub fn features_at_point(&self, p: [f64; 2]) -> impl Iterator<Item = &IndexedFeature> {
+        self.trees()
+            .flat_map(move |tree| tree.locate_all_at_point(p))
+            .map(|e| &self.features[e.data as usize])
     }
 
     /// Every feature, in storage order (Z-order of their centres).

@@ -1,0 +1,305 @@
+//! Planners' routes beside OGC API - Features, and the queryables of Part 3:
+//!
+//! - `GET /collections/{id}/nearest?point=lon,lat&k=5[&max_distance=m]`: the k nearest
+//!   features, closest first, each with `distance_m` (ground metres);
+//! - `GET /collections/{id}/containing?point=lon,lat`: the features that contain a point
+//!   (which zone is this plot in);
+//! - `GET /collections/{id}/aggregate?by=LAYER[&sum=PROPERTY]`: counts (and sums) of the
+//!   collection's features grouped by the polygons of another layer;
+//! - `GET /collections/{id}/queryables`: the JSON Schema of the properties one can filter on.
+//!
+//! All three questions take the items filters too (`bbox`, `datetime`, `property=value`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::api::{ApiError, AppState, base_url};
+use crate::config::LayerDef;
+use crate::index::FieldType;
+use crate::model::{FeatureId, GeometryKind};
+use crate::planner::{self, MAX_K};
+use crate::query::ItemsQuery;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/collections/{id}/nearest", get(nearest))
+        .route("/collections/{id}/containing", get(containing))
+        .route("/collections/{id}/aggregate", get(aggregate))
+        .route("/collections/{id}/queryables", get(queryables))
+}
+
+type Params = Query<Vec<(String, String)>>;
+
+fn bad(parameter: &str, reason: impl std::fmt::Display) -> ApiError {
+    ApiError::BadRequest(format!("{parameter}: {reason}"))
+}
+
+fn layer<'a>(state: &'a AppState, id: &str) -> Result<&'a LayerDef, ApiError> {
+    state
+        .data
+        .layer(id)
+        .filter(|d| !d.private)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown collection {id:?}")))
+}
+
+/// Splits off this route's own parameters (`own`); the rest must be item filters.
+fn split(
+    def: &LayerDef,
+    params: Vec<(String, String)>,
+    own: &[&str],
+) -> Result<(Vec<(String, String)>, ItemsQuery), ApiError> {
+    let (mine, rest): (Vec<_>, Vec<_>) = params
+        .into_iter()
+        .partition(|(k, _)| own.contains(&k.as_str()));
+    if let Some((k, _)) = rest
+        .iter()
+        .find(|(k, _)| matches!(k.as_str(), "limit" | "offset" | "sortby" | "properties"))
+    {
+        return Err(bad(k, "is not used by this route"));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let filter =
+        ItemsQuery::parse(def, &rest, now).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok((mine, filter))
+}
+
+fn param<'a>(own: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    own.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `lon,lat` in degrees.
+fn parse_point(own: &[(String, String)]) -> Result<(f64, f64), ApiError> {
+    let text = param(own, "point").ok_or_else(|| bad("point", "is required, as lon,lat"))?;
+    let nums: Vec<f64> = text
+        .split(',')
+        .map(|s| s.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("point", format!("{text:?} is not lon,lat")))?;
+    match nums.as_slice() {
+        [lon, lat] if (-180.0..=180.0).contains(lon) && (-90.0..=90.0).contains(lat) => {
+            Ok((*lon, *lat))
+        }
+        [_, _] => Err(bad(
+            "point",
+            format!("{text:?} is outside -180..180, -90..90"),
+        )),
+        _ => Err(bad("point", format!("{text:?} is not lon,lat"))),
+    }
+}
+
+async fn features_json(
+    state: &AppState,
+    def: &LayerDef,
+    ids: &[FeatureId],
+) -> Result<Vec<Value>, ApiError> {
+    let found = state.data.store.features_by_ids(&def.id, ids).await?;
+    Ok(found
+        .iter()
+        .map(|f| {
+            json!({
+                "type": "Feature",
+                "id": f.id.0,
+                "geometry": geojson::Geometry::new(geojson::Value::from(&f.feature.geometry)),
+                "properties": f.feature.properties,
+            })
+        })
+        .collect())
+}
+
+fn geojson_response(doc: Value) -> Response {
+    let mut r = Json(doc).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/geo+json"),
+    );
+    r
+}
+
+async fn nearest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    let (own, filter) = split(def, params, &["point", "k", "max_distance", "f"])?;
+    let (lon, lat) = parse_point(&own)?;
+    let k = match param(&own, "k") {
+        None => 5,
+        Some(v) => match v.parse::<usize>() {
+            Ok(k) if (1..=MAX_K).contains(&k) => k,
+            _ => {
+                return Err(bad(
+                    "k",
+                    format!("{v:?} is not a whole number in 1..={MAX_K}"),
+                ));
+            }
+        },
+    };
+    let max = match param(&own, "max_distance") {
+        None => None,
+        Some(v) => match v.parse::<f64>() {
+            Ok(m) if m.is_finite() && m >= 0.0 => Some(m),
+            _ => {
+                return Err(bad(
+                    "max_distance",
+                    format!("{v:?} is not a distance in metres"),
+                ));
+            }
+        },
+    };
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let hits = planner::nearest(&index, &filter, lon, lat, k, max);
+    let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
+    let mut features = features_json(&state, def, &ids).await?;
+    for (f, (_, d)) in features.iter_mut().zip(&hits) {
+        f["distance_m"] = json!((d * 100.0).round() / 100.0);
+    }
+    Ok(geojson_response(json!({
+        "type": "FeatureCollection",
+        "numberReturned": features.len(),
+        "features": features,
+    })))
+}
+
+async fn containing(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    let (own, filter) = split(def, params, &["point", "f"])?;
+    let (lon, lat) = parse_point(&own)?;
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let ids = planner::containing(&index, &filter, lon, lat);
+    let features = features_json(&state, def, &ids).await?;
+    Ok(geojson_response(json!({
+        "type": "FeatureCollection",
+        "numberReturned": features.len(),
+        "features": features,
+    })))
+}
+
+async fn aggregate(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
+    let def = layer(&state, &id)?;
+    let (own, filter) = split(def, params, &["by", "sum", "f"])?;
+    let by_id =
+        param(&own, "by").ok_or_else(|| bad("by", "is required: a polygon layer to group by"))?;
+    let by = state
+        .data
+        .layer(by_id)
+        .filter(|d| !d.private)
+        .ok_or_else(|| bad("by", format!("unknown layer {by_id:?}")))?;
+    if by.geometry != GeometryKind::Polygon {
+        return Err(bad(
+            "by",
+            format!(
+                "layer {by_id} holds {}s; group by a polygon layer",
+                by.geometry
+            ),
+        ));
+    }
+    let sum = match param(&own, "sum") {
+        None => None,
+        Some(name) => {
+            let i = def
+                .properties
+                .iter()
+                .position(|p| p == name)
+                .ok_or_else(|| bad("sum", format!("{name:?} is not a property of {}", def.id)))?;
+            Some(i)
+        }
+    };
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let groups_index = state.data.index.layer(&by.id).unwrap_or_default();
+    if let Some(i) = sum
+        && index
+            .field_types()
+            .get(i)
+            .copied()
+            .flatten()
+            .is_some_and(|t| t != FieldType::Number)
+    {
+        return Err(bad(
+            "sum",
+            format!("{:?} is not a number", def.properties[i]),
+        ));
+    }
+    let groups = planner::aggregate(&index, &filter, &groups_index, sum);
+    let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
+    let found = state.data.store.features_by_ids(&by.id, &ids).await?;
+    let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
+        .iter()
+        .map(|f| (f.id, &f.feature.properties))
+        .collect();
+    Ok(Json(json!({
+        "collection": def.id,
+        "by": by.id,
+        "sum": sum.map(|i| def.properties[i].clone()),
+        "numberOfGroups": groups.len(),
+        "groups": groups.iter().map(|g| {
+            let mut o = json!({"id": g.id.0, "properties": props.get(&g.id), "count": g.count});
+            if let Some(s) = g.sum {
+                o["sum"] = json!(s);
+            }
+            o
+        }).collect::<Vec<_>>(),
+    })))
+}
+
+async fn queryables(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let def = layer(&state, &id)?;
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let times: Vec<&str> = def
+        .time
+        .iter()
+        .flat_map(|t| std::iter::once(t.start.as_str()).chain(t.end.as_deref()))
+        .collect();
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "geometry".into(),
+        json!({"$ref": "https://geojson.org/schema/Geometry.json"}),
+    );
+    for (name, t) in def.properties.iter().zip(index.field_types()) {
+        let mut schema = json!({
+            "title": name,
+            "type": match t {
+                Some(FieldType::Number) => "number",
+                Some(FieldType::Boolean) => "boolean",
+                _ => "string",
+            },
+        });
+        if times.contains(&name.as_str()) {
+            schema["format"] = json!("date-time");
+        }
+        properties.insert(name.clone(), schema);
+    }
+    let mut r = Json(json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": format!("{}/collections/{}/queryables", base_url(&headers), def.id),
+        "type": "object",
+        "title": def.title,
+        "properties": properties,
+        "additionalProperties": false,
+    }))
+    .into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/schema+json"),
+    );
+    Ok(r)
+}
