@@ -92,6 +92,7 @@ query() {
   URLS_FILE="$URLS" GZIP=0 wrk -t1 -c1 -d"$QUERY_DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
 }
 q_bbox=$(query "/collections/buildings/items?bbox=24.942,60.168,24.947,60.171&limit=100")
+q_cql2=$(query "/collections/accidents/items?limit=100&filter=S_INTERSECTS%28geometry%2CBBOX%2824.94%2C60.166%2C24.95%2C60.172%29%29%20AND%20severity%3D%27serious%27")
 q_nearest=$(query "/collections/schools/nearest?point=24.9445,60.1690&k=5")
 q_contain=$(query "/collections/zoning/containing?point=24.9445,60.1690")
 q_aggregate=$(query "/collections/accidents/aggregate?by=zoning&sum=vehicles")
@@ -117,6 +118,7 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   echo "| query | requests/s | p50 | p99 |"
   echo "| --- | --- | --- | --- |"
   summarise "$q_bbox" "items bbox (about 300 m), limit 100, buildings"
+  summarise "$q_cql2" "items CQL2: S_INTERSECTS(bbox) AND severity = 'serious', accidents"
   summarise "$q_nearest" "nearest k=5 schools"
   summarise "$q_contain" "zoning containing a point"
   summarise "$q_aggregate" "accidents per zoning polygon, with sum (40k in 20k polygons)"

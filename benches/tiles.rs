@@ -16,6 +16,7 @@ fn bench(c: &mut Criterion) {
         .map(|(def, index)| TileLayer {
             def,
             index: index.clone(),
+            filter: None,
         })
         .collect();
     let mut group = c.benchmark_group("composite_tile");

@@ -20,6 +20,7 @@ fn main() {
         .map(|(def, index)| TileLayer {
             def,
             index: index.clone(),
+            filter: None,
         })
         .collect();
     let (x0, y0) = lon_lat_to_3857(b.west, b.south);

@@ -18,12 +18,14 @@
 //! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
 //! | [`style`] | the MapLibre style generated from the layer files |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
+//! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
 //! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
 
 pub mod api;
 pub mod config;
 pub mod dataset;
+pub mod filter;
 pub mod generate;
 pub mod index;
 pub mod ingest;

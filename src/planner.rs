@@ -187,7 +187,7 @@ mod tests {
     }
 
     fn all() -> ItemsQuery {
-        ItemsQuery::parse(&def("point"), &[], 0).unwrap()
+        ItemsQuery::parse(&def("point"), &LayerIndex::default(), &[], 0).unwrap()
     }
 
     fn stored(id: u64, geometry: geo::Geometry<f64>, kind: &str, n: i64) -> StoredFeature {
@@ -233,7 +233,13 @@ mod tests {
     #[test]
     fn nearest_agrees_with_a_brute_force_ranking_under_a_filter() {
         let idx = points();
-        let q = ItemsQuery::parse(&def("point"), &[("kind".into(), "b".into())], 0).unwrap();
+        let q = ItemsQuery::parse(
+            &def("point"),
+            &LayerIndex::default(),
+            &[("kind".into(), "b".into())],
+            0,
+        )
+        .unwrap();
         let got: Vec<u64> = nearest(&idx, &q, 24.9333, 60.0, 4, None)
             .iter()
             .map(|(i, _)| i.0)
@@ -267,7 +273,7 @@ mod tests {
     #[test]
     fn containing_finds_the_zone_of_a_point() {
         let z = zones();
-        let q = ItemsQuery::parse(&def("polygon"), &[], 0).unwrap();
+        let q = ItemsQuery::parse(&def("polygon"), &LayerIndex::default(), &[], 0).unwrap();
         assert_eq!(containing(&z, &q, 24.91, 60.0), [FeatureId(900)]);
         assert_eq!(containing(&z, &q, 24.93, 60.0), [FeatureId(901)]);
         assert!(containing(&z, &q, 25.5, 60.0).is_empty());

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 use geo::{Intersects, Rect};
 
 use crate::config::LayerDef;
+use crate::filter::Filter;
 use crate::index::{IndexedFeature, LayerIndex};
 use crate::model::time::parse_datetime_param;
 use crate::model::{Bbox, FeatureId, TimeRange};
@@ -26,6 +27,9 @@ pub const MAX_LIMIT: usize = 10_000;
 /// Query parameters that are not property names.
 pub const RESERVED: &[&str] = &[
     "bbox",
+    "filter",
+    "filter-lang",
+    "filter-crs",
     "bbox-crs",
     "datetime",
     "limit",
@@ -69,6 +73,8 @@ pub struct ItemsQuery {
     /// Declared property indexes to return; `None` for all.
     pub properties: Option<Vec<usize>>,
     pub sortby: Vec<SortKey>,
+    /// A CQL2 `filter`, checked against the layer.
+    pub filter: Option<Filter>,
 }
 
 fn property_index(def: &LayerDef, name: &str, parameter: &str) -> Result<usize, QueryError> {
@@ -139,6 +145,7 @@ impl ItemsQuery {
     /// malformed values and unknown property names are errors naming the parameter.
     pub fn parse(
         def: &LayerDef,
+        index: &LayerIndex,
         params: &[(String, String)],
         now_secs: i64,
     ) -> Result<ItemsQuery, QueryError> {
@@ -150,7 +157,9 @@ impl ItemsQuery {
             equals: Vec::new(),
             properties: None,
             sortby: Vec::new(),
+            filter: None,
         };
+        let (mut filter_text, mut filter_lang) = (None, "cql2-text");
         let mut seen = std::collections::HashSet::new();
         for (k, v) in params {
             if !seen.insert(k.as_str()) {
@@ -158,6 +167,16 @@ impl ItemsQuery {
             }
             match k.as_str() {
                 "f" => {}
+                "filter" => filter_text = Some(v.as_str()),
+                "filter-lang" => filter_lang = v.as_str(),
+                "filter-crs" => {
+                    if !v.ends_with("/OGC/1.3/CRS84") {
+                        return Err(err(
+                            k,
+                            format!("{v:?} is not supported; geometry literals are CRS84"),
+                        ));
+                    }
+                }
                 "bbox" => q.bbox = Some(parse_bbox(v)?),
                 "bbox-crs" => {
                     if !v.ends_with("/OGC/1.3/CRS84") {
@@ -237,6 +256,12 @@ impl ItemsQuery {
                     q.equals.push((i, v.clone()));
                 }
             }
+        }
+        if let Some(text) = filter_text {
+            q.filter =
+                Some(Filter::parse(def, index, text, filter_lang).map_err(|e| err("filter", e.0))?);
+        } else if seen.contains("filter-lang") {
+            return Err(err("filter-lang", "is given without a filter"));
         }
         Ok(q)
     }
@@ -328,21 +353,40 @@ impl ItemsQuery {
                 .equals
                 .iter()
                 .all(|(key, text)| value_of(index, f, *key).is_some_and(|v| value_equals(v, text)))
+            && self.filter.as_ref().is_none_or(|flt| flt.matches(index, f))
+    }
+
+    /// The box the R*-tree can answer first: the bbox, the filter's spatial box, or both.
+    fn search_box(&self) -> Option<Rect3857> {
+        let a = self.bbox_3857().map(|r| Rect3857 {
+            min_x: r.min().x,
+            min_y: r.min().y,
+            max_x: r.max().x,
+            max_y: r.max().y,
+        });
+        let b = self.filter.as_ref().and_then(Filter::prefilter);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(Rect3857 {
+                min_x: a.min_x.max(b.min_x),
+                min_y: a.min_y.max(b.min_y),
+                max_x: a.max_x.min(b.max_x),
+                max_y: a.max_y.min(b.max_y),
+            }),
+            (a, b) => a.or(b),
+        }
     }
 }
 
 /// Runs `q` on a layer's index. Order: the `sortby` keys, then feature id, so that paging
 /// with `offset` walks every feature exactly once.
 pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
-    let mut hits: Vec<&IndexedFeature> = match q.bbox_3857() {
-        Some(rect) => index
-            .query(Rect3857 {
-                min_x: rect.min().x,
-                min_y: rect.min().y,
-                max_x: rect.max().x,
-                max_y: rect.max().y,
+    let bbox = q.bbox_3857();
+    let mut hits: Vec<&IndexedFeature> = match q.search_box() {
+        Some(search) => index
+            .query(search)
+            .filter(|f| {
+                bbox.is_none_or(|rect| meets_bbox(&f.geometry, &rect)) && q.filters_match(index, f)
             })
-            .filter(|f| meets_bbox(&f.geometry, &rect) && q.filters_match(index, f))
             .collect(),
         None => index
             .features()
@@ -418,6 +462,7 @@ mod tests {
         for offset in (0..20).step_by(6) {
             let q = ItemsQuery::parse(
                 &def(),
+                &LayerIndex::default(),
                 &params(&[("limit", "6"), ("offset", &offset.to_string())]),
                 0,
             )
@@ -436,6 +481,7 @@ mod tests {
         // x from 24.9 to 24.919: the box keeps i = 0..=9; the name keeps i % 3 == 1.
         let q = ItemsQuery::parse(
             &def(),
+            &LayerIndex::default(),
             &params(&[
                 ("bbox", "24.8995,60.0,24.9095,60.2"),
                 ("name", "spot 1"),
@@ -445,14 +491,26 @@ mod tests {
         )
         .unwrap();
         assert_eq!(run(&idx, &q).ids, [101, 104, 107].map(FeatureId));
-        let q = ItemsQuery::parse(&def(), &params(&[("datetime", "2026-01-18/..")]), 0).unwrap();
+        let q = ItemsQuery::parse(
+            &def(),
+            &LayerIndex::default(),
+            &params(&[("datetime", "2026-01-18/..")]),
+            0,
+        )
+        .unwrap();
         assert_eq!(run(&idx, &q).matched, 3);
     }
 
     #[test]
     fn sortby_orders_by_value_then_id() {
         let idx = index();
-        let q = ItemsQuery::parse(&def(), &params(&[("sortby", "-n"), ("limit", "3")]), 0).unwrap();
+        let q = ItemsQuery::parse(
+            &def(),
+            &LayerIndex::default(),
+            &params(&[("sortby", "-n"), ("limit", "3")]),
+            0,
+        )
+        .unwrap();
         let page = run(&idx, &q);
         let ns: Vec<u64> = page.ids.iter().map(|id| (id.0 - 100) * 7 % 20).collect();
         assert_eq!(ns, [19, 18, 17]);
@@ -461,7 +519,13 @@ mod tests {
     #[test]
     fn limits_are_clamped_and_bad_parameters_named() {
         let d = def();
-        let q = ItemsQuery::parse(&d, &params(&[("limit", "999999")]), 0).unwrap();
+        let q = ItemsQuery::parse(
+            &d,
+            &LayerIndex::default(),
+            &params(&[("limit", "999999")]),
+            0,
+        )
+        .unwrap();
         assert_eq!(q.limit, MAX_LIMIT);
         for (k, v, says) in [
             ("limit", "0", "at least 1"),
@@ -474,7 +538,8 @@ mod tests {
             ("properties", "name,colour", "\"colour\""),
             ("colour", "red", "unknown parameter"),
         ] {
-            let e = ItemsQuery::parse(&d, &params(&[(k, v)]), 0).unwrap_err();
+            let e =
+                ItemsQuery::parse(&d, &LayerIndex::default(), &params(&[(k, v)]), 0).unwrap_err();
             assert_eq!(e.parameter, k);
             assert!(e.reason.contains(says), "{k}={v}: {e}");
         }

@@ -466,3 +466,146 @@ fn queryables_describe_each_property_with_its_type() {
     assert_eq!(q["properties"]["occurred_at"]["format"], "date-time");
     assert!(q["properties"]["geometry"]["$ref"].is_string());
 }
+
+fn encode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn cql2_text_and_json_filters_match_a_brute_force_answer() {
+    use geo::Contains;
+    use geo::polygon;
+    let area = polygon![
+        (x: 24.938, y: 60.165), (x: 24.950, y: 60.165), (x: 24.950, y: 60.175), (x: 24.938, y: 60.175)
+    ];
+    let want: BTreeSet<u64> = stored("accidents")
+        .iter()
+        .filter(|f| {
+            let geo::Geometry::Point(p) = &f.feature.geometry else {
+                unreachable!()
+            };
+            area.contains(p)
+                && f.feature.properties["severity"] != "minor"
+                && f.feature.properties["vehicles"].as_u64().unwrap() >= 2
+        })
+        .map(|f| f.id.0)
+        .collect();
+    assert!(!want.is_empty());
+    let text = "S_INTERSECTS(geometry, POLYGON((24.938 60.165, 24.950 60.165, 24.950 60.175, 24.938 60.175, 24.938 60.165))) \
+                AND severity IN ('serious', 'fatal') AND vehicles BETWEEN 2 AND 10";
+    let doc = get_json(&format!(
+        "/collections/accidents/items?limit=10000&filter={}",
+        encode(text)
+    ));
+    assert_eq!(ids(&doc).into_iter().collect::<BTreeSet<_>>(), want);
+    let json = r#"{"op":"and","args":[
+        {"op":"s_intersects","args":[{"property":"geometry"},{"type":"Polygon","coordinates":[[[24.938,60.165],[24.950,60.165],[24.950,60.175],[24.938,60.175],[24.938,60.165]]]}]},
+        {"op":"not","args":[{"op":"=","args":[{"property":"severity"},"minor"]}]},
+        {"op":">=","args":[{"property":"vehicles"},2]}]}"#;
+    let doc = get_json(&format!(
+        "/collections/accidents/items?limit=10000&filter-lang=cql2-json&filter={}",
+        encode(json)
+    ));
+    assert_eq!(ids(&doc).into_iter().collect::<BTreeSet<_>>(), want);
+}
+
+#[test]
+fn temporal_and_like_filters_work_on_events() {
+    let want = stored("public_events")
+        .iter()
+        .filter(|f| {
+            f.feature.properties["end"].as_str().unwrap() < "2026-05-01T00:00:00Z"
+                && f.feature.properties["name"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Concert")
+        })
+        .count();
+    assert!(want > 0);
+    let text = "T_BEFORE(INTERVAL(start, end), TIMESTAMP('2026-05-01T00:00:00Z')) AND name LIKE '%Concert%'";
+    let doc = get_json(&format!(
+        "/collections/public_events/items?limit=1&filter={}",
+        encode(text)
+    ));
+    assert_eq!(doc["numberMatched"].as_u64().unwrap() as usize, want);
+}
+
+#[test]
+fn bad_filters_get_400_saying_what_and_where() {
+    for (filter, says) in [
+        ("severity = ", "ends"),
+        ("severity == 'fatal'", "character 11"),
+        ("colour = 'red'", "unknown property \"colour\""),
+        ("vehicles = 'two'", "cannot compare"),
+        (
+            "S_INTERSECTS(geometry, POLYGON((24.9 60.1, 24.95 60.1)))",
+            "invalid",
+        ),
+        (
+            "S_INTERSECTS(geometry, POLYGON((24.9 60.1, x)))",
+            "not valid WKT",
+        ),
+        ("T_AFTER(severity, DATE('2026-01-01'))", "time property"),
+        ("S_TOUCHES(geometry, POINT(24.9 60.1))", "not supported"),
+    ] {
+        let r = server().get(
+            &format!("/collections/accidents/items?filter={}", encode(filter)),
+            &[],
+        );
+        assert_eq!(r.status, 400, "{filter}");
+        let d = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(d.contains("filter") && d.contains(says), "{filter}: {d}");
+    }
+    let r = server().get(
+        "/collections/accidents/items?filter-lang=cql2-json&filter=%7B",
+        &[],
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn the_same_filter_works_on_tiles() {
+    use geozero::mvt::{Message, Tile};
+    let path = "/tiles/accidents/14/9327/4742.mvt";
+    let all = Tile::decode(server().get(path, &[]).body.as_slice()).unwrap();
+    let r = server().get(
+        &format!("{path}?filter={}", encode("severity = 'serious'")),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let some = Tile::decode(r.body.as_slice()).unwrap();
+    let layer = &some.layers[0];
+    let sev_key = layer.keys.iter().position(|k| k == "severity").unwrap() as u32;
+    for f in &layer.features {
+        let v = f
+            .tags
+            .chunks(2)
+            .find(|t| t[0] == sev_key)
+            .map(|t| t[1])
+            .unwrap();
+        assert_eq!(
+            layer.values[v as usize].string_value.as_deref(),
+            Some("serious")
+        );
+    }
+    assert!(!layer.features.is_empty() && layer.features.len() < all.layers[0].features.len());
+    let r = server().get(
+        &format!(
+            "/tiles/accidents,roads/14/9327/4742.mvt?filter={}",
+            encode("severity = 'serious'")
+        ),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["description"]
+            .as_str()
+            .unwrap()
+            .contains("layer roads")
+    );
+}

@@ -24,6 +24,16 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -297,9 +307,9 @@ async fn items(
 ) -> Result<Response, ApiError> {
     let def = layer(&state, &id)?;
     let html = wants_html(&params, &headers)?;
-    let q = ItemsQuery::parse(def, &params, now_secs())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let q = ItemsQuery::parse(def, &index, &params, now_secs())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_ids = run(&index, &q);
     let features = state
         .data

@@ -48,6 +48,7 @@ fn layer<'a>(state: &'a AppState, id: &str) -> Result<&'a LayerDef, ApiError> {
 
 /// Splits off this route's own parameters (`own`); the rest must be item filters.
 fn split(
+    state: &AppState,
     def: &LayerDef,
     params: Vec<(String, String)>,
     own: &[&str],
@@ -65,8 +66,9 @@ fn split(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let filter =
-        ItemsQuery::parse(def, &rest, now).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let filter = ItemsQuery::parse(def, &index, &rest, now)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((mine, filter))
 }
 
@@ -128,7 +130,7 @@ async fn nearest(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let def = layer(&state, &id)?;
-    let (own, filter) = split(def, params, &["point", "k", "max_distance", "f"])?;
+    let (own, filter) = split(&state, def, params, &["point", "k", "max_distance", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let k = match param(&own, "k") {
         None => 5,
@@ -174,7 +176,7 @@ async fn containing(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let def = layer(&state, &id)?;
-    let (own, filter) = split(def, params, &["point", "f"])?;
+    let (own, filter) = split(&state, def, params, &["point", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let ids = planner::containing(&index, &filter, lon, lat);
@@ -192,7 +194,7 @@ async fn aggregate(
     Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let def = layer(&state, &id)?;
-    let (own, filter) = split(def, params, &["by", "sum", "f"])?;
+    let (own, filter) = split(&state, def, params, &["by", "sum", "f"])?;
     let by_id =
         param(&own, "by").ok_or_else(|| bad("by", "is required: a polygon layer to group by"))?;
     let by = state

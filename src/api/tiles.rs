@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::api::{ApiError, AppState, base_url, header_value};
 use crate::config::LayerDef;
+use crate::filter::Filter;
 use crate::index::tile::{TileLayer, render_tile};
 use crate::model::TimeRange;
 use crate::model::time::parse_datetime_param;
@@ -72,7 +73,14 @@ fn now_secs() -> i64 {
 }
 
 /// Query parameters a tile accepts; anything else is a 400.
-fn tile_query(q: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError> {
+/// What a tile request asks beyond its coordinates.
+struct TileQuery<'q> {
+    time: Option<TimeRange>,
+    /// CQL2 text or JSON and its language, parsed per layer.
+    filter: Option<(&'q str, &'q str)>,
+}
+
+fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
     let mut time = None;
     for (k, v) in q {
         match k.as_str() {
@@ -82,14 +90,25 @@ fn tile_query(q: &HashMap<String, String>) -> Result<Option<TimeRange>, ApiError
                         .map_err(|e| ApiError::BadRequest(format!("datetime: {e}")))?,
                 )
             }
+            "filter" | "filter-lang" => {}
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter {other:?} (tiles accept: datetime)"
+                    "unknown query parameter {other:?} (tiles accept: datetime, filter, filter-lang)"
                 )));
             }
         }
     }
-    Ok(time)
+    let lang = q.get("filter-lang").map_or("cql2-text", String::as_str);
+    let filter = match q.get("filter") {
+        Some(text) => Some((text.as_str(), lang)),
+        None if q.contains_key("filter-lang") => {
+            return Err(ApiError::BadRequest(
+                "filter-lang: is given without a filter".into(),
+            ));
+        }
+        None => None,
+    };
+    Ok(TileQuery { time, filter })
 }
 
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
@@ -153,16 +172,22 @@ async fn tile(
         .ok_or_else(|| ApiError::NotFound(format!("tile {y:?} must end in .mvt")))?;
     let defs = resolve_layers(&state, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
-    let time = tile_query(&query)?;
+    let asked = tile_query(&query)?;
 
-    let layers: Vec<TileLayer> = defs
-        .iter()
-        .map(|def| TileLayer {
-            def,
-            index: state.data.index.layer(&def.id).unwrap_or_default(),
-        })
-        .collect();
-    let bytes = render_tile(&layers, coord, time);
+    let mut layers: Vec<TileLayer> = Vec::with_capacity(defs.len());
+    for def in defs {
+        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        // A filter applies to every layer of the tile, so each must have its properties.
+        let filter = match asked.filter {
+            None => None,
+            Some((text, lang)) => Some(
+                Filter::parse(def, &index, text, lang)
+                    .map_err(|e| ApiError::BadRequest(format!("layer {}: {e}", def.id)))?,
+            ),
+        };
+        layers.push(TileLayer { def, index, filter });
+    }
+    let bytes = render_tile(&layers, coord, asked.time);
 
     let mut out_headers = HeaderMap::new();
     out_headers.insert(

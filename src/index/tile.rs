@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::LayerDef;
+use crate::filter::Filter;
 use crate::index::LayerIndex;
 use crate::model::TimeRange;
 use crate::tiles::render::tolerance_units;
@@ -14,6 +15,8 @@ use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
 pub struct TileLayer<'a> {
     pub def: &'a LayerDef,
     pub index: Arc<LayerIndex>,
+    /// Only features that pass this CQL2 filter are drawn.
+    pub filter: Option<Filter>,
 }
 
 /// Encodes the tile; an empty vector when no layer has a feature there.
@@ -50,6 +53,13 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         for &i in &hits {
             let f = layer.index.feature(i);
             if time.is_some_and(|t| !f.time.overlaps(&t)) {
+                continue;
+            }
+            if layer
+                .filter
+                .as_ref()
+                .is_some_and(|flt| !flt.matches(&layer.index, f))
+            {
                 continue;
             }
             renderer.add(f.id.0, &f.geometry, layer.index.tags(f));

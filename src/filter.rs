@@ -1,0 +1,1207 @@
+//! CQL2 filters (OGC API - Features Part 3) for items and tiles: `cql2-text` and
+//! `cql2-json` parsed into one [`Filter`] checked against a layer (properties exist, types
+//! fit), then evaluated on the index's features.
+//!
+//! Supported: `AND`, `OR`, `NOT`, comparisons (`= <> < <= > >=`), `LIKE` (`%` and `_`),
+//! `IN`, `BETWEEN`, `IS [NOT] NULL`; `S_INTERSECTS`, `S_DISJOINT`, `S_WITHIN`, `S_CONTAINS`
+//! with WKT points, lines, polygons (and multi-) and `BBOX(w,s,e,n)`; `T_INTERSECTS`,
+//! `T_BEFORE`, `T_AFTER`, `T_DURING` with `TIMESTAMP`, `DATE` and `INTERVAL` on layers with
+//! a validity interval (a time property stands for the feature's whole interval).
+//! Geometry literals are CRS84; they are projected to Web Mercator once, at parse time.
+
+use std::cmp::Ordering;
+
+use geo::{Geometry, Relate};
+
+use crate::config::LayerDef;
+use crate::index::{FieldType, IndexedFeature, LayerIndex};
+use crate::model::TimeRange;
+use crate::model::time::parse_rfc3339;
+use crate::query::value_of;
+use crate::tiles::Value;
+use crate::tiles::mercator::{ProjectedGeometry, Rect3857};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("filter: {0}")]
+pub struct FilterError(pub String);
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, FilterError> {
+    Err(FilterError(msg.into()))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Lit {
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Time(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
+    Property(usize),
+    Lit(Lit),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spatial {
+    Intersects,
+    Disjoint,
+    Within,
+    Contains,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Temporal {
+    Intersects,
+    Before,
+    After,
+    During,
+}
+
+/// A parsed, layer-checked filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Filter(Cond);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Cond {
+    Const(bool),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+    Not(Box<Cond>),
+    Compare(Operand, Cmp, Operand),
+    Like(Operand, String),
+    In(Operand, Vec<Lit>),
+    Between(Operand, Operand, Operand),
+    IsNull(Operand),
+    Spatial(Spatial, ProjectedGeometry, Rect3857),
+    Temporal(Temporal, TimeRange),
+}
+
+// ---------------------------------------------------------------------------------------
+// cql2-text: a tokenizer and a recursive-descent parser into a neutral tree
+// ---------------------------------------------------------------------------------------
+
+/// The neutral tree both encodings parse into, before it is checked against a layer.
+#[derive(Debug, Clone, PartialEq)]
+enum Node {
+    Op(String, Vec<Node>),
+    Prop(String),
+    Str(String),
+    Num(f64),
+    Bool(bool),
+    Null,
+    Timestamp(String),
+    Date(String),
+    Interval(Box<Node>, Box<Node>),
+    Wkt(String),
+    Bbox(Vec<f64>),
+    GeoJson(serde_json::Value),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Ident(String),
+    Quoted(String),
+    Str(String),
+    Num(f64),
+    Sym(&'static str),
+}
+
+fn tokenize(s: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    while i < b.len() {
+        let c = b[i] as char;
+        let start = i;
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '\'' {
+            let mut text = String::new();
+            i += 1;
+            loop {
+                match s[i..].find('\'') {
+                    None => {
+                        return fail(format!(
+                            "unterminated string starting at character {}",
+                            start + 1
+                        ));
+                    }
+                    Some(j) => {
+                        text.push_str(&s[i..i + j]);
+                        i += j + 1;
+                        if b.get(i) == Some(&b'\'') {
+                            text.push('\'');
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            out.push((start, Tok::Str(text)));
+        } else if c == '"' {
+            let Some(j) = s[i + 1..].find('"') else {
+                return fail(format!(
+                    "unterminated quoted name at character {}",
+                    start + 1
+                ));
+            };
+            out.push((start, Tok::Quoted(s[i + 1..i + 1 + j].to_owned())));
+            i += j + 2;
+        } else if c.is_ascii_digit()
+            || (c == '-' || c == '.' || c == '+')
+                && b.get(i + 1)
+                    .is_some_and(|d| d.is_ascii_digit() || *d == b'.')
+        {
+            i += 1;
+            while i < b.len()
+                && (b[i].is_ascii_digit()
+                    || b[i] == b'.'
+                    || b[i] == b'e'
+                    || b[i] == b'E'
+                    || ((b[i] == b'-' || b[i] == b'+') && matches!(b[i - 1], b'e' | b'E')))
+            {
+                i += 1;
+            }
+            let n: f64 = s[start..i].parse().map_err(|_| {
+                FilterError(format!(
+                    "{:?} at character {} is not a number",
+                    &s[start..i],
+                    start + 1
+                ))
+            })?;
+            out.push((start, Tok::Num(n)));
+        } else if c.is_alphabetic() || c == '_' {
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b':' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            out.push((start, Tok::Ident(s[start..i].to_owned())));
+        } else {
+            let sym = ["<>", "<=", ">=", "=", "<", ">", "(", ")", ","]
+                .into_iter()
+                .find(|p| s[i..].starts_with(p))
+                .ok_or_else(|| FilterError(format!("unexpected {c:?} at character {}", i + 1)))?;
+            out.push((start, Tok::Sym(sym)));
+            i += sym.len();
+        }
+    }
+    Ok(out)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    toks: Vec<(usize, Tok)>,
+    pos: usize,
+}
+
+const GEOMETRY_WORDS: &[&str] = &[
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+];
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|(_, t)| t)
+    }
+
+    fn at(&self) -> String {
+        match self.toks.get(self.pos) {
+            Some((i, _)) => format!("character {}", i + 1),
+            None => "the end".into(),
+        }
+    }
+
+    fn keyword(&self, word: &str) -> bool {
+        matches!(self.peek(), Some(Tok::Ident(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    fn eat_keyword(&mut self, word: &str) -> bool {
+        let yes = self.keyword(word);
+        if yes {
+            self.pos += 1;
+        }
+        yes
+    }
+
+    fn expect(&mut self, sym: &'static str) -> Result<(), FilterError> {
+        if self.peek() == Some(&Tok::Sym(sym)) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            fail(format!("expected {sym:?} at {}", self.at()))
+        }
+    }
+
+    fn or(&mut self) -> Result<Node, FilterError> {
+        let mut items = vec![self.and()?];
+        while self.eat_keyword("OR") {
+            items.push(self.and()?);
+        }
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or(Node::Bool(true))
+        } else {
+            Node::Op("or".into(), items)
+        })
+    }
+
+    fn and(&mut self) -> Result<Node, FilterError> {
+        let mut items = vec![self.not()?];
+        while self.eat_keyword("AND") {
+            items.push(self.not()?);
+        }
+        Ok(if items.len() == 1 {
+            items.pop().unwrap_or(Node::Bool(true))
+        } else {
+            Node::Op("and".into(), items)
+        })
+    }
+
+    fn not(&mut self) -> Result<Node, FilterError> {
+        if self.eat_keyword("NOT") {
+            return Ok(Node::Op("not".into(), vec![self.not()?]));
+        }
+        self.predicate()
+    }
+
+    fn predicate(&mut self) -> Result<Node, FilterError> {
+        if self.peek() == Some(&Tok::Sym("(")) {
+            self.pos += 1;
+            let inner = self.or()?;
+            self.expect(")")?;
+            return Ok(inner);
+        }
+        // Function-style predicates: S_*, T_*.
+        if let Some(Tok::Ident(name)) = self.peek().cloned() {
+            let lower = name.to_ascii_lowercase();
+            if (lower.starts_with("s_") || lower.starts_with("t_"))
+                && self.toks.get(self.pos + 1).map(|t| &t.1) == Some(&Tok::Sym("("))
+            {
+                self.pos += 2;
+                let a = self.operand()?;
+                self.expect(",")?;
+                let b = self.operand()?;
+                self.expect(")")?;
+                return Ok(Node::Op(lower, vec![a, b]));
+            }
+        }
+        let left = self.operand()?;
+        let negated = self.eat_keyword("NOT");
+        let node = if self.eat_keyword("LIKE") {
+            Node::Op("like".into(), vec![left, self.operand()?])
+        } else if self.eat_keyword("BETWEEN") {
+            let low = self.operand()?;
+            if !self.eat_keyword("AND") {
+                return fail(format!("expected AND in BETWEEN at {}", self.at()));
+            }
+            Node::Op("between".into(), vec![left, low, self.operand()?])
+        } else if self.eat_keyword("IN") {
+            self.expect("(")?;
+            let mut list = vec![self.operand()?];
+            while self.peek() == Some(&Tok::Sym(",")) {
+                self.pos += 1;
+                list.push(self.operand()?);
+            }
+            self.expect(")")?;
+            Node::Op("in".into(), vec![left, Node::Op("list".into(), list)])
+        } else if !negated && self.eat_keyword("IS") {
+            let not = self.eat_keyword("NOT");
+            if !self.eat_keyword("NULL") {
+                return fail(format!("expected NULL at {}", self.at()));
+            }
+            let n = Node::Op("isNull".into(), vec![left]);
+            return Ok(if not {
+                Node::Op("not".into(), vec![n])
+            } else {
+                n
+            });
+        } else if negated {
+            return fail(format!(
+                "expected LIKE, BETWEEN or IN after NOT at {}",
+                self.at()
+            ));
+        } else {
+            match self.peek() {
+                Some(Tok::Sym(op @ ("=" | "<>" | "<" | "<=" | ">" | ">="))) => {
+                    let op = op.to_string();
+                    self.pos += 1;
+                    return Ok(Node::Op(op, vec![left, self.operand()?]));
+                }
+                Some(_) => {
+                    return fail(format!(
+                        "expected a comparison, LIKE, BETWEEN, IN or IS at {}",
+                        self.at()
+                    ));
+                }
+                None => match left {
+                    Node::Bool(_) => return Ok(left),
+                    _ => return fail("the filter ends where a comparison was expected"),
+                },
+            }
+        };
+        Ok(if negated {
+            Node::Op("not".into(), vec![node])
+        } else {
+            node
+        })
+    }
+
+    fn operand(&mut self) -> Result<Node, FilterError> {
+        let Some((start, tok)) = self.toks.get(self.pos).cloned() else {
+            return fail("the filter ends where a value was expected");
+        };
+        self.pos += 1;
+        Ok(match tok {
+            Tok::Str(s) => Node::Str(s),
+            Tok::Num(n) => Node::Num(n),
+            Tok::Quoted(q) => Node::Prop(q),
+            Tok::Sym(s) => return fail(format!("unexpected {s:?} at character {}", start + 1)),
+            Tok::Ident(word) => {
+                let upper = word.to_ascii_uppercase();
+                match upper.as_str() {
+                    "TRUE" => Node::Bool(true),
+                    "FALSE" => Node::Bool(false),
+                    "NULL" => Node::Null,
+                    "TIMESTAMP" | "DATE" => {
+                        self.expect("(")?;
+                        let Some((_, Tok::Str(s))) = self.toks.get(self.pos).cloned() else {
+                            return fail(format!("{upper} needs a quoted value at {}", self.at()));
+                        };
+                        self.pos += 1;
+                        self.expect(")")?;
+                        if upper == "DATE" {
+                            Node::Date(s)
+                        } else {
+                            Node::Timestamp(s)
+                        }
+                    }
+                    "INTERVAL" => {
+                        self.expect("(")?;
+                        let a = self.operand()?;
+                        self.expect(",")?;
+                        let b = self.operand()?;
+                        self.expect(")")?;
+                        Node::Interval(Box::new(a), Box::new(b))
+                    }
+                    "BBOX" => {
+                        self.expect("(")?;
+                        let mut nums = Vec::new();
+                        loop {
+                            match self.toks.get(self.pos).cloned() {
+                                Some((_, Tok::Num(n))) => nums.push(n),
+                                _ => return fail(format!("BBOX needs numbers at {}", self.at())),
+                            }
+                            self.pos += 1;
+                            if self.peek() == Some(&Tok::Sym(",")) {
+                                self.pos += 1;
+                            } else {
+                                break;
+                            }
+                        }
+                        self.expect(")")?;
+                        Node::Bbox(nums)
+                    }
+                    w if GEOMETRY_WORDS.contains(&w) => {
+                        // Hand the balanced text of the geometry to the WKT reader.
+                        if self.peek() != Some(&Tok::Sym("(")) {
+                            return fail(format!(
+                                "{w} needs coordinates in parentheses at {}",
+                                self.at()
+                            ));
+                        }
+                        let mut depth = 0;
+                        let mut end = self.text.len();
+                        while let Some((i, t)) = self.toks.get(self.pos) {
+                            match t {
+                                Tok::Sym("(") => depth += 1,
+                                Tok::Sym(")") => depth -= 1,
+                                _ => {}
+                            }
+                            self.pos += 1;
+                            if depth == 0 {
+                                end = i + 1;
+                                break;
+                            }
+                        }
+                        if depth != 0 {
+                            return fail(format!(
+                                "unbalanced parentheses in the {w} at character {}",
+                                start + 1
+                            ));
+                        }
+                        Node::Wkt(self.text[start..end].to_owned())
+                    }
+                    _ => Node::Prop(word),
+                }
+            }
+        })
+    }
+}
+
+fn parse_text(text: &str) -> Result<Node, FilterError> {
+    let toks = tokenize(text)?;
+    if toks.is_empty() {
+        return fail("is empty");
+    }
+    let mut p = Parser { text, toks, pos: 0 };
+    let node = p.or()?;
+    if p.pos < p.toks.len() {
+        return fail(format!("unexpected text at {}", p.at()));
+    }
+    Ok(node)
+}
+
+// ---------------------------------------------------------------------------------------
+// cql2-json
+// ---------------------------------------------------------------------------------------
+
+fn parse_json(v: &serde_json::Value) -> Result<Node, FilterError> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::Null => Node::Null,
+        J::Bool(b) => Node::Bool(*b),
+        J::Number(n) => Node::Num(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Node::Str(s.clone()),
+        J::Array(_) => return fail(format!("a bare array {v} is not an expression")),
+        J::Object(o) => {
+            if let Some(p) = o.get("property") {
+                Node::Prop(
+                    p.as_str()
+                        .ok_or_else(|| FilterError("property must be a string".into()))?
+                        .to_owned(),
+                )
+            } else if let Some(t) = o.get("timestamp") {
+                Node::Timestamp(t.as_str().unwrap_or_default().to_owned())
+            } else if let Some(d) = o.get("date") {
+                Node::Date(d.as_str().unwrap_or_default().to_owned())
+            } else if let Some(i) = o.get("interval") {
+                match i.as_array().map(|a| a.as_slice()) {
+                    Some([a, b]) => {
+                        Node::Interval(Box::new(parse_json(a)?), Box::new(parse_json(b)?))
+                    }
+                    _ => return fail("interval needs two values"),
+                }
+            } else if let Some(b) = o.get("bbox") {
+                Node::Bbox(
+                    b.as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|n| n.as_f64())
+                        .collect(),
+                )
+            } else if o.contains_key("type") && o.contains_key("coordinates") {
+                Node::GeoJson(v.clone())
+            } else if let Some(op) = o.get("op").and_then(|o| o.as_str()) {
+                let args = o
+                    .get("args")
+                    .and_then(|a| a.as_array())
+                    .ok_or_else(|| FilterError(format!("operation {op:?} needs an args array")))?;
+                let mut parsed = Vec::with_capacity(args.len());
+                for a in args {
+                    parsed.push(match a {
+                        J::Array(list) if op == "in" => Node::Op(
+                            "list".into(),
+                            list.iter().map(parse_json).collect::<Result<_, _>>()?,
+                        ),
+                        other => parse_json(other)?,
+                    });
+                }
+                Node::Op(op.to_ascii_lowercase().replace("isnull", "isNull"), parsed)
+            } else {
+                return fail(format!("{v} is not a CQL2 expression"));
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Checking against a layer
+// ---------------------------------------------------------------------------------------
+
+struct Checker<'a> {
+    def: &'a LayerDef,
+    index: &'a LayerIndex,
+}
+
+fn instant(text: &str) -> Result<Option<i64>, FilterError> {
+    if text == ".." || text.is_empty() {
+        return Ok(None);
+    }
+    parse_rfc3339(text)
+        .map(Some)
+        .map_err(|e| FilterError(format!("time {e}")))
+}
+
+impl Checker<'_> {
+    fn property(&self, name: &str) -> Result<usize, FilterError> {
+        self.def
+            .properties
+            .iter()
+            .position(|p| p == name)
+            .ok_or_else(|| {
+                FilterError(format!(
+                    "unknown property {name:?}; {} has: {}",
+                    self.def.id,
+                    self.def.properties.join(", ")
+                ))
+            })
+    }
+
+    fn operand(&self, n: &Node) -> Result<Operand, FilterError> {
+        Ok(match n {
+            Node::Prop(p) => Operand::Property(self.property(p)?),
+            Node::Str(s) => Operand::Lit(Lit::Str(s.clone())),
+            Node::Num(x) => Operand::Lit(Lit::Num(*x)),
+            Node::Bool(b) => Operand::Lit(Lit::Bool(*b)),
+            Node::Timestamp(t) | Node::Date(t) => Operand::Lit(Lit::Time(
+                instant(t)?.ok_or_else(|| FilterError("an open time is not a value".into()))?,
+            )),
+            other => return fail(format!("{other:?} cannot be compared")),
+        })
+    }
+
+    /// The type a property holds, for checking comparisons.
+    fn kind(&self, o: &Operand) -> Option<&'static str> {
+        match o {
+            Operand::Property(i) => {
+                let is_time = self.def.time.as_ref().is_some_and(|t| {
+                    t.start == self.def.properties[*i]
+                        || t.end.as_deref() == Some(self.def.properties[*i].as_str())
+                });
+                if is_time {
+                    return Some("time");
+                }
+                match self.index.field_types().get(*i).copied().flatten() {
+                    Some(FieldType::Number) => Some("number"),
+                    Some(FieldType::Boolean) => Some("boolean"),
+                    Some(FieldType::String) => Some("string"),
+                    None => None,
+                }
+            }
+            Operand::Lit(Lit::Str(_)) => Some("string"),
+            Operand::Lit(Lit::Num(_)) => Some("number"),
+            Operand::Lit(Lit::Bool(_)) => Some("boolean"),
+            Operand::Lit(Lit::Time(_)) => Some("time"),
+        }
+    }
+
+    fn same_kind(&self, a: &Operand, b: &Operand) -> Result<(), FilterError> {
+        match (self.kind(a), self.kind(b)) {
+            (Some(x), Some(y))
+                if x != y && !(x == "time" && y == "string" || x == "string" && y == "time") =>
+            {
+                fail(format!(
+                    "cannot compare {} ({x}) with {} ({y})",
+                    self.describe(a),
+                    self.describe(b)
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn describe(&self, o: &Operand) -> String {
+        match o {
+            Operand::Property(i) => format!("property {:?}", self.def.properties[*i]),
+            Operand::Lit(l) => format!("{l:?}"),
+        }
+    }
+
+    fn geometry(&self, n: &Node) -> Result<ProjectedGeometry, FilterError> {
+        let lon_lat: Geometry<f64> = match n {
+            Node::Wkt(text) => {
+                let w: wkt::Wkt<f64> = text
+                    .parse()
+                    .map_err(|e| FilterError(format!("{text:?} is not valid WKT: {e}")))?;
+                Geometry::try_from(w).map_err(|e| FilterError(format!("{text:?}: {e}")))?
+            }
+            Node::Bbox(b) => match b.as_slice() {
+                [w, s, e, nn] | [w, s, _, e, nn, _] if w <= e && s <= nn => {
+                    geo::Rect::new((*w, *s), (*e, *nn)).to_polygon().into()
+                }
+                _ => {
+                    return fail(format!(
+                        "BBOX needs west,south,east,north with west <= east, south <= north; got {b:?}"
+                    ));
+                }
+            },
+            Node::GeoJson(v) => {
+                let g: geojson::Geometry = serde_json::from_value(v.clone())
+                    .map_err(|e| FilterError(format!("geometry: {e}")))?;
+                crate::ingest::geojson::to_geo(&g.value)
+                    .map_err(|e| FilterError(format!("geometry: {e}")))?
+            }
+            other => return fail(format!("{other:?} is not a geometry")),
+        };
+        if let Some(problem) = geo::Validation::validation_errors(&lon_lat).first() {
+            return fail(format!("the geometry literal is invalid: {problem}"));
+        }
+        ProjectedGeometry::from_lon_lat(&lon_lat)
+            .ok_or_else(|| FilterError("a mixed geometry collection is not supported".into()))
+    }
+
+    fn interval(&self, n: &Node) -> Result<TimeRange, FilterError> {
+        match n {
+            Node::Timestamp(t) | Node::Date(t) => {
+                let at = instant(t)?;
+                // A date stands for the whole day.
+                let end = match n {
+                    Node::Date(_) => at.map(|a| a + 86_399),
+                    _ => at,
+                };
+                Ok(TimeRange { start: at, end })
+            }
+            Node::Interval(a, b) => {
+                let side = |n: &Node| match n {
+                    Node::Str(s) | Node::Timestamp(s) | Node::Date(s) => instant(s),
+                    other => fail(format!("{other:?} is not an instant")),
+                };
+                Ok(TimeRange {
+                    start: side(a)?,
+                    end: side(b)?,
+                })
+            }
+            other => fail(format!("{other:?} is not a time")),
+        }
+    }
+
+    /// The feature side of a temporal predicate: one of the layer's time properties (or an
+    /// INTERVAL of them) stands for the feature's validity interval.
+    fn feature_time(&self, n: &Node) -> Result<(), FilterError> {
+        let Some(t) = &self.def.time else {
+            return fail(format!(
+                "layer {} has no validity interval for temporal functions",
+                self.def.id
+            ));
+        };
+        let ok = |name: &str| name == t.start || t.end.as_deref() == Some(name);
+        match n {
+            Node::Prop(p) if ok(p) => Ok(()),
+            Node::Interval(a, b) if matches!((&**a, &**b), (Node::Prop(x), Node::Prop(y)) if ok(x) && ok(y)) => {
+                Ok(())
+            }
+            Node::Prop(p) => fail(format!(
+                "{p:?} is not a time property of {} ({})",
+                self.def.id, t.start
+            )),
+            other => fail(format!(
+                "{other:?}: the first argument of a temporal function must be a time property"
+            )),
+        }
+    }
+
+    fn check(&self, n: &Node) -> Result<Cond, FilterError> {
+        let Node::Op(op, args) = n else {
+            return match n {
+                Node::Bool(b) => Ok(Cond::Const(*b)),
+                other => fail(format!("{other:?} is not a condition")),
+            };
+        };
+        let arity = |k: usize| {
+            if args.len() == k {
+                Ok(())
+            } else {
+                fail(format!("{op} takes {k} arguments, got {}", args.len()))
+            }
+        };
+        Ok(match op.as_str() {
+            "and" => Cond::And(
+                args.iter()
+                    .map(|a| self.check(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+            "or" => Cond::Or(
+                args.iter()
+                    .map(|a| self.check(a))
+                    .collect::<Result<_, _>>()?,
+            ),
+            "not" => {
+                arity(1)?;
+                Cond::Not(Box::new(self.check(&args[0])?))
+            }
+            "=" | "<>" | "<" | "<=" | ">" | ">=" => {
+                arity(2)?;
+                let (a, b) = (self.operand(&args[0])?, self.operand(&args[1])?);
+                self.same_kind(&a, &b)?;
+                let cmp = match op.as_str() {
+                    "=" => Cmp::Eq,
+                    "<>" => Cmp::Ne,
+                    "<" => Cmp::Lt,
+                    "<=" => Cmp::Le,
+                    ">" => Cmp::Gt,
+                    _ => Cmp::Ge,
+                };
+                Cond::Compare(a, cmp, b)
+            }
+            "like" => {
+                arity(2)?;
+                let Node::Str(pattern) = &args[1] else {
+                    return fail("LIKE needs a text pattern");
+                };
+                Cond::Like(self.operand(&args[0])?, pattern.clone())
+            }
+            "between" => {
+                arity(3)?;
+                let (a, lo, hi) = (
+                    self.operand(&args[0])?,
+                    self.operand(&args[1])?,
+                    self.operand(&args[2])?,
+                );
+                self.same_kind(&a, &lo)?;
+                self.same_kind(&a, &hi)?;
+                Cond::Between(a, lo, hi)
+            }
+            "in" => {
+                arity(2)?;
+                let a = self.operand(&args[0])?;
+                let Node::Op(l, items) = &args[1] else {
+                    return fail("IN needs a list");
+                };
+                debug_assert_eq!(l, "list");
+                let mut list = Vec::new();
+                for item in items {
+                    let o = self.operand(item)?;
+                    self.same_kind(&a, &o)?;
+                    match o {
+                        Operand::Lit(lit) => list.push(lit),
+                        Operand::Property(_) => {
+                            return fail("IN lists hold values, not properties");
+                        }
+                    }
+                }
+                Cond::In(a, list)
+            }
+            "isNull" => {
+                arity(1)?;
+                Cond::IsNull(self.operand(&args[0])?)
+            }
+            s @ ("s_intersects" | "s_disjoint" | "s_within" | "s_contains") => {
+                arity(2)?;
+                let (feature_side, literal) = match (&args[0], &args[1]) {
+                    (Node::Prop(p), lit) if p == "geometry" || p == "geom" => (true, lit),
+                    (lit, Node::Prop(p)) if p == "geometry" || p == "geom" => (false, lit),
+                    _ => {
+                        return fail(format!(
+                            "{s} compares the feature's geometry (property \"geometry\") with a geometry"
+                        ));
+                    }
+                };
+                let g = self.geometry(literal)?;
+                let r = g
+                    .bounds()
+                    .ok_or_else(|| FilterError("the geometry is empty".into()))?;
+                let mut kind = match s {
+                    "s_intersects" => Spatial::Intersects,
+                    "s_disjoint" => Spatial::Disjoint,
+                    "s_within" => Spatial::Within,
+                    _ => Spatial::Contains,
+                };
+                if !feature_side {
+                    // S_WITHIN(literal, geometry) is S_CONTAINS(geometry, literal).
+                    kind = match kind {
+                        Spatial::Within => Spatial::Contains,
+                        Spatial::Contains => Spatial::Within,
+                        k => k,
+                    };
+                }
+                Cond::Spatial(kind, g, r)
+            }
+            t @ ("t_intersects" | "t_before" | "t_after" | "t_during") => {
+                arity(2)?;
+                self.feature_time(&args[0])?;
+                let range = self.interval(&args[1])?;
+                let kind = match t {
+                    "t_intersects" => Temporal::Intersects,
+                    "t_before" => Temporal::Before,
+                    "t_after" => Temporal::After,
+                    _ => Temporal::During,
+                };
+                Cond::Temporal(kind, range)
+            }
+            other => return fail(format!("{other:?} is not supported")),
+        })
+    }
+}
+
+impl Filter {
+    /// Parses `text` as `lang` (`cql2-text` or `cql2-json`) and checks it against a layer.
+    pub fn parse(
+        def: &LayerDef,
+        index: &LayerIndex,
+        text: &str,
+        lang: &str,
+    ) -> Result<Filter, FilterError> {
+        let node = match lang {
+            "cql2-text" => parse_text(text)?,
+            "cql2-json" => {
+                let v: serde_json::Value = serde_json::from_str(text)
+                    .map_err(|e| FilterError(format!("not JSON: {e}")))?;
+                parse_json(&v)?
+            }
+            other => {
+                return fail(format!(
+                    "filter-lang {other:?} is not supported; use cql2-text or cql2-json"
+                ));
+            }
+        };
+        Checker { def, index }.check(&node).map(Filter)
+    }
+
+    /// A box that every matching feature's bounding box meets, when the filter says so
+    /// (a spatial predicate other than S_DISJOINT at the top or under AND).
+    pub fn prefilter(&self) -> Option<Rect3857> {
+        self.0.prefilter()
+    }
+
+    /// Does a feature of `index` pass?
+    pub fn matches(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
+        self.0.matches(index, f)
+    }
+}
+
+impl Cond {
+    fn prefilter(&self) -> Option<Rect3857> {
+        match self {
+            Cond::Spatial(Spatial::Disjoint, _, _) => None,
+            Cond::Spatial(_, _, r) => Some(*r),
+            Cond::And(items) => items.iter().find_map(Cond::prefilter),
+            _ => None,
+        }
+    }
+
+    fn matches(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
+        match self {
+            Cond::Const(b) => *b,
+            Cond::And(items) => items.iter().all(|i| i.matches(index, f)),
+            Cond::Or(items) => items.iter().any(|i| i.matches(index, f)),
+            Cond::Not(inner) => !inner.matches(index, f),
+            Cond::Compare(a, op, b) => match compare(index, f, a, b) {
+                Some(o) => match op {
+                    Cmp::Eq => o == Ordering::Equal,
+                    Cmp::Ne => o != Ordering::Equal,
+                    Cmp::Lt => o == Ordering::Less,
+                    Cmp::Le => o != Ordering::Greater,
+                    Cmp::Gt => o == Ordering::Greater,
+                    Cmp::Ge => o != Ordering::Less,
+                },
+                None => false,
+            },
+            Cond::Like(a, pattern) => match resolve(index, f, a) {
+                Some(Lit::Str(s)) => like(&s, pattern),
+                _ => false,
+            },
+            Cond::In(a, list) => list
+                .iter()
+                .any(|l| compare(index, f, a, &Operand::Lit(l.clone())) == Some(Ordering::Equal)),
+            Cond::Between(a, lo, hi) => {
+                compare(index, f, a, lo).is_some_and(|o| o != Ordering::Less)
+                    && compare(index, f, a, hi).is_some_and(|o| o != Ordering::Greater)
+            }
+            Cond::IsNull(a) => resolve(index, f, a).is_none(),
+            Cond::Spatial(kind, g, _) => spatial(*kind, &f.geometry, g),
+            Cond::Temporal(kind, t) => temporal(*kind, &f.time, t),
+        }
+    }
+}
+
+fn resolve(index: &LayerIndex, f: &IndexedFeature, o: &Operand) -> Option<Lit> {
+    match o {
+        Operand::Lit(l) => Some(l.clone()),
+        Operand::Property(i) => Some(match value_of(index, f, *i)? {
+            Value::String(s) => Lit::Str(s.to_string()),
+            Value::Double(d) => Lit::Num(*d),
+            Value::Uint(u) => Lit::Num(*u as f64),
+            Value::Sint(s) => Lit::Num(*s as f64),
+            Value::Bool(b) => Lit::Bool(*b),
+        }),
+    }
+}
+
+/// Orders two operands; `None` when either is missing or they cannot be compared. Times
+/// compare with text holding RFC 3339 timestamps.
+fn compare(index: &LayerIndex, f: &IndexedFeature, a: &Operand, b: &Operand) -> Option<Ordering> {
+    let (x, y) = (resolve(index, f, a)?, resolve(index, f, b)?);
+    let time = |l: &Lit| match l {
+        Lit::Time(t) => Some(*t),
+        Lit::Str(s) => parse_rfc3339(s).ok(),
+        _ => None,
+    };
+    match (&x, &y) {
+        (Lit::Num(p), Lit::Num(q)) => p.partial_cmp(q),
+        (Lit::Bool(p), Lit::Bool(q)) => Some(p.cmp(q)),
+        (Lit::Time(_), _) | (_, Lit::Time(_)) => Some(time(&x)?.cmp(&time(&y)?)),
+        (Lit::Str(p), Lit::Str(q)) => Some(p.cmp(q)),
+        _ => None,
+    }
+}
+
+/// SQL LIKE: `%` any run, `_` one character; `\` escapes either.
+fn like(s: &str, pattern: &str) -> bool {
+    let s: Vec<char> = s.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    fn go(s: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('%') => (0..=s.len()).any(|i| go(&s[i..], &p[1..])),
+            Some('_') => !s.is_empty() && go(&s[1..], &p[1..]),
+            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&s[1..], &p[2..]),
+            Some(c) => s.first() == Some(c) && go(&s[1..], &p[1..]),
+        }
+    }
+    go(&s, &p)
+}
+
+fn to_geometry(g: &ProjectedGeometry) -> Geometry<f64> {
+    match g {
+        ProjectedGeometry::Points(m) => Geometry::MultiPoint(m.clone()),
+        ProjectedGeometry::Lines(m) => Geometry::MultiLineString(m.clone()),
+        ProjectedGeometry::Polygons(m) => Geometry::MultiPolygon(m.clone()),
+    }
+}
+
+fn spatial(kind: Spatial, feature: &ProjectedGeometry, literal: &ProjectedGeometry) -> bool {
+    // Cheap rejection on the boxes first.
+    let (Some(a), Some(b)) = (feature.bounds(), literal.bounds()) else {
+        return false;
+    };
+    if !a.intersects(&b) {
+        return kind == Spatial::Disjoint;
+    }
+    let m = to_geometry(feature).relate(&to_geometry(literal));
+    match kind {
+        Spatial::Intersects => m.is_intersects(),
+        Spatial::Disjoint => m.is_disjoint(),
+        Spatial::Within => m.is_within(),
+        Spatial::Contains => m.is_contains(),
+    }
+}
+
+fn temporal(kind: Temporal, a: &TimeRange, b: &TimeRange) -> bool {
+    let lo = |t: Option<i64>| t.unwrap_or(i64::MIN);
+    let hi = |t: Option<i64>| t.unwrap_or(i64::MAX);
+    match kind {
+        Temporal::Intersects => a.overlaps(b),
+        Temporal::Before => hi(a.end) < lo(b.start),
+        Temporal::After => lo(a.start) > hi(b.end),
+        Temporal::During => lo(b.start) < lo(a.start) && hi(a.end) < hi(b.end),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Feature, FeatureId, Properties, StoredFeature};
+
+    fn def() -> LayerDef {
+        LayerDef::from_toml(
+            std::path::Path::new("spots.toml"),
+            "title = \"S\"\ngeometry = \"point\"\nproperties = [\"name\", \"n\", \"status\", \"from\", \"to\"]\ntime = { start = \"from\", end = \"to\" }\n",
+        )
+        .unwrap()
+    }
+
+    fn index() -> LayerIndex {
+        let fs = (0..10)
+            .map(|i| {
+                let mut p = Properties::new();
+                p.insert("name".into(), format!("Spot {i}").into());
+                p.insert("n".into(), i.into());
+                if i % 3 != 0 {
+                    p.insert(
+                        "status".into(),
+                        if i % 2 == 0 { "open" } else { "closed" }.into(),
+                    );
+                }
+                p.insert(
+                    "from".into(),
+                    format!("2026-0{}-01T00:00:00Z", 1 + i % 9).into(),
+                );
+                p.insert(
+                    "to".into(),
+                    format!("2026-0{}-15T00:00:00Z", 1 + i % 9).into(),
+                );
+                StoredFeature {
+                    id: FeatureId(i),
+                    feature: Feature {
+                        geometry: geo::Point::new(24.9 + i as f64 * 0.01, 60.1).into(),
+                        properties: p,
+                    },
+                }
+            })
+            .collect();
+        LayerIndex::build(&def(), fs)
+    }
+
+    fn ids(text: &str, lang: &str) -> Vec<u64> {
+        let idx = index();
+        let f = Filter::parse(&def(), &idx, text, lang).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let mut v: Vec<u64> = idx
+            .features()
+            .iter()
+            .filter(|x| f.matches(&idx, x))
+            .map(|x| x.id.0)
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn comparisons_and_logic() {
+        assert_eq!(ids("n > 6", "cql2-text"), [7, 8, 9]);
+        assert_eq!(
+            ids("n >= 2 AND n < 4 OR name = 'Spot 9'", "cql2-text"),
+            [2, 3, 9]
+        );
+        assert_eq!(ids("NOT (n <> 5)", "cql2-text"), [5]);
+        assert_eq!(ids("n BETWEEN 3 AND 5", "cql2-text"), [3, 4, 5]);
+        assert_eq!(ids("n NOT BETWEEN 1 AND 8", "cql2-text"), [0, 9]);
+        assert_eq!(ids("n IN (1, 4, 11)", "cql2-text"), [1, 4]);
+        assert_eq!(ids("status IS NULL", "cql2-text"), [0, 3, 6, 9]);
+        assert_eq!(
+            ids("status IS NOT NULL AND status = 'open'", "cql2-text"),
+            [2, 4, 8]
+        );
+        assert_eq!(
+            ids("name LIKE 'Spot _' AND name NOT LIKE '%7'", "cql2-text").len(),
+            9
+        );
+    }
+
+    #[test]
+    fn spatial_and_temporal_functions() {
+        assert_eq!(
+            ids(
+                "S_INTERSECTS(geometry, BBOX(24.905, 60.0, 24.935, 60.2))",
+                "cql2-text"
+            ),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            ids(
+                "S_WITHIN(geometry, POLYGON((24.905 60.0, 24.935 60.0, 24.935 60.2, 24.905 60.2, 24.905 60.0)))",
+                "cql2-text"
+            ),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            ids(
+                "S_DISJOINT(geometry, BBOX(24.905, 60.0, 24.995, 60.2))",
+                "cql2-text"
+            ),
+            [0]
+        );
+        assert_eq!(
+            ids(
+                "S_INTERSECTS(geometry, MULTIPOLYGON(((24.915 60.05, 24.925 60.05, 24.925 60.15, 24.915 60.15, 24.915 60.05))))",
+                "cql2-text"
+            ),
+            [2]
+        );
+        assert_eq!(
+            ids("S_CONTAINS(geometry, POINT(24.9 60.1))", "cql2-text"),
+            [0]
+        );
+        assert_eq!(
+            ids(
+                "T_BEFORE(from, TIMESTAMP('2026-02-10T00:00:00Z'))",
+                "cql2-text"
+            ),
+            [0, 9]
+        );
+        assert_eq!(
+            ids(
+                "T_INTERSECTS(INTERVAL(from, to), DATE('2026-03-05'))",
+                "cql2-text"
+            ),
+            [2]
+        );
+        assert_eq!(
+            ids(
+                "T_DURING(from, INTERVAL('2026-01-20', '2026-04-30'))",
+                "cql2-text"
+            ),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            ids(
+                "T_AFTER(to, TIMESTAMP('2026-08-20T00:00:00Z'))",
+                "cql2-text"
+            ),
+            [8]
+        );
+    }
+
+    #[test]
+    fn cql2_json_means_the_same() {
+        let json = r#"{"op":"and","args":[{"op":">","args":[{"property":"n"},2]},
+            {"op":"s_intersects","args":[{"property":"geometry"},{"bbox":[24.905,60.0,24.955,60.2]}]},
+            {"op":"in","args":[{"property":"status"},["open","closed"]]}]}"#;
+        assert_eq!(ids(json, "cql2-json"), [4, 5]);
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let idx = index();
+        let err = |t: &str| {
+            Filter::parse(&def(), &idx, t, "cql2-text")
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("n > ").contains("ends"), "{}", err("n > "));
+        assert!(err("n >> 3").contains("character 4"), "{}", err("n >> 3"));
+        assert!(err("colour = 'red'").contains("unknown property \"colour\""));
+        assert!(err("n = 'five'").contains("cannot compare"));
+        let e = err("S_INTERSECTS(geometry, POLYGON((1 2, 3 4)))");
+        assert!(e.contains("invalid"), "{e}");
+        let e = err("S_INTERSECTS(geometry, POLYGON((1 2, 3 x)))");
+        assert!(e.contains("not valid WKT"), "{e}");
+        assert!(err("name = 'unterminated").contains("unterminated"));
+        assert!(err("T_BEFORE(name, DATE('2026-01-01'))").contains("time property"));
+        let e = Filter::parse(&def(), &idx, "{", "cql2-json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not JSON"), "{e}");
+        let e = Filter::parse(&def(), &idx, "n > 1", "sql")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("filter-lang"), "{e}");
+    }
+
+    #[test]
+    fn a_spatial_predicate_gives_the_index_a_box() {
+        let idx = index();
+        let f = Filter::parse(
+            &def(),
+            &idx,
+            "n > 1 AND S_INTERSECTS(geometry, BBOX(24.9, 60, 25, 61))",
+            "cql2-text",
+        )
+        .unwrap();
+        assert!(f.prefilter().is_some());
+        let f = Filter::parse(
+            &def(),
+            &idx,
+            "n > 1 OR S_INTERSECTS(geometry, BBOX(24.9, 60, 25, 61))",
+            "cql2-text",
+        )
+        .unwrap();
+        assert!(f.prefilter().is_none());
+    }
+}
