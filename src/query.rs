@@ -13,7 +13,7 @@ use geo::{Intersects, Rect};
 
 use crate::config::LayerDef;
 use crate::filter::Filter;
-use crate::index::{IndexedFeature, LayerIndex};
+use crate::index::{FieldType, IndexedFeature, LayerIndex};
 use crate::model::time::parse_datetime_param;
 use crate::model::{Bbox, FeatureId, TimeRange};
 use crate::tiles::ProjectedGeometry;
@@ -126,12 +126,7 @@ pub fn parse_bbox(text: &str) -> Result<Bbox, QueryError> {
     if s > n {
         return Err(err("bbox", format!("south {s} is north of north {n}")));
     }
-    if w > e {
-        return Err(err(
-            "bbox",
-            format!("west {w} is east of east {e}; split a box over the antimeridian in two"),
-        ));
-    }
+    // West east of east is a box across the antimeridian (OGC API - Features 7.15.3).
     Ok(Bbox {
         west: w,
         south: s,
@@ -165,10 +160,27 @@ impl ItemsQuery {
             if !seen.insert(k.as_str()) {
                 return Err(err(k, "is given more than once"));
             }
+            // An empty optional parameter (as an HTML form sends it) means "not given".
+            let optional = matches!(
+                k.as_str(),
+                "bbox" | "datetime" | "filter" | "properties" | "sortby"
+            );
+            if v.trim().is_empty() && optional {
+                seen.remove(k.as_str());
+                continue;
+            }
             match k.as_str() {
                 "f" => {}
                 "filter" => filter_text = Some(v.as_str()),
-                "filter-lang" => filter_lang = v.as_str(),
+                "filter-lang" => {
+                    if v != "cql2-text" && v != "cql2-json" {
+                        return Err(err(
+                            k,
+                            format!("{v:?} is not supported; use cql2-text or cql2-json"),
+                        ));
+                    }
+                    filter_lang = v.as_str();
+                }
                 "filter-crs" => {
                     if !v.ends_with("/OGC/1.3/CRS84") {
                         return Err(err(
@@ -253,15 +265,26 @@ impl ItemsQuery {
                                 ),
                             )
                         })?;
+                    // The value must be of the property's type, as the queryables say.
+                    let fits = match index.field_types().get(i).copied().flatten() {
+                        Some(FieldType::Number) => {
+                            v.trim().parse::<f64>().is_ok_and(f64::is_finite)
+                        }
+                        Some(FieldType::Boolean) => matches!(v.as_str(), "true" | "false"),
+                        _ => true,
+                    };
+                    if !fits {
+                        let t = index.field_types()[i].map_or("string", FieldType::as_str);
+                        return Err(err(name, format!("{v:?} is not a {t}, the type of {name}")));
+                    }
                     q.equals.push((i, v.clone()));
                 }
             }
         }
+        // A filter-lang without a filter changes nothing, as with an empty form field.
         if let Some(text) = filter_text {
             q.filter =
                 Some(Filter::parse(def, index, text, filter_lang).map_err(|e| err("filter", e.0))?);
-        } else if seen.contains("filter-lang") {
-            return Err(err("filter-lang", "is given without a filter"));
         }
         Ok(q)
     }
@@ -330,21 +353,32 @@ pub struct Page {
 
 impl ItemsQuery {
     /// The bbox as an EPSG:3857 rectangle.
-    fn bbox_3857(&self) -> Option<Rect<f64>> {
-        self.bbox.map(|b| {
-            let (x0, y0) = lon_lat_to_3857(b.west, b.south);
-            let (x1, y1) = lon_lat_to_3857(b.east, b.north);
+    /// The bbox as EPSG:3857 rectangles: none without a bbox, two for a box across the
+    /// antimeridian.
+    fn bbox_3857(&self) -> Vec<Rect<f64>> {
+        let Some(b) = self.bbox else {
+            return Vec::new();
+        };
+        let rect = |w: f64, e: f64| {
+            let (x0, y0) = lon_lat_to_3857(w, b.south);
+            let (x1, y1) = lon_lat_to_3857(e, b.north);
             Rect::new((x0, y0), (x1, y1))
-        })
+        };
+        if b.west <= b.east {
+            vec![rect(b.west, b.east)]
+        } else {
+            vec![rect(b.west, 180.0), rect(-180.0, b.east)]
+        }
+    }
+
+    fn meets_bbox(&self, rects: &[Rect<f64>], f: &IndexedFeature) -> bool {
+        rects.is_empty() || rects.iter().any(|r| meets_bbox(&f.geometry, r))
     }
 
     /// Whether a feature passes the filters (bbox, datetime, property equality); paging
     /// and sorting aside.
     pub fn matches(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
-        self.filters_match(index, f)
-            && self
-                .bbox_3857()
-                .is_none_or(|rect| meets_bbox(&f.geometry, &rect))
+        self.filters_match(index, f) && self.meets_bbox(&self.bbox_3857(), f)
     }
 
     fn filters_match(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
@@ -358,12 +392,16 @@ impl ItemsQuery {
 
     /// The box the R*-tree can answer first: the bbox, the filter's spatial box, or both.
     fn search_box(&self) -> Option<Rect3857> {
-        let a = self.bbox_3857().map(|r| Rect3857 {
-            min_x: r.min().x,
-            min_y: r.min().y,
-            max_x: r.max().x,
-            max_y: r.max().y,
-        });
+        let rects = self.bbox_3857();
+        let a = match rects.as_slice() {
+            [r] => Some(Rect3857 {
+                min_x: r.min().x,
+                min_y: r.min().y,
+                max_x: r.max().x,
+                max_y: r.max().y,
+            }),
+            _ => None,
+        };
         let b = self.filter.as_ref().and_then(Filter::prefilter);
         match (a, b) {
             (Some(a), Some(b)) => Some(Rect3857 {
@@ -384,14 +422,12 @@ pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
     let mut hits: Vec<&IndexedFeature> = match q.search_box() {
         Some(search) => index
             .query(search)
-            .filter(|f| {
-                bbox.is_none_or(|rect| meets_bbox(&f.geometry, &rect)) && q.filters_match(index, f)
-            })
+            .filter(|f| q.meets_bbox(&bbox, f) && q.filters_match(index, f))
             .collect(),
         None => index
             .features()
             .iter()
-            .filter(|f| q.filters_match(index, f))
+            .filter(|f| q.meets_bbox(&bbox, f) && q.filters_match(index, f))
             .collect(),
     };
     hits.sort_unstable_by(|a, b| {
@@ -502,6 +538,21 @@ mod tests {
     }
 
     #[test]
+    fn a_bbox_across_the_antimeridian_covers_both_ends() {
+        let idx = index();
+        // From 24.9095 E eastwards round the world to 24.9005 E: all but i = 1..=9.
+        let q = ItemsQuery::parse(
+            &def(),
+            &idx,
+            &params(&[("bbox", "24.9095,60.0,24.9005,60.2"), ("limit", "100")]),
+            0,
+        )
+        .unwrap();
+        let got: Vec<u64> = run(&idx, &q).ids.iter().map(|i| i.0 - 100).collect();
+        assert_eq!(got, [0, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    }
+
+    #[test]
     fn sortby_orders_by_value_then_id() {
         let idx = index();
         let q = ItemsQuery::parse(
@@ -531,7 +582,7 @@ mod tests {
             ("limit", "0", "at least 1"),
             ("limit", "ten", "whole number"),
             ("bbox", "1,2,3", "4 numbers"),
-            ("bbox", "10,50,5,60", "west"),
+            ("bbox", "10,60,15,50", "south"),
             ("bbox", "1,2,x,4", "numbers"),
             ("datetime", "2026-13-01", "month"),
             ("sortby", "colour", "\"colour\""),

@@ -24,6 +24,7 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
@@ -117,6 +118,7 @@ async fn landing(headers: HeaderMap, Query(params): Params) -> Result<Response, 
             "<p>The city's map layers as vector tiles and feature collections.</p><ul>\
              <li><a href=\"/collections?f=html\">Collections</a></li>\
              <li><a href=\"/conformance?f=html\">Conformance</a></li>\
+             <li><a href=\"/api\">The OpenAPI document</a></li>\
              <li><a href=\"/map\">The map</a></li></ul>"
                 .into(),
         ));
@@ -127,6 +129,7 @@ async fn landing(headers: HeaderMap, Query(params): Params) -> Result<Response, 
         "links": [
             link(format!("{base}/?f=json"), "self", "application/json", "This document"),
             link(format!("{base}/?f=html"), "alternate", "text/html", "This document as HTML"),
+            link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "The OpenAPI document"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
         ],

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod error;
 pub mod features;
 pub mod map;
+pub mod openapi;
 pub mod planner;
 pub mod tiles;
 
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .merge(map::routes())
         .merge(features::routes())
         .merge(planner::routes())
+        .merge(openapi::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
         .with_state(state)

@@ -72,8 +72,11 @@ fn split(
     Ok((mine, filter))
 }
 
+/// A route parameter; an empty one counts as not given.
 fn param<'a>(own: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    own.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    own.iter()
+        .find(|(k, v)| k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.as_str())
 }
 
 /// `lon,lat` in degrees.

@@ -1,0 +1,541 @@
+//! `GET /api`: the OpenAPI 3.0 document of this server, generated at request time from the
+//! same definitions the handlers use: the layer files (one set of paths per public
+//! collection, with its properties as typed query parameters), the item parameters the
+//! query parser accepts ([`crate::query::RESERVED`]) and the conformance classes.
+//! `tests/openapi.rs` checks that every documented path answers and drives it with
+//! schemathesis.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Map, Value, json};
+
+use crate::api::{ApiError, AppState, base_url};
+use crate::config::LayerDef;
+use crate::index::FieldType;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api", get(api))
+}
+
+fn param(name: &str, location: &str, description: &str, schema: Value, required: bool) -> Value {
+    json!({
+        "name": name,
+        "in": location,
+        "description": description,
+        "required": required,
+        "schema": schema,
+    })
+}
+
+fn q(name: &str, description: &str, schema: Value) -> Value {
+    param(name, "query", description, schema, false)
+}
+
+/// Responses every route may give besides its success.
+fn errors(codes: &[u16]) -> Map<String, Value> {
+    codes
+        .iter()
+        .map(|c| {
+            let what = match c {
+                400 => "A malformed or unknown parameter",
+                404 => "Not found",
+                _ => "Error",
+            };
+            (
+                c.to_string(),
+                json!({"description": what, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/exception"}}}}),
+            )
+        })
+        .collect()
+}
+
+fn ok(description: &str, types: &[&str], schema: Value) -> Value {
+    let content: Map<String, Value> = types
+        .iter()
+        .map(|t| (t.to_string(), json!({ "schema": schema })))
+        .collect();
+    json!({"description": description, "content": content})
+}
+
+fn operation(
+    summary: &str,
+    params: Vec<Value>,
+    success: (&str, Value),
+    error_codes: &[u16],
+) -> Value {
+    let mut responses = errors(error_codes);
+    responses.insert(success.0.to_string(), success.1);
+    json!({"get": {"summary": summary, "parameters": params, "responses": responses}})
+}
+
+fn f_param() -> Value {
+    q(
+        "f",
+        "Response format",
+        json!({"type": "string", "enum": ["json", "html"]}),
+    )
+}
+
+/// The item filters every query route of a layer takes.
+fn filter_params(def: &LayerDef, types: &[Option<FieldType>]) -> Vec<Value> {
+    let mut out = vec![
+        q(
+            "bbox",
+            "Only features meeting this CRS84 box: west,south,east,north",
+            json!({"type": "array", "items": {"type": "number", "minimum": -180, "maximum": 180}, "minItems": 4, "maxItems": 4}),
+        )
+        .as_object()
+        .cloned()
+        .map(|mut o| {
+            o.insert("style".into(), json!("form"));
+            o.insert("explode".into(), json!(false));
+            Value::Object(o)
+        })
+        .unwrap_or_default(),
+        q("filter", "A CQL2 filter", json!({"type": "string"})),
+        q(
+            "filter-lang",
+            "Language of the filter",
+            json!({"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+        ),
+        q(
+            "filter-crs",
+            "CRS of geometry literals in the filter",
+            json!({"type": "string", "enum": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}),
+        ),
+    ];
+    if def.time.is_some() {
+        out.push(q(
+            "datetime",
+            "Only features valid at this RFC 3339 instant or in this interval (a/b, open ends ..)",
+            json!({"type": "string"}),
+        ));
+    }
+    for (name, t) in def.properties.iter().zip(types) {
+        let ty = match t {
+            Some(FieldType::Number) => "number",
+            Some(FieldType::Boolean) => "boolean",
+            _ => "string",
+        };
+        out.push(q(
+            name,
+            &format!("Only features whose {name} equals this"),
+            json!({"type": ty}),
+        ));
+    }
+    out
+}
+
+/// A regular expression alternative of literal names.
+fn alternatives(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if "\\^$.|?*+()[]{}".contains(c) {
+                        format!("\\{c}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+fn collection_paths(
+    def: &LayerDef,
+    types: &[Option<FieldType>],
+    polygon_layers: &[&str],
+    paths: &mut Map<String, Value>,
+) {
+    let id = def.id.as_str();
+    let fc = json!({"$ref": "#/components/schemas/featureCollection"});
+    let names: Vec<&str> = def.properties.iter().map(String::as_str).collect();
+    let one = alternatives(&names);
+    let properties_pattern = format!("^(({one})(,({one}))*)?$");
+    let sortable = format!("[+-]?(id|{one})");
+    let sortby_pattern = format!("^({sortable}(,{sortable})*)?$");
+    let numeric: Vec<&str> = def
+        .properties
+        .iter()
+        .zip(types)
+        .filter(|(_, t)| **t == Some(FieldType::Number))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let mut items_params = filter_params(def, types);
+    items_params.extend([
+        q(
+            "limit",
+            "Page size (default 10, larger values are clamped to 10000)",
+            json!({"type": "integer", "minimum": 1}),
+        ),
+        q(
+            "offset",
+            "Features to skip",
+            json!({"type": "integer", "minimum": 0}),
+        ),
+        q(
+            "properties",
+            "Comma list of properties to return",
+            json!({"type": "string", "pattern": properties_pattern}),
+        ),
+        q(
+            "sortby",
+            "Comma list of [+|-]property",
+            json!({"type": "string", "pattern": sortby_pattern}),
+        ),
+        f_param(),
+    ]);
+    paths.insert(
+        format!("/collections/{id}"),
+        operation(
+            &format!("{}: the collection", def.title),
+            vec![f_param()],
+            (
+                "200",
+                ok(
+                    "The collection",
+                    &["application/json", "text/html"],
+                    json!({"type": "object"}),
+                ),
+            ),
+            &[400],
+        ),
+    );
+    paths.insert(
+        format!("/collections/{id}/items"),
+        operation(
+            &format!("{}: features", def.title),
+            items_params,
+            (
+                "200",
+                ok(
+                    "A page of features",
+                    &["application/geo+json", "text/html"],
+                    fc.clone(),
+                ),
+            ),
+            &[400],
+        ),
+    );
+    paths.insert(
+        format!("/collections/{id}/items/{{featureId}}"),
+        operation(
+            &format!("{}: one feature", def.title),
+            vec![
+                param(
+                    "featureId",
+                    "path",
+                    "Feature id",
+                    json!({"type": "string"}),
+                    true,
+                ),
+                f_param(),
+            ],
+            (
+                "200",
+                ok(
+                    "The feature",
+                    &["application/geo+json", "text/html"],
+                    json!({"type": "object"}),
+                ),
+            ),
+            &[400, 404],
+        ),
+    );
+    paths.insert(
+        format!("/collections/{id}/queryables"),
+        operation(
+            &format!("{}: queryable properties", def.title),
+            vec![],
+            (
+                "200",
+                ok(
+                    "JSON Schema of the properties",
+                    &["application/schema+json"],
+                    json!({"type": "object"}),
+                ),
+            ),
+            &[],
+        ),
+    );
+    let point = param(
+        "point",
+        "query",
+        "lon,lat (CRS84)",
+        json!({"type": "string", "pattern": "^-?(180(\\.0+)?|(1[0-7][0-9]|[0-9]{1,2})(\\.[0-9]+)?),-?(90(\\.0+)?|[0-8]?[0-9](\\.[0-9]+)?)$"}),
+        true,
+    );
+    let mut nearest = vec![
+        point.clone(),
+        q(
+            "k",
+            "How many (1 to 1000, default 5)",
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+        ),
+        q(
+            "max_distance",
+            "Farthest distance in metres",
+            json!({"type": "number", "minimum": 0}),
+        ),
+    ];
+    nearest.extend(filter_params(def, types));
+    paths.insert(
+        format!("/collections/{id}/nearest"),
+        operation(
+            &format!(
+                "{}: the k nearest features to a point, with distance_m",
+                def.title
+            ),
+            nearest,
+            (
+                "200",
+                ok(
+                    "Features, closest first",
+                    &["application/geo+json"],
+                    fc.clone(),
+                ),
+            ),
+            &[400],
+        ),
+    );
+    let mut containing = vec![point];
+    containing.extend(filter_params(def, types));
+    paths.insert(
+        format!("/collections/{id}/containing"),
+        operation(
+            &format!("{}: features containing a point", def.title),
+            containing,
+            ("200", ok("Features", &["application/geo+json"], fc)),
+            &[400],
+        ),
+    );
+    let mut aggregate = vec![param(
+        "by",
+        "query",
+        "A polygon layer to group by",
+        json!({"type": "string", "enum": polygon_layers}),
+        true,
+    )];
+    if !numeric.is_empty() {
+        aggregate.push(q(
+            "sum",
+            "A numeric property to sum",
+            json!({"type": "string", "enum": numeric}),
+        ));
+    }
+    aggregate.extend(filter_params(def, types));
+    paths.insert(
+        format!("/collections/{id}/aggregate"),
+        operation(
+            &format!(
+                "{}: counts (and sums) grouped by the polygons of another layer",
+                def.title
+            ),
+            aggregate,
+            (
+                "200",
+                ok("Groups", &["application/json"], json!({"type": "object"})),
+            ),
+            &[400],
+        ),
+    );
+}
+
+/// The document, for the public layers of `state`, served from `base`.
+pub fn document(state: &AppState, base: &str) -> Value {
+    let mut paths = Map::new();
+    let plain = |summary: &str, types: &[&str]| {
+        operation(
+            summary,
+            vec![f_param()],
+            ("200", ok(summary, types, json!({"type": "object"}))),
+            &[400],
+        )
+    };
+    paths.insert(
+        "/".into(),
+        plain("Landing page", &["application/json", "text/html"]),
+    );
+    paths.insert(
+        "/conformance".into(),
+        plain("Conformance classes", &["application/json", "text/html"]),
+    );
+    paths.insert(
+        "/collections".into(),
+        plain("Collections", &["application/json", "text/html"]),
+    );
+    paths.insert(
+        "/api".into(),
+        operation(
+            "This document",
+            vec![],
+            (
+                "200",
+                ok(
+                    "OpenAPI 3.0",
+                    &["application/vnd.oai.openapi+json;version=3.0"],
+                    json!({"type": "object"}),
+                ),
+            ),
+            &[],
+        ),
+    );
+    paths.insert(
+        "/health".into(),
+        operation(
+            "Is the store answering",
+            vec![],
+            (
+                "200",
+                ok("ok", &["application/json"], json!({"type": "object"})),
+            ),
+            &[],
+        ),
+    );
+    paths.insert(
+        "/catalog".into(),
+        operation(
+            "Layers with counts, bounds and zooms",
+            vec![],
+            (
+                "200",
+                ok("Layers", &["application/json"], json!({"type": "object"})),
+            ),
+            &[],
+        ),
+    );
+    paths.insert(
+        "/style.json".into(),
+        operation(
+            "MapLibre style of every public layer",
+            vec![],
+            (
+                "200",
+                ok("Style", &["application/json"], json!({"type": "object"})),
+            ),
+            &[],
+        ),
+    );
+    let layers_param = param(
+        "layers",
+        "path",
+        "A layer id or a comma list",
+        json!({"type": "string"}),
+        true,
+    );
+    let int = |name: &str| {
+        param(
+            name,
+            "path",
+            "Tile coordinate",
+            json!({"type": "integer", "minimum": 0}),
+            true,
+        )
+    };
+    let mut tile = operation(
+        "A vector tile (MVT 2.1) of one or more layers",
+        vec![
+            layers_param.clone(),
+            int("z"),
+            int("x"),
+            int("y"),
+            q(
+                "datetime",
+                "Time filter for layers with a validity interval",
+                json!({"type": "string"}),
+            ),
+            q("filter", "CQL2 text filter", json!({"type": "string"})),
+            q(
+                "filter-lang",
+                "Language of the filter",
+                json!({"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+            ),
+        ],
+        (
+            "200",
+            ok(
+                "The tile",
+                &["application/vnd.mapbox-vector-tile"],
+                json!({"type": "string", "format": "binary"}),
+            ),
+        ),
+        &[400, 404],
+    );
+    tile["get"]["responses"]["204"] = json!({"description": "No feature in this tile"});
+    tile["get"]["responses"]["304"] = json!({"description": "Not modified (If-None-Match)"});
+    paths.insert("/tiles/{layers}/{z}/{x}/{y}.mvt".into(), tile);
+    paths.insert(
+        "/tiles/{layers}.json".into(),
+        operation(
+            "TileJSON 3.0.0",
+            vec![layers_param],
+            (
+                "200",
+                ok("TileJSON", &["application/json"], json!({"type": "object"})),
+            ),
+            &[404],
+        ),
+    );
+    let public: Vec<&LayerDef> = state.data.layers.iter().filter(|d| !d.private).collect();
+    let polygon_layers: Vec<&str> = public
+        .iter()
+        .filter(|d| d.geometry == crate::model::GeometryKind::Polygon)
+        .map(|d| d.id.as_str())
+        .collect();
+    for def in &public {
+        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        collection_paths(def, index.field_types(), &polygon_layers, &mut paths);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "urbantile",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The city's map layers as vector tiles, OGC API - Features collections and planners' queries.",
+        },
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {"schemas": {
+            "exception": {
+                "type": "object",
+                "required": ["code"],
+                "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
+            },
+            "featureCollection": {
+                "type": "object",
+                "required": ["type", "features"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["FeatureCollection"]},
+                    "features": {"type": "array", "items": {"type": "object"}},
+                    "numberMatched": {"type": "integer", "minimum": 0},
+                    "numberReturned": {"type": "integer", "minimum": 0},
+                },
+            },
+        }},
+    })
+}
+
+async fn api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    if let Some((k, _)) = params.iter().find(|(k, v)| k != "f" || v != "json") {
+        return Err(ApiError::BadRequest(format!(
+            "{k}: /api is served as JSON only (f=json)"
+        )));
+    }
+    let mut r = Json(document(&state, &base_url(&headers))).into_response();
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"),
+    );
+    Ok(r)
+}
