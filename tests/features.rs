@@ -245,6 +245,7 @@ fn every_resource_has_an_html_page_for_people() {
     for path in [
         "/".to_string(),
         "/conformance".into(),
+        "/api".into(),
         "/collections".into(),
         "/collections/schools".into(),
         "/collections/schools/items".into(),

@@ -50,7 +50,10 @@ pub fn routes() -> Router<AppState> {
 type Params = Query<Vec<(String, String)>>;
 
 /// HTML or JSON: `f` decides, else an Accept header that prefers HTML (a browser).
-fn wants_html(params: &[(String, String)], headers: &HeaderMap) -> Result<bool, ApiError> {
+pub(crate) fn wants_html(
+    params: &[(String, String)],
+    headers: &HeaderMap,
+) -> Result<bool, ApiError> {
     if let Some((_, f)) = params.iter().find(|(k, _)| k == "f") {
         return match f.as_str() {
             "json" | "geojson" => Ok(false),
@@ -81,7 +84,7 @@ fn link(href: String, rel: &str, kind: &str, title: &str) -> Value {
     json!({"href": href, "rel": rel, "type": kind, "title": title})
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -89,7 +92,7 @@ fn escape(s: &str) -> String {
 }
 
 /// A minimal HTML page around `body` (already escaped).
-fn page(title: &str, body: String) -> Response {
+pub(crate) fn page(title: &str, body: String) -> Response {
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

@@ -12,6 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
+use crate::api::features::{escape, page, wants_html};
 use crate::api::{ApiError, AppState, base_url};
 use crate::config::LayerDef;
 use crate::index::FieldType;
@@ -527,12 +528,41 @@ async fn api(
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    if let Some((k, _)) = params.iter().find(|(k, v)| k != "f" || v != "json") {
+    if let Some((k, _)) = params.iter().find(|(k, _)| k != "f") {
         return Err(ApiError::BadRequest(format!(
-            "{k}: /api is served as JSON only (f=json)"
+            "unknown query parameter {k:?} (/api takes only f)"
         )));
     }
-    let mut r = Json(document(&state, &base_url(&headers))).into_response();
+    let doc = document(&state, &base_url(&headers));
+    if wants_html(&params, &headers)? {
+        let rows: String = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(path, item)| {
+                let names: Vec<&str> = item["get"]["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                format!(
+                    "<tr><td><code>GET {}</code></td><td>{}</td><td>{}</td></tr>",
+                    escape(path),
+                    escape(item["get"]["summary"].as_str().unwrap_or("")),
+                    escape(&names.join(", "))
+                )
+            })
+            .collect();
+        return Ok(page(
+            "API",
+            format!(
+                "<p>The OpenAPI 3.0 document is <a href=\"/api?f=json\">here as JSON</a>.</p>\
+                 <table><tr><th>Route</th><th>What</th><th>Parameters</th></tr>{rows}</table>"
+            ),
+        ));
+    }
+    let mut r = Json(doc).into_response();
     r.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/vnd.oai.openapi+json;version=3.0"),
