@@ -10,13 +10,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, AppState, base_url};
+use crate::api::{ApiError, AppState, base_url, public_layer};
 use crate::config::LayerDef;
 use crate::model::time::format_rfc3339;
 use crate::model::{FeatureId, StoredFeature};
 use crate::query::{ItemsQuery, run};
 
-const GEOJSON: &str = "application/geo+json";
+pub(crate) const GEOJSON: &str = "application/geo+json";
 const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
 
 /// The conformance classes implemented, and only those.
@@ -105,7 +105,7 @@ pub(crate) fn page(title: &str, body: String) -> Response {
     .into_response()
 }
 
-fn with_type(json: Value, content_type: &'static str) -> Response {
+pub(crate) fn with_type(json: Value, content_type: &'static str) -> Response {
     let mut r = Json(json).into_response();
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -150,15 +150,6 @@ async fn conformance(headers: HeaderMap, Query(params): Params) -> Result<Respon
         return Ok(page("Conformance", format!("<ul>{items}</ul>")));
     }
     Ok(Json(json!({ "conformsTo": CONFORMANCE })).into_response())
-}
-
-/// A public layer by id, or 404 as if a private one did not exist.
-fn layer<'a>(state: &'a AppState, id: &str) -> Result<&'a LayerDef, ApiError> {
-    state
-        .data
-        .layer(id)
-        .filter(|d| !d.private)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown collection {id:?}")))
 }
 
 fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
@@ -237,7 +228,7 @@ async fn collection(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     no_params(&params)?;
     let doc = collection_json(&state, def, &base_url(&headers));
     if wants_html(&params, &headers)? {
@@ -260,16 +251,9 @@ async fn collection(
     Ok(Json(doc).into_response())
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A stored feature as GeoJSON, with only the chosen properties (all declared ones by
 /// default).
-fn feature_json(def: &LayerDef, f: &StoredFeature, chosen: Option<&[usize]>) -> Value {
+pub(crate) fn feature_json(def: &LayerDef, f: &StoredFeature, chosen: Option<&[usize]>) -> Value {
     let properties: serde_json::Map<String, Value> = match chosen {
         None => f.feature.properties.clone(),
         Some(list) => list
@@ -311,10 +295,10 @@ async fn items(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     let html = wants_html(&params, &headers)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
-    let q = ItemsQuery::parse(def, &index, &params, now_secs())
+    let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let page_ids = run(&index, &q);
     let features = state
@@ -418,7 +402,7 @@ async fn items(
         "features": features.iter().map(|f| feature_json(def, f, q.properties.as_deref())).collect::<Vec<_>>(),
         "numberMatched": page_ids.matched,
         "numberReturned": features.len(),
-        "timeStamp": format_rfc3339(now_secs()),
+        "timeStamp": format_rfc3339(crate::model::time::now_secs()),
         "links": links,
     });
     Ok(with_type(doc, GEOJSON))
@@ -430,7 +414,7 @@ async fn item(
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     no_params(&params)?;
     let not_found = || ApiError::NotFound(format!("collection {id:?} has no feature {fid:?}"));
     let fid_num: u64 = fid.parse().map_err(|_| not_found())?;

@@ -58,6 +58,18 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A public layer by id, or 404 as if a private one did not exist.
+pub(crate) fn public_layer<'a>(
+    state: &'a AppState,
+    id: &str,
+) -> Result<&'a crate::config::LayerDef, ApiError> {
+    state
+        .data
+        .layer(id)
+        .filter(|d| !d.private)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown layer {id:?}")))
+}
+
 /// `http://host` of the request, for absolute links such as TileJSON tile URLs.
 pub fn base_url(headers: &axum::http::HeaderMap) -> String {
     let host = headers

@@ -17,7 +17,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, AppState, base_url};
+use crate::api::features::{GEOJSON, feature_json, with_type};
+use crate::api::{ApiError, AppState, base_url, public_layer};
 use crate::config::LayerDef;
 use crate::index::FieldType;
 use crate::model::{FeatureId, GeometryKind};
@@ -38,14 +39,6 @@ fn bad(parameter: &str, reason: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("{parameter}: {reason}"))
 }
 
-fn layer<'a>(state: &'a AppState, id: &str) -> Result<&'a LayerDef, ApiError> {
-    state
-        .data
-        .layer(id)
-        .filter(|d| !d.private)
-        .ok_or_else(|| ApiError::NotFound(format!("unknown collection {id:?}")))
-}
-
 /// Splits off this route's own parameters (`own`); the rest must be item filters.
 fn split(
     state: &AppState,
@@ -62,10 +55,7 @@ fn split(
     {
         return Err(bad(k, "is not used by this route"));
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = crate::model::time::now_secs();
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let filter = ItemsQuery::parse(def, &index, &rest, now)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -99,40 +89,12 @@ fn parse_point(own: &[(String, String)]) -> Result<(f64, f64), ApiError> {
     }
 }
 
-async fn features_json(
-    state: &AppState,
-    def: &LayerDef,
-    ids: &[FeatureId],
-) -> Result<Vec<Value>, ApiError> {
-    let found = state.data.store.features_by_ids(&def.id, ids).await?;
-    Ok(found
-        .iter()
-        .map(|f| {
-            json!({
-                "type": "Feature",
-                "id": f.id.0,
-                "geometry": geojson::Geometry::new(geojson::Value::from(&f.feature.geometry)),
-                "properties": f.feature.properties,
-            })
-        })
-        .collect())
-}
-
-fn geojson_response(doc: Value) -> Response {
-    let mut r = Json(doc).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/geo+json"),
-    );
-    r
-}
-
 async fn nearest(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     let (own, filter) = split(&state, def, params, &["point", "k", "max_distance", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let k = match param(&own, "k") {
@@ -162,15 +124,19 @@ async fn nearest(
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let hits = planner::nearest(&index, &filter, lon, lat, k, max);
     let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
-    let mut features = features_json(&state, def, &ids).await?;
+    let found = state.data.store.features_by_ids(&def.id, &ids).await?;
+    let mut features: Vec<Value> = found.iter().map(|f| feature_json(def, f, None)).collect();
     for (f, (_, d)) in features.iter_mut().zip(&hits) {
         f["distance_m"] = json!((d * 100.0).round() / 100.0);
     }
-    Ok(geojson_response(json!({
-        "type": "FeatureCollection",
-        "numberReturned": features.len(),
-        "features": features,
-    })))
+    Ok(with_type(
+        json!({
+            "type": "FeatureCollection",
+            "numberReturned": features.len(),
+            "features": features,
+        }),
+        GEOJSON,
+    ))
 }
 
 async fn containing(
@@ -178,17 +144,21 @@ async fn containing(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     let (own, filter) = split(&state, def, params, &["point", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let ids = planner::containing(&index, &filter, lon, lat);
-    let features = features_json(&state, def, &ids).await?;
-    Ok(geojson_response(json!({
-        "type": "FeatureCollection",
-        "numberReturned": features.len(),
-        "features": features,
-    })))
+    let found = state.data.store.features_by_ids(&def.id, &ids).await?;
+    let features: Vec<Value> = found.iter().map(|f| feature_json(def, f, None)).collect();
+    Ok(with_type(
+        json!({
+            "type": "FeatureCollection",
+            "numberReturned": features.len(),
+            "features": features,
+        }),
+        GEOJSON,
+    ))
 }
 
 async fn aggregate(
@@ -196,7 +166,7 @@ async fn aggregate(
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     let (own, filter) = split(&state, def, params, &["by", "sum", "f"])?;
     let by_id =
         param(&own, "by").ok_or_else(|| bad("by", "is required: a polygon layer to group by"))?;
@@ -267,7 +237,7 @@ async fn queryables(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let def = layer(&state, &id)?;
+    let def = public_layer(&state, &id)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let times: Vec<&str> = def
         .time

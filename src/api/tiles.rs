@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::api::{ApiError, AppState, base_url, header_value};
+use crate::api::{ApiError, AppState, base_url, header_value, public_layer};
 use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::tile::{TileLayer, render_tile};
@@ -35,11 +35,7 @@ pub fn routes() -> Router<AppState> {
 fn resolve_layers<'a>(state: &'a AppState, list: &str) -> Result<Vec<&'a LayerDef>, ApiError> {
     let mut defs: Vec<&LayerDef> = Vec::new();
     for id in list.split(',') {
-        let def = state
-            .data
-            .layer(id)
-            .filter(|d| !d.private)
-            .ok_or_else(|| ApiError::NotFound(format!("unknown layer {id:?}")))?;
+        let def = public_layer(state, id)?;
         if defs.iter().any(|d| d.id == def.id) {
             return Err(ApiError::BadRequest(format!(
                 "layer {id:?} is listed twice"
@@ -65,13 +61,6 @@ fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("tile {e}")))
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Query parameters a tile accepts; anything else is a 400.
 /// What a tile request asks beyond its coordinates.
 struct TileQuery<'q> {
@@ -86,7 +75,7 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
         match k.as_str() {
             "datetime" => {
                 time = Some(
-                    parse_datetime_param(v, now_secs())
+                    parse_datetime_param(v, crate::model::time::now_secs())
                         .map_err(|e| ApiError::BadRequest(format!("datetime: {e}")))?,
                 )
             }

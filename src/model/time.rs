@@ -111,6 +111,14 @@ pub fn parse_rfc3339(s: &str) -> Result<i64, String> {
     Ok(secs)
 }
 
+/// The current time in Unix seconds (0 if the clock is before 1970).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
