@@ -114,14 +114,6 @@ impl Dataset {
         );
         Ok(())
     }
-
-    /// Reloads one layer's index from the store, e.g. after a write.
-    pub async fn reload_layer(&self, def: &LayerDef) -> Result<(), StoreError> {
-        let features = self.store.load_layer(&def.id).await?;
-        self.index
-            .replace(&def.id, LayerIndex::build(def, features));
-        Ok(())
-    }
 }
 
 /// One summary line per ingest, plus the first bad records.

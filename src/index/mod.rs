@@ -252,7 +252,10 @@ impl LayerIndex {
 
     /// Features whose bounding box meets `rect`, in no particular order. Cost: O(log n + k).
     pub fn query(&self, rect: Rect3857) -> impl Iterator<Item = &IndexedFeature> {
-        self.query_at_zoom(rect, u8::MAX)
+        let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
+        self.trees()
+            .flat_map(move |tree| tree.locate_in_envelope_intersecting(env))
+            .map(|e| &self.features[e.data as usize])
     }
 
     /// The layer's R*-trees (one per feature minzoom); entries carry storage positions.
