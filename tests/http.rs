@@ -262,3 +262,48 @@ fn odd_requests_never_get_a_server_error() {
         assert!(r.status < 500, "{p} -> {}", r.status);
     }
 }
+
+#[test]
+fn a_private_layer_is_invisible_on_every_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir(&layers).unwrap();
+    std::fs::copy(
+        root().join("layers/schools.toml"),
+        layers.join("schools.toml"),
+    )
+    .unwrap();
+    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
+    std::fs::write(
+        layers.join("accidents.toml"),
+        accidents.replace("[source]", "private = true\n[source]"),
+    )
+    .unwrap();
+    let s = TestServer::start(&layers);
+    let catalog = s.get("/catalog", &[]).json();
+    let ids: Vec<&str> = catalog["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["schools"]);
+    for path in [
+        "/tiles/accidents/14/9327/4742.mvt",
+        "/tiles/schools,accidents/14/9327/4742.mvt",
+        "/tiles/accidents.json",
+        "/collections/accidents",
+        "/collections/accidents/items",
+        "/collections/accidents/queryables",
+        "/collections/accidents/nearest?point=24.94,60.17",
+    ] {
+        assert_eq!(s.get(path, &[]).status, 404, "{path}");
+    }
+    for path in ["/collections", "/style.json", "/api"] {
+        let body = String::from_utf8(s.get(path, &[]).body).unwrap();
+        assert!(
+            !body.contains("accidents"),
+            "{path} mentions the private layer"
+        );
+    }
+}
