@@ -9,6 +9,7 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time |
+//! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, MVT 2.1 encoding (pure, sync) |
 //! | [`index`] | one R*-tree per layer over projected features; composite tile rendering |
@@ -23,6 +24,7 @@
 //! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod dataset;
 pub mod filter;

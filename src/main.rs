@@ -70,6 +70,29 @@ enum Command {
     },
     /// List each layer with its feature count, bounds and zooms.
     Layers,
+    /// Manage access keys (stored hashed; a new key is shown once).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a key; prints it alone on the last line.
+    Add {
+        name: String,
+        /// Layers the key may write: `*` or a comma list.
+        #[arg(long)]
+        write: Option<String>,
+        /// Layers the key may read beyond the public ones (private layers): `*` or a comma list.
+        #[arg(long)]
+        read: Option<String>,
+    },
+    /// List keys with their scopes (never the secrets).
+    List,
+    /// Revoke a key: requests with it get 401 from then on.
+    Revoke { name: String },
 }
 
 #[tokio::main]
@@ -146,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Keys { action } => keys(&cli.layers, &cli.database, action).await,
         Command::Layers => {
             let data = Dataset::open(&cli.layers, &cli.database).await?;
             println!(
@@ -170,6 +194,62 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> anyhow::Result<()> {
+    use urbantile::auth::{KeyInfo, Scope, generate_key, hash_key};
+    let data = Dataset::open(layers, database).await?;
+    let now = urbantile::model::time::now_secs();
+    match action {
+        KeysAction::Add { name, write, read } => {
+            if write.is_none() && read.is_none() {
+                bail!("a key needs --write LAYERS or --read LAYERS (`*` for every layer)");
+            }
+            let scope = |s: Option<String>, flag: &str| -> anyhow::Result<Scope> {
+                Scope::parse(s.as_deref().unwrap_or(""), &data.layers)
+                    .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+            };
+            let info = KeyInfo {
+                name,
+                read: scope(read, "read")?,
+                write: scope(write, "write")?,
+                created_at: now,
+                revoked_at: None,
+            };
+            let key = generate_key()?;
+            data.store.add_key(&info, &hash_key(&key)).await?;
+            println!(
+                "key {:?}: read {}, write {}; it is shown only now:",
+                info.name, info.read, info.write
+            );
+            println!("{key}");
+        }
+        KeysAction::List => {
+            println!("{:<20} {:<30} {:<30} state", "name", "read", "write");
+            for k in data.store.keys().await? {
+                let state = match k.revoked_at {
+                    Some(t) => format!("revoked {}", urbantile::model::time::format_rfc3339(t)),
+                    None => format!(
+                        "since {}",
+                        urbantile::model::time::format_rfc3339(k.created_at)
+                    ),
+                };
+                println!(
+                    "{:<20} {:<30} {:<30} {state}",
+                    k.name,
+                    k.read.to_string(),
+                    k.write.to_string()
+                );
+            }
+        }
+        KeysAction::Revoke { name } => {
+            if !data.store.revoke_key(&name, now).await? {
+                bail!("no live key named {name:?}");
+            }
+            println!("key {name:?} revoked");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(

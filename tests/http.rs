@@ -307,3 +307,66 @@ fn a_private_layer_is_invisible_on_every_route() {
         );
     }
 }
+
+#[test]
+fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
+    use urbantile::auth::{KeyInfo, Scope, hash_key};
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir(&layers).unwrap();
+    std::fs::copy(
+        root().join("layers/schools.toml"),
+        layers.join("schools.toml"),
+    )
+    .unwrap();
+    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
+    std::fs::write(
+        layers.join("accidents.toml"),
+        accidents.replace("[source]", "private = true\n[source]"),
+    )
+    .unwrap();
+    let s = TestServer::start(&layers);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let add = |name: &str, read: &str, secret: &str| {
+        let info = KeyInfo {
+            name: name.into(),
+            read: Scope::parse(read, &s.data.layers).unwrap(),
+            write: Scope::from_stored("-"),
+            created_at: 0,
+            revoked_at: None,
+        };
+        rt.block_on(s.data.store.add_key(&info, &hash_key(secret)))
+            .unwrap();
+    };
+    add("analysts", "accidents", "ut_analysts");
+    add("schools-only", "schools", "ut_schools");
+    let bearer = |k: &str| format!("Bearer {k}");
+    let with = |path: &str, k: &str| s.get(path, &[("Authorization", &bearer(k))]);
+    for path in [
+        "/tiles/accidents/14/9327/4742.mvt",
+        "/tiles/accidents.json",
+        "/collections/accidents/items",
+    ] {
+        assert_eq!(with(path, "ut_analysts").status, 200, "{path}");
+        assert_eq!(with(path, "ut_schools").status, 404, "{path}");
+    }
+    let catalog = with("/catalog", "ut_analysts").json();
+    assert_eq!(catalog["layers"].as_array().unwrap().len(), 2);
+    for (k, path) in [
+        ("ut_wrong", "/catalog"),
+        ("ut_wrong", "/tiles/schools/14/9327/4742.mvt"),
+    ] {
+        let r = with(path, k);
+        assert_eq!(r.status, 401, "{path}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    assert_eq!(
+        s.get("/catalog", &[("Authorization", "Basic abc")]).status,
+        401
+    );
+    rt.block_on(s.data.store.revoke_key("analysts", 1)).unwrap();
+    assert_eq!(
+        with("/collections/accidents/items", "ut_analysts").status,
+        401
+    );
+}

@@ -414,3 +414,25 @@ fn layers_lists_count_bounds_and_zooms() {
     );
     assert!(line.contains(" 0-16 "), "{line}");
 }
+
+#[test]
+fn keys_are_shown_once_listed_without_secrets_and_revoked() {
+    let cli = Cli::new();
+    let r = cli.run(&["keys", "add", "sensors", "--write", "spots"]);
+    assert!(r.ok, "{}", r.all());
+    let key = r.stdout.lines().last().unwrap().trim().to_owned();
+    assert!(key.starts_with("ut_") && key.len() == 67, "{}", r.stdout);
+    let list = cli.run(&["keys", "list"]);
+    assert!(list.stdout.contains("sensors") && list.stdout.contains("spots"));
+    assert!(!list.stdout.contains(&key), "the secret must not be listed");
+    assert!(
+        !cli.run(&["keys", "add", "sensors", "--write", "spots"]).ok,
+        "names are unique"
+    );
+    let r = cli.run(&["keys", "add", "x", "--write", "castles"]);
+    assert!(!r.ok && r.stderr.contains("castles"), "{}", r.stderr);
+    assert!(!cli.run(&["keys", "add", "y"]).ok, "a key needs a scope");
+    assert!(cli.run(&["keys", "revoke", "sensors"]).ok);
+    assert!(cli.run(&["keys", "list"]).stdout.contains("revoked"));
+    assert!(!cli.run(&["keys", "revoke", "sensors"]).ok);
+}

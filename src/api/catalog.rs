@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, Auth};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,12 +29,15 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn catalog(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn catalog(
+    State(state): State<AppState>,
+    Auth(reader): Auth,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let data = &state.data;
     let layers: Vec<_> = data
         .layers
         .iter()
-        .filter(|def| !def.private)
+        .filter(|def| reader.can_read(def))
         .map(|def| {
             let index = data.index.layer(&def.id).unwrap_or_default();
             json!({

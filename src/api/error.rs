@@ -11,6 +11,9 @@ pub enum ApiError {
     /// A malformed or unknown parameter, or a tile outside the scheme.
     #[error("{0}")]
     BadRequest(String),
+    /// No key, or a key the server does not know (or has revoked).
+    #[error("{0}")]
+    Unauthorized(String),
     /// An unknown layer, feature or route.
     #[error("{0}")]
     NotFound(String),
@@ -23,6 +26,15 @@ impl IntoResponse for ApiError {
         let (status, code, description) = match self {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "InvalidParameterValue", d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "NotFound", d),
+            ApiError::Unauthorized(d) => {
+                let body = Json(serde_json::json!({ "code": "Unauthorized", "description": d }));
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                    body,
+                )
+                    .into_response();
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 (

@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::api::{ApiError, AppState, base_url, public_layer};
+use crate::api::{ApiError, AppState, Auth, base_url, visible_layer};
 use crate::config::LayerDef;
 use crate::model::time::format_rfc3339;
 use crate::model::{FeatureId, StoredFeature};
@@ -186,12 +186,18 @@ fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
 
 async fn collections(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     no_params(&params)?;
     let base = base_url(&headers);
-    let public: Vec<&LayerDef> = state.data.layers.iter().filter(|d| !d.private).collect();
+    let public: Vec<&LayerDef> = state
+        .data
+        .layers
+        .iter()
+        .filter(|d| reader.can_read(d))
+        .collect();
     if wants_html(&params, &headers)? {
         let rows: String = public
             .iter()
@@ -224,11 +230,12 @@ async fn collections(
 
 async fn collection(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     no_params(&params)?;
     let doc = collection_json(&state, def, &base_url(&headers));
     if wants_html(&params, &headers)? {
@@ -291,11 +298,12 @@ fn with_offset(params: &[(String, String)], offset: usize, f: Option<&str>) -> S
 
 async fn items(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     let html = wants_html(&params, &headers)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
@@ -410,11 +418,12 @@ async fn items(
 
 async fn item(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path((id, fid)): Path<(String, String)>,
     headers: HeaderMap,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     no_params(&params)?;
     let not_found = || ApiError::NotFound(format!("collection {id:?} has no feature {fid:?}"));
     let fid_num: u64 = fid.parse().map_err(|_| not_found())?;

@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::api::tiles::{accepts_gzip, etag_of, gzip, if_none_match};
-use crate::api::{ApiError, AppState, base_url, header_value};
+use crate::api::{ApiError, AppState, Auth, base_url, header_value};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -21,12 +21,16 @@ pub fn routes() -> Router<AppState> {
         .route("/map/{file}", get(asset))
 }
 
-async fn style(State(state): State<AppState>, headers: HeaderMap) -> Json<serde_json::Value> {
+async fn style(
+    State(state): State<AppState>,
+    Auth(reader): Auth,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
     let data = &state.data;
     let snapshots: Vec<_> = data
         .layers
         .iter()
-        .filter(|d| !d.private)
+        .filter(|d| reader.can_read(d))
         .map(|d| (d, data.index.layer(&d.id).unwrap_or_default()))
         .collect();
     let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, i.as_ref())).collect();

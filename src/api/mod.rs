@@ -15,6 +15,7 @@ use axum::Router;
 use axum::http::{HeaderValue, Method, header};
 use tower_http::cors::CorsLayer;
 
+use crate::auth::Reader;
 use crate::dataset::Dataset;
 pub use error::ApiError;
 
@@ -58,15 +59,50 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A public layer by id, or 404 as if a private one did not exist.
-pub(crate) fn public_layer<'a>(
+/// Who is asking, from the `Authorization: Bearer <key>` header: anonymous without one, 401
+/// for a malformed, unknown or revoked key (even on public routes, so a client learns that
+/// its key is wrong rather than silently seeing less).
+pub struct Auth(pub Reader);
+
+impl axum::extract::FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Auth(Reader::default()));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized("the Authorization header must be `Bearer <key>`".into())
+            })?;
+        let info = state
+            .data
+            .store
+            .key_by_hash(&crate::auth::hash_key(key))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked key".into()))?;
+        Ok(Auth(Reader { key: Some(info) }))
+    }
+}
+
+/// A layer the reader may see, or 404 as if a private one did not exist.
+pub(crate) fn visible_layer<'a>(
     state: &'a AppState,
+    reader: &Reader,
     id: &str,
 ) -> Result<&'a crate::config::LayerDef, ApiError> {
     state
         .data
         .layer(id)
-        .filter(|d| !d.private)
+        .filter(|d| reader.can_read(d))
         .ok_or_else(|| ApiError::NotFound(format!("unknown layer {id:?}")))
 }
 

@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use crate::api::features::{escape, page, wants_html};
-use crate::api::{ApiError, AppState, base_url};
+use crate::api::{ApiError, AppState, Auth, base_url};
+use crate::auth::Reader;
 use crate::config::LayerDef;
 use crate::index::FieldType;
 
@@ -86,7 +87,7 @@ fn filter_params(def: &LayerDef, types: &[Option<FieldType>]) -> Vec<Value> {
         q(
             "bbox",
             "Only features meeting this CRS84 box: west,south,east,north",
-            json!({"type": "array", "items": {"type": "number", "minimum": -180, "maximum": 180}, "minItems": 4, "maxItems": 4}),
+            json!({"type": "array", "items": {"type": "number", "minimum": -180, "maximum": 180}, "minItems": 4, "maxItems": 6}),
         )
         .as_object()
         .cloned()
@@ -349,8 +350,8 @@ fn collection_paths(
     );
 }
 
-/// The document, for the public layers of `state`, served from `base`.
-pub fn document(state: &AppState, base: &str) -> Value {
+/// The document, for the layers `reader` may see, served from `base`.
+pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
     let mut paths = Map::new();
     let plain = |summary: &str, types: &[&str]| {
         operation(
@@ -484,7 +485,12 @@ pub fn document(state: &AppState, base: &str) -> Value {
             &[404],
         ),
     );
-    let public: Vec<&LayerDef> = state.data.layers.iter().filter(|d| !d.private).collect();
+    let public: Vec<&LayerDef> = state
+        .data
+        .layers
+        .iter()
+        .filter(|d| reader.can_read(d))
+        .collect();
     let polygon_layers: Vec<&str> = public
         .iter()
         .filter(|d| d.geometry == crate::model::GeometryKind::Polygon)
@@ -525,6 +531,7 @@ pub fn document(state: &AppState, base: &str) -> Value {
 
 async fn api(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
@@ -533,7 +540,7 @@ async fn api(
             "unknown query parameter {k:?} (/api takes only f)"
         )));
     }
-    let doc = document(&state, &base_url(&headers));
+    let doc = document(&state, &reader, &base_url(&headers));
     if wants_html(&params, &headers)? {
         let rows: String = doc["paths"]
             .as_object()

@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::api::features::{GEOJSON, feature_json, with_type};
-use crate::api::{ApiError, AppState, base_url, public_layer};
+use crate::api::{ApiError, AppState, Auth, base_url, visible_layer};
 use crate::config::LayerDef;
 use crate::index::FieldType;
 use crate::model::{FeatureId, GeometryKind};
@@ -91,10 +91,11 @@ fn parse_point(own: &[(String, String)]) -> Result<(f64, f64), ApiError> {
 
 async fn nearest(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     let (own, filter) = split(&state, def, params, &["point", "k", "max_distance", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let k = match param(&own, "k") {
@@ -141,10 +142,11 @@ async fn nearest(
 
 async fn containing(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     let (own, filter) = split(&state, def, params, &["point", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
@@ -163,17 +165,18 @@ async fn containing(
 
 async fn aggregate(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     let (own, filter) = split(&state, def, params, &["by", "sum", "f"])?;
     let by_id =
         param(&own, "by").ok_or_else(|| bad("by", "is required: a polygon layer to group by"))?;
     let by = state
         .data
         .layer(by_id)
-        .filter(|d| !d.private)
+        .filter(|d| reader.can_read(d))
         .ok_or_else(|| bad("by", format!("unknown layer {by_id:?}")))?;
     if by.geometry != GeometryKind::Polygon {
         return Err(bad(
@@ -234,10 +237,11 @@ async fn aggregate(
 
 async fn queryables(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let def = public_layer(&state, &id)?;
+    let def = visible_layer(&state, &reader, &id)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let times: Vec<&str> = def
         .time

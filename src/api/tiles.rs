@@ -13,7 +13,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::api::{ApiError, AppState, base_url, header_value, public_layer};
+use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
+use crate::auth::Reader;
 use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::tile::{TileLayer, render_tile};
@@ -32,10 +33,14 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The layers of a `{layers}` path segment: known, public, each once.
-fn resolve_layers<'a>(state: &'a AppState, list: &str) -> Result<Vec<&'a LayerDef>, ApiError> {
+fn resolve_layers<'a>(
+    state: &'a AppState,
+    reader: &Reader,
+    list: &str,
+) -> Result<Vec<&'a LayerDef>, ApiError> {
     let mut defs: Vec<&LayerDef> = Vec::new();
     for id in list.split(',') {
-        let def = public_layer(state, id)?;
+        let def = visible_layer(state, reader, id)?;
         if defs.iter().any(|d| d.id == def.id) {
             return Err(ApiError::BadRequest(format!(
                 "layer {id:?} is listed twice"
@@ -151,6 +156,7 @@ pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 
 async fn tile(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path((layers, z, x, y)): Path<(String, String, String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -159,7 +165,7 @@ async fn tile(
         .strip_suffix(".mvt")
         .or_else(|| y.strip_suffix(".pbf"))
         .ok_or_else(|| ApiError::NotFound(format!("tile {y:?} must end in .mvt")))?;
-    let defs = resolve_layers(&state, &layers)?;
+    let defs = resolve_layers(&state, &reader, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
     let asked = tile_query(&query)?;
 
@@ -218,13 +224,14 @@ pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 
 async fn tilejson(
     State(state): State<AppState>,
+    Auth(reader): Auth,
     Path(tileset): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let list = tileset
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("{tileset:?}: a TileJSON path ends in .json")))?;
-    let defs = resolve_layers(&state, list)?;
+    let defs = resolve_layers(&state, &reader, list)?;
     let mut bounds = None;
     let mut vector_layers = Vec::new();
     for def in &defs {

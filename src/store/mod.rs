@@ -6,6 +6,7 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::auth::KeyInfo;
 use crate::model::{Bbox, Feature, FeatureId, LayerId, StoredFeature, TimeRange};
 
 /// Size and extent of a layer as stored.
@@ -32,6 +33,8 @@ pub enum StoreError {
     },
     #[error("unsupported database URL {0:?}: use sqlite://PATH")]
     Url(String),
+    #[error("a key named {0:?} exists already")]
+    KeyExists(String),
 }
 
 /// How a write treats the features a layer already has.
@@ -72,6 +75,18 @@ pub trait FeatureStore: Send + Sync {
         layer: &LayerId,
         ids: &[FeatureId],
     ) -> Result<Vec<StoredFeature>, StoreError>;
+
+    /// Records a new access key by the hash of its secret; fails if the name is taken.
+    async fn add_key(&self, key: &KeyInfo, key_hash: &str) -> Result<(), StoreError>;
+
+    /// Every key, revoked ones too, by name.
+    async fn keys(&self) -> Result<Vec<KeyInfo>, StoreError>;
+
+    /// Revokes a key; false when no live key has that name.
+    async fn revoke_key(&self, name: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// The live (not revoked) key with this hash.
+    async fn key_by_hash(&self, key_hash: &str) -> Result<Option<KeyInfo>, StoreError>;
 
     /// Starts a write to one layer. Nothing is visible to others, and nothing is kept if the
     /// writer is dropped, until [`LayerWriter::commit`].

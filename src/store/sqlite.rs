@@ -9,6 +9,7 @@ use geozero::{CoordDimensions, ToGeo, ToWkb};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
+use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
 use crate::store::{FeatureStore, LayerStats, LayerWriter, NewFeature, StoreError, WriteMode};
 
@@ -131,6 +132,54 @@ impl FeatureStore for SqliteStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
+    async fn add_key(&self, key: &KeyInfo, key_hash: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO api_keys (name, key_hash, read_layers, write_layers, created_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&key.name)
+        .bind(key_hash)
+        .bind(key.read.to_string())
+        .bind(key.write.to_string())
+        .bind(key.created_at)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::KeyExists(key.name.clone()));
+        }
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<KeyInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, read_layers, write_layers, created_at, revoked_at FROM api_keys ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(key_row).collect()
+    }
+
+    async fn revoke_key(&self, name: &str, at: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL")
+                .bind(at)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn key_by_hash(&self, key_hash: &str) -> Result<Option<KeyInfo>, StoreError> {
+        let row = sqlx::query(
+            "SELECT name, read_layers, write_layers, created_at, revoked_at FROM api_keys \
+             WHERE key_hash = ? AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key_row).transpose()
+    }
+
     async fn begin_write(
         &self,
         layer: &LayerId,
@@ -148,6 +197,16 @@ impl FeatureStore for SqliteStore {
             layer: layer.clone(),
         }))
     }
+}
+
+fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyInfo, StoreError> {
+    Ok(KeyInfo {
+        name: row.try_get(0)?,
+        read: Scope::from_stored(row.try_get(1)?),
+        write: Scope::from_stored(row.try_get(2)?),
+        created_at: row.try_get(3)?,
+        revoked_at: row.try_get(4)?,
+    })
 }
 
 /// A `(id, geom, properties)` row as a feature.

@@ -1,0 +1,171 @@
+//! Access keys and what they allow: a key is a random secret shown once; the store keeps its
+//! SHA-256 hash with two scopes, the layers it may read (private layers need this) and the
+//! layers it may write. Anonymous readers see every public layer and nothing else.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::LayerDef;
+
+/// The layers a scope covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Layers(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Parses `*` or a comma list of layer ids, each of which must exist.
+    pub fn parse(text: &str, layers: &[LayerDef]) -> Result<Scope, String> {
+        let text = text.trim();
+        if text == "*" {
+            return Ok(Scope::All);
+        }
+        let mut set = BTreeSet::new();
+        for id in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !layers.iter().any(|l| l.id.as_str() == id) {
+                let known: Vec<&str> = layers.iter().map(|l| l.id.as_str()).collect();
+                return Err(format!(
+                    "unknown layer {id:?}; the layers are: {}",
+                    known.join(", ")
+                ));
+            }
+            set.insert(id.to_owned());
+        }
+        Ok(Scope::Layers(set))
+    }
+
+    /// A scope as the store keeps it (checked when it was made).
+    pub fn from_stored(text: &str) -> Scope {
+        if text == "*" {
+            Scope::All
+        } else if text == "-" {
+            Scope::Layers(BTreeSet::new())
+        } else {
+            Scope::Layers(
+                text.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            )
+        }
+    }
+
+    pub fn covers(&self, layer: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Layers(set) => set.contains(layer),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("*"),
+            Scope::Layers(set) if set.is_empty() => f.write_str("-"),
+            Scope::Layers(set) => f.write_str(&set.iter().cloned().collect::<Vec<_>>().join(",")),
+        }
+    }
+}
+
+/// A key as the store keeps it (without the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub name: String,
+    pub read: Scope,
+    pub write: Scope,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// Who is asking: nobody (anonymous) or the holder of a valid key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reader {
+    pub key: Option<KeyInfo>,
+}
+
+impl Reader {
+    /// Public layers are readable by everyone; private ones need the read scope.
+    pub fn can_read(&self, def: &LayerDef) -> bool {
+        !def.private
+            || self
+                .key
+                .as_ref()
+                .is_some_and(|k| k.read.covers(def.id.as_str()) || k.write.covers(def.id.as_str()))
+    }
+}
+
+/// A new random key: `ut_` and 64 hex digits (256 bits from the operating system).
+pub fn generate_key() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(format!("ut_{}", hex(&bytes)))
+}
+
+/// The SHA-256 of a key, as stored and looked up.
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers() -> Vec<LayerDef> {
+        ["schools", "accidents"]
+            .iter()
+            .map(|id| {
+                LayerDef::from_toml(
+                    std::path::Path::new(&format!("{id}.toml")),
+                    "title = \"T\"\ngeometry = \"point\"\nprivate = true\n",
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_are_random_and_only_their_hash_is_kept() {
+        let (a, b) = (generate_key().unwrap(), generate_key().unwrap());
+        assert_ne!(a, b);
+        assert!(a.starts_with("ut_") && a.len() == 67);
+        assert_eq!(hash_key(&a), hash_key(&a));
+        assert_ne!(hash_key(&a), hash_key(&b));
+        assert_eq!(hash_key(&a).len(), 64);
+    }
+
+    #[test]
+    fn scopes_name_existing_layers_or_all() {
+        let l = layers();
+        assert_eq!(Scope::parse("*", &l), Ok(Scope::All));
+        let s = Scope::parse("schools", &l).unwrap();
+        assert!(s.covers("schools") && !s.covers("accidents"));
+        assert!(Scope::parse("castles", &l).unwrap_err().contains("castles"));
+    }
+
+    #[test]
+    fn private_layers_need_a_key_with_their_scope() {
+        let l = layers();
+        assert!(!Reader::default().can_read(&l[0]));
+        let key = |read: &str| Reader {
+            key: Some(KeyInfo {
+                name: "k".into(),
+                read: Scope::parse(read, &l).unwrap(),
+                write: Scope::Layers(BTreeSet::new()),
+                created_at: 0,
+                revoked_at: None,
+            }),
+        };
+        assert!(key("schools").can_read(&l[0]));
+        assert!(!key("schools").can_read(&l[1]));
+        assert!(key("*").can_read(&l[1]));
+    }
+}
