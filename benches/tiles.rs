@@ -6,19 +6,12 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use urbantile::index::tile::{TileLayer, render_tile};
+use urbantile::index::tile::render_tile;
 
 fn bench(c: &mut Criterion) {
     let (layers, bounds) = common::city(10);
     let layers: Vec<_> = layers.into_iter().map(|(d, i)| (d, Arc::new(i))).collect();
-    let tile_layers: Vec<TileLayer> = layers
-        .iter()
-        .map(|(def, index)| TileLayer {
-            def,
-            index: index.clone(),
-            filter: None,
-        })
-        .collect();
+    let tile_layers = common::tile_layers(&layers);
     let mut group = c.benchmark_group("composite_tile");
     for z in [10u8, 12, 14, 16] {
         let tile = common::centre_tile(bounds, z);

@@ -8,21 +8,14 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use urbantile::index::tile::{TileLayer, render_tile};
+use urbantile::index::tile::render_tile;
 use urbantile::tiles::TileCoord;
 use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
 
 fn main() {
     let (layers, b) = common::city(10);
     let layers: Vec<_> = layers.into_iter().map(|(d, i)| (d, Arc::new(i))).collect();
-    let tile_layers: Vec<TileLayer> = layers
-        .iter()
-        .map(|(def, index)| TileLayer {
-            def,
-            index: index.clone(),
-            filter: None,
-        })
-        .collect();
+    let tile_layers = common::tile_layers(&layers);
     let (x0, y0) = lon_lat_to_3857(b.west, b.south);
     let (x1, y1) = lon_lat_to_3857(b.east, b.north);
     let data = Rect3857 {

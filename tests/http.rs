@@ -263,8 +263,8 @@ fn odd_requests_never_get_a_server_error() {
     }
 }
 
-#[test]
-fn a_private_layer_is_invisible_on_every_route() {
+/// A server with two layers: public schools and private accidents.
+fn with_private_accidents() -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
     let layers = dir.path().join("layers");
     std::fs::create_dir(&layers).unwrap();
@@ -280,6 +280,12 @@ fn a_private_layer_is_invisible_on_every_route() {
     )
     .unwrap();
     let s = TestServer::start(&layers);
+    (dir, s)
+}
+
+#[test]
+fn a_private_layer_is_invisible_on_every_route() {
+    let (_dir, s) = with_private_accidents();
     let catalog = s.get("/catalog", &[]).json();
     let ids: Vec<&str> = catalog["layers"]
         .as_array()
@@ -311,21 +317,7 @@ fn a_private_layer_is_invisible_on_every_route() {
 #[test]
 fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
     use urbantile::auth::{KeyInfo, Scope, hash_key};
-    let dir = tempfile::tempdir().unwrap();
-    let layers = dir.path().join("layers");
-    std::fs::create_dir(&layers).unwrap();
-    std::fs::copy(
-        root().join("layers/schools.toml"),
-        layers.join("schools.toml"),
-    )
-    .unwrap();
-    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
-    std::fs::write(
-        layers.join("accidents.toml"),
-        accidents.replace("[source]", "private = true\n[source]"),
-    )
-    .unwrap();
-    let s = TestServer::start(&layers);
+    let (_dir, s) = with_private_accidents();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let add = |name: &str, read: &str, secret: &str| {
         let info = KeyInfo {

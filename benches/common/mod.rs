@@ -59,6 +59,20 @@ pub fn city(n: u32) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
     (layers, all)
 }
 
+/// Tile-rendering views of indexed layers, unfiltered.
+pub fn tile_layers(
+    layers: &[(LayerDef, std::sync::Arc<LayerIndex>)],
+) -> Vec<urbantile::index::tile::TileLayer<'_>> {
+    layers
+        .iter()
+        .map(|(def, index)| urbantile::index::tile::TileLayer {
+            def,
+            index: index.clone(),
+            filter: None,
+        })
+        .collect()
+}
+
 /// The tile at zoom z that holds the centre of `b`.
 pub fn centre_tile(b: Bbox, z: u8) -> TileCoord {
     let lon = (b.west + b.east) / 2.0;

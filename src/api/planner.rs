@@ -125,19 +125,32 @@ async fn nearest(
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let hits = planner::nearest(&index, &filter, lon, lat, k, max);
     let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
-    let found = state.data.store.features_by_ids(&def.id, &ids).await?;
-    let mut features: Vec<Value> = found.iter().map(|f| feature_json(def, f, None)).collect();
+    let mut features = features_of(&state, def, &ids).await?;
     for (f, (_, d)) in features.iter_mut().zip(&hits) {
         f["distance_m"] = json!((d * 100.0).round() / 100.0);
     }
-    Ok(with_type(
+    Ok(feature_collection(features))
+}
+
+/// The stored features with these ids, as GeoJSON, in the order given.
+async fn features_of(
+    state: &AppState,
+    def: &LayerDef,
+    ids: &[FeatureId],
+) -> Result<Vec<Value>, ApiError> {
+    let found = state.data.store.features_by_ids(&def.id, ids).await?;
+    Ok(found.iter().map(|f| feature_json(def, f, None)).collect())
+}
+
+fn feature_collection(features: Vec<Value>) -> Response {
+    with_type(
         json!({
             "type": "FeatureCollection",
             "numberReturned": features.len(),
             "features": features,
         }),
         GEOJSON,
-    ))
+    )
 }
 
 async fn containing(
@@ -151,16 +164,7 @@ async fn containing(
     let (lon, lat) = parse_point(&own)?;
     let index = state.data.index.layer(&def.id).unwrap_or_default();
     let ids = planner::containing(&index, &filter, lon, lat);
-    let found = state.data.store.features_by_ids(&def.id, &ids).await?;
-    let features: Vec<Value> = found.iter().map(|f| feature_json(def, f, None)).collect();
-    Ok(with_type(
-        json!({
-            "type": "FeatureCollection",
-            "numberReturned": features.len(),
-            "features": features,
-        }),
-        GEOJSON,
-    ))
+    Ok(feature_collection(features_of(&state, def, &ids).await?))
 }
 
 async fn aggregate(
