@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +46,8 @@ async fn style(
 struct Asset {
     content_type: &'static str,
     bytes: &'static [u8],
-    gzipped: OnceLock<(Vec<u8>, String)>,
+    /// Gzipped bytes (cheap to clone per response) and ETag, made on first use.
+    gzipped: OnceLock<(Bytes, String)>,
 }
 
 impl Asset {
@@ -58,9 +60,12 @@ impl Asset {
     }
 
     fn respond(&self, headers: &HeaderMap) -> Response {
-        let (zipped, etag) = self
-            .gzipped
-            .get_or_init(|| (gzip(self.bytes).unwrap_or_default(), etag_of(self.bytes)));
+        let (zipped, etag) = self.gzipped.get_or_init(|| {
+            (
+                Bytes::from(gzip(self.bytes).unwrap_or_default()),
+                etag_of(self.bytes),
+            )
+        });
         let mut out = HeaderMap::new();
         out.insert(
             header::CONTENT_TYPE,
