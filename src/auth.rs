@@ -89,6 +89,11 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// The layers of `layers` this reader may see, in their order.
+    pub fn visible<'a>(&self, layers: &'a [LayerDef]) -> impl Iterator<Item = &'a LayerDef> {
+        layers.iter().filter(move |d| self.can_read(d))
+    }
+
     /// Public layers are readable by everyone; private ones need the read scope.
     pub fn can_read(&self, def: &LayerDef) -> bool {
         !def.private

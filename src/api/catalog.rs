@@ -34,10 +34,8 @@ async fn catalog(
     Auth(reader): Auth,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let data = &state.data;
-    let layers: Vec<_> = data
-        .layers
-        .iter()
-        .filter(|def| reader.can_read(def))
+    let layers: Vec<_> = reader
+        .visible(&data.layers)
         .map(|def| {
             let index = data.index.layer(&def.id).unwrap_or_default();
             json!({

@@ -192,12 +192,7 @@ async fn collections(
 ) -> Result<Response, ApiError> {
     no_params(&params)?;
     let base = base_url(&headers);
-    let public: Vec<&LayerDef> = state
-        .data
-        .layers
-        .iter()
-        .filter(|d| reader.can_read(d))
-        .collect();
+    let public: Vec<&LayerDef> = reader.visible(&state.data.layers).collect();
     if wants_html(&params, &headers)? {
         let rows: String = public
             .iter()

@@ -28,10 +28,8 @@ async fn style(
     headers: HeaderMap,
 ) -> Json<serde_json::Value> {
     let data = &state.data;
-    let snapshots: Vec<_> = data
-        .layers
-        .iter()
-        .filter(|d| reader.can_read(d))
+    let snapshots: Vec<_> = reader
+        .visible(&data.layers)
         .map(|d| (d, data.index.layer(&d.id).unwrap_or_default()))
         .collect();
     let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, i.as_ref())).collect();

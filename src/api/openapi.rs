@@ -485,12 +485,7 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
             &[404],
         ),
     );
-    let public: Vec<&LayerDef> = state
-        .data
-        .layers
-        .iter()
-        .filter(|d| reader.can_read(d))
-        .collect();
+    let public: Vec<&LayerDef> = reader.visible(&state.data.layers).collect();
     let polygon_layers: Vec<&str> = public
         .iter()
         .filter(|d| d.geometry == crate::model::GeometryKind::Polygon)
