@@ -10,12 +10,15 @@ use urbantile::index::tile::render_tile;
 
 fn bench(c: &mut Criterion) {
     let (layers, bounds) = common::city(10);
-    let layers: Vec<_> = layers.into_iter().map(|(d, i)| (d, Arc::new(i))).collect();
+    let layers: Vec<_> = layers
+        .into_iter()
+        .map(|(d, i)| (d, Arc::new(parking_lot::RwLock::new(i))))
+        .collect();
     let tile_layers = common::tile_layers(&layers);
     let mut group = c.benchmark_group("composite_tile");
     for z in [10u8, 12, 14, 16] {
         let tile = common::centre_tile(bounds, z);
-        let size = render_tile(&tile_layers, tile, None).len();
+        let size = render_tile(&tile_layers, tile, None).bytes.len();
         eprintln!("z{z} tile {tile}: {size} bytes");
         group.bench_function(format!("z{z}"), |b| {
             b.iter(|| render_tile(&tile_layers, tile, None))

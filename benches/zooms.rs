@@ -14,7 +14,10 @@ use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
 
 fn main() {
     let (layers, b) = common::city(10);
-    let layers: Vec<_> = layers.into_iter().map(|(d, i)| (d, Arc::new(i))).collect();
+    let layers: Vec<_> = layers
+        .into_iter()
+        .map(|(d, i)| (d, Arc::new(parking_lot::RwLock::new(i))))
+        .collect();
     let tile_layers = common::tile_layers(&layers);
     let (x0, y0) = lon_lat_to_3857(b.west, b.south);
     let (x1, y1) = lon_lat_to_3857(b.east, b.north);
@@ -32,7 +35,7 @@ fn main() {
         for x in xs {
             for y in ys.clone() {
                 let t = Instant::now();
-                let tile = render_tile(&tile_layers, TileCoord { z, x, y }, None);
+                let tile = render_tile(&tile_layers, TileCoord { z, x, y }, None).bytes;
                 let r = t.elapsed().as_secs_f64();
                 let t = Instant::now();
                 let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -426,7 +426,6 @@ pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
             .collect(),
         None => index
             .features()
-            .iter()
             .filter(|f| q.meets_bbox(&bbox, f) && q.filters_match(index, f))
             .collect(),
     };

@@ -61,13 +61,13 @@ pub fn city(n: u32) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
 
 /// Tile-rendering views of indexed layers, unfiltered.
 pub fn tile_layers(
-    layers: &[(LayerDef, std::sync::Arc<LayerIndex>)],
+    layers: &[(LayerDef, std::sync::Arc<parking_lot::RwLock<LayerIndex>>)],
 ) -> Vec<urbantile::index::tile::TileLayer<'_>> {
     layers
         .iter()
         .map(|(def, index)| urbantile::index::tile::TileLayer {
             def,
-            index: index.clone(),
+            index,
             filter: None,
         })
         .collect()

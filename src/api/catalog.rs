@@ -37,7 +37,7 @@ async fn catalog(
     let layers: Vec<_> = reader
         .visible(&data.layers)
         .map(|def| {
-            let index = data.index.layer(&def.id).unwrap_or_default();
+            let index = data.index.read(&def.id);
             json!({
                 "id": def.id,
                 "title": def.title,

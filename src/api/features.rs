@@ -153,7 +153,7 @@ async fn conformance(headers: HeaderMap, Query(params): Params) -> Result<Respon
 }
 
 fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let index = state.data.index.read(&def.id);
     let id = def.id.as_str();
     let mut extent = json!({
         "spatial": {
@@ -197,7 +197,7 @@ async fn collections(
         let rows: String = public
             .iter()
             .map(|d| {
-                let n = state.data.index.layer(&d.id).map_or(0, |i| i.len());
+                let n = state.data.index.read(&d.id).len();
                 format!(
                     "<tr><td><a href=\"/collections/{id}?f=html\">{t}</a></td><td>{n}</td><td>{desc}</td></tr>",
                     id = d.id,
@@ -300,10 +300,13 @@ async fn items(
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
     let html = wants_html(&params, &headers)?;
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
-    let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let page_ids = run(&index, &q);
+    let (q, page_ids) = {
+        let index = state.data.index.read(&def.id);
+        let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let page_ids = run(&index, &q);
+        (q, page_ids)
+    };
     let features = state
         .data
         .store

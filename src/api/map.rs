@@ -30,9 +30,9 @@ async fn style(
     let data = &state.data;
     let snapshots: Vec<_> = reader
         .visible(&data.layers)
-        .map(|d| (d, data.index.layer(&d.id).unwrap_or_default()))
+        .map(|d| (d, data.index.read(&d.id)))
         .collect();
-    let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, i.as_ref())).collect();
+    let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, &**i)).collect();
     Json(crate::style::style(
         &layers,
         &base_url(&headers),

@@ -492,7 +492,7 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         .map(|d| d.id.as_str())
         .collect();
     for def in &public {
-        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        let index = state.data.index.read(&def.id);
         collection_paths(def, index.field_types(), &polygon_layers, &mut paths);
     }
     json!({

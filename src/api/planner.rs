@@ -56,7 +56,7 @@ fn split(
         return Err(bad(k, "is not used by this route"));
     }
     let now = crate::model::time::now_secs();
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let index = state.data.index.read(&def.id);
     let filter = ItemsQuery::parse(def, &index, &rest, now)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok((mine, filter))
@@ -122,8 +122,7 @@ async fn nearest(
             }
         },
     };
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
-    let hits = planner::nearest(&index, &filter, lon, lat, k, max);
+    let hits = planner::nearest(&state.data.index.read(&def.id), &filter, lon, lat, k, max);
     let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
     let mut features = features_of(&state, def, &ids).await?;
     for (f, (_, d)) in features.iter_mut().zip(&hits) {
@@ -162,8 +161,7 @@ async fn containing(
     let def = visible_layer(&state, &reader, &id)?;
     let (own, filter) = split(&state, def, params, &["point", "f"])?;
     let (lon, lat) = parse_point(&own)?;
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
-    let ids = planner::containing(&index, &filter, lon, lat);
+    let ids = planner::containing(&state.data.index.read(&def.id), &filter, lon, lat);
     Ok(feature_collection(features_of(&state, def, &ids).await?))
 }
 
@@ -202,22 +200,23 @@ async fn aggregate(
             Some(i)
         }
     };
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
-    let groups_index = state.data.index.layer(&by.id).unwrap_or_default();
-    if let Some(i) = sum
-        && index
-            .field_types()
-            .get(i)
-            .copied()
-            .flatten()
-            .is_some_and(|t| t != FieldType::Number)
-    {
-        return Err(bad(
-            "sum",
-            format!("{:?} is not a number", def.properties[i]),
-        ));
-    }
-    let groups = planner::aggregate(&index, &filter, &groups_index, sum);
+    let groups = {
+        let (index, groups_index) = state.data.index.read_both(&def.id, &by.id);
+        if let Some(i) = sum
+            && index
+                .field_types()
+                .get(i)
+                .copied()
+                .flatten()
+                .is_some_and(|t| t != FieldType::Number)
+        {
+            return Err(bad(
+                "sum",
+                format!("{:?} is not a number", def.properties[i]),
+            ));
+        }
+        planner::aggregate(&index, &filter, &groups_index, sum)
+    };
     let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
     let found = state.data.store.features_by_ids(&by.id, &ids).await?;
     let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
@@ -246,7 +245,7 @@ async fn queryables(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
-    let index = state.data.index.layer(&def.id).unwrap_or_default();
+    let index = state.data.index.read(&def.id);
     let times: Vec<&str> = def
         .time
         .iter()

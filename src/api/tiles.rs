@@ -171,18 +171,18 @@ async fn tile(
 
     let mut layers: Vec<TileLayer> = Vec::with_capacity(defs.len());
     for def in defs {
-        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        let index = state.data.index.slot(&def.id);
         // A filter applies to every layer of the tile, so each must have its properties.
         let filter = match asked.filter {
             None => None,
             Some((text, lang)) => Some(
-                Filter::parse(def, &index, text, lang)
+                Filter::parse(def, &index.read(), text, lang)
                     .map_err(|e| ApiError::BadRequest(format!("layer {}: {e}", def.id)))?,
             ),
         };
         layers.push(TileLayer { def, index, filter });
     }
-    let bytes = render_tile(&layers, coord, asked.time);
+    let bytes = render_tile(&layers, coord, asked.time).bytes;
 
     let mut out_headers = HeaderMap::new();
     out_headers.insert(
@@ -235,7 +235,7 @@ async fn tilejson(
     let mut bounds = None;
     let mut vector_layers = Vec::new();
     for def in &defs {
-        let index = state.data.index.layer(&def.id).unwrap_or_default();
+        let index = state.data.index.read(&def.id);
         if let Some(b) = index.bounds() {
             bounds = Some(bounds.map_or(b, |a: crate::model::Bbox| a.union(b)));
         }

@@ -615,7 +615,6 @@ mod tests {
         let f = Filter::parse(&def(), &idx, text, lang).unwrap_or_else(|e| panic!("{text}: {e}"));
         let mut v: Vec<u64> = idx
             .features()
-            .iter()
             .filter(|x| f.matches(&idx, x))
             .map(|x| x.id.0)
             .collect();

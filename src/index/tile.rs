@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use parking_lot::RwLock;
+
 use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::LayerIndex;
@@ -11,21 +13,31 @@ use crate::model::TimeRange;
 use crate::tiles::render::tolerance_units;
 use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
 
-/// One layer of a tile request: its definition and the snapshot to read.
+/// One layer of a tile request: its definition and its index.
 pub struct TileLayer<'a> {
     pub def: &'a LayerDef,
-    pub index: Arc<LayerIndex>,
+    /// Locked for reading while this layer's part of the tile is cut.
+    pub index: &'a Arc<RwLock<LayerIndex>>,
     /// Only features that pass this CQL2 filter are drawn.
     pub filter: Option<Filter>,
 }
 
-/// Encodes the tile; an empty vector when no layer has a feature there.
+/// An encoded tile and the [`LayerIndex::version`] of each layer it was cut from.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    /// Empty when no layer has a feature there.
+    pub bytes: Vec<u8>,
+    pub versions: Vec<u64>,
+}
+
+/// Encodes the tile.
 ///
 /// Features are written in the layer's storage order (spatial, ties by id), so that a
 /// tile's bytes (and ETag) depend only on the data, not on the shape of the R*-trees, and
 /// memory is read front to back.
-pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Vec<u8> {
+pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Rendered {
     let mut out = Vec::new();
+    let mut versions = Vec::with_capacity(layers.len());
     let span = tile.span_3857();
     let query = tile
         .bounds_3857()
@@ -33,11 +45,14 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
     let mut hits: Vec<u32> = Vec::new();
     for layer in layers {
         let def = layer.def;
+        // One layer locked at a time, never two: see [`crate::index::Index::read`].
+        let index = layer.index.read();
+        versions.push(index.version());
         if tile.z < def.minzoom {
             continue;
         }
         hits.clear();
-        layer.index.positions_at_zoom(query, tile.z, &mut hits);
+        index.positions_at_zoom(query, tile.z, &mut hits);
         if hits.is_empty() {
             continue;
         }
@@ -46,25 +61,28 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         let mut renderer = LayerRenderer::new(
             def.id.as_str(),
             &def.properties,
-            layer.index.values(),
+            index.values(),
             tile,
             tolerance_units(tile.z, def.maxzoom),
         );
         for &i in &hits {
-            let f = layer.index.feature(i);
+            let f = index.feature(i);
             if time.is_some_and(|t| !f.time.overlaps(&t)) {
                 continue;
             }
             if layer
                 .filter
                 .as_ref()
-                .is_some_and(|flt| !flt.matches(&layer.index, f))
+                .is_some_and(|flt| !flt.matches(&index, f))
             {
                 continue;
             }
-            renderer.add(f.id.0, &f.geometry, layer.index.tags(f));
+            renderer.add(f.id.0, &f.geometry, index.tags(f));
         }
         renderer.finish(&mut out);
     }
-    out
+    Rendered {
+        bytes: out,
+        versions,
+    }
 }

@@ -1,6 +1,9 @@
 //! Persistence: the one [`FeatureStore`] trait that every backend implements, and the
 //! embedded SQLite backend. The store is the truth; the in-memory [`crate::index`] is
-//! rebuilt from it on start and after each layer write.
+//! rebuilt from it on start and follows its change log afterwards.
+//!
+//! Every write is one transaction that also appends to the change log ([`Change`]), so
+//! that a server sharing the store, and a client of `GET /changes`, learns of every edit.
 
 pub mod sqlite;
 
@@ -35,6 +38,60 @@ pub enum StoreError {
     Url(String),
     #[error("a key named {0:?} exists already")]
     KeyExists(String),
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    Create,
+    /// A whole feature replaced (PUT).
+    Replace,
+    /// A feature's properties or geometry patched (PATCH).
+    Update,
+    Delete,
+    /// Many features of a layer at once (an ingest, or `--replace`): reload the layer.
+    Reload,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Create => "create",
+            ChangeKind::Replace => "replace",
+            ChangeKind::Update => "update",
+            ChangeKind::Delete => "delete",
+            ChangeKind::Reload => "reload",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ChangeKind> {
+        Some(match s {
+            "create" => ChangeKind::Create,
+            "replace" => ChangeKind::Replace,
+            "update" => ChangeKind::Update,
+            "delete" => ChangeKind::Delete,
+            "reload" => ChangeKind::Reload,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Position in the log: increasing, never reused.
+    pub seq: u64,
+    pub layer: LayerId,
+    /// `None` for [`ChangeKind::Reload`].
+    pub feature: Option<FeatureId>,
+    pub kind: ChangeKind,
+    /// Union of the feature's extent before and after (for a reload: of the layer's).
+    pub bbox: Option<Bbox>,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The [`FeatureStore::origin`] of the handle that wrote it; 0 for none.
+    pub origin: u64,
 }
 
 /// How a write treats the features a layer already has.
@@ -95,16 +152,50 @@ pub trait FeatureStore: Send + Sync {
         layer: &LayerId,
         mode: WriteMode,
     ) -> Result<Box<dyn LayerWriter>, StoreError>;
+
+    /// This handle's mark on the changes it writes, random per open store, so that a
+    /// server can tell its own edits from those of other processes sharing the store.
+    fn origin(&self) -> u64;
+
+    /// Change log entries after `seq`, oldest first, at most `limit`.
+    async fn changes_since(&self, seq: u64, limit: u32) -> Result<Vec<Change>, StoreError>;
+
+    /// The first and last `seq` the log still holds (`None` when it is empty).
+    async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError>;
+
+    /// Drops log entries so that at most `keep` of the newest remain; returns how many went.
+    async fn prune_changes(&self, keep: u64) -> Result<u64, StoreError>;
 }
 
 /// An open write to one layer (one database transaction).
+///
+/// Bulk [`insert`](LayerWriter::insert)s are logged as one `reload` change at commit; the
+/// per-feature operations log one change each.
 #[async_trait]
 pub trait LayerWriter: Send {
     /// Adds a batch; returns the ids given to the features, in order.
     async fn insert(&mut self, features: &[NewFeature]) -> Result<Vec<FeatureId>, StoreError>;
 
-    /// Makes every batch durable and visible at once.
-    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+    /// A feature of this layer as this transaction sees it.
+    async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError>;
+
+    /// Adds one feature and logs its creation.
+    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError>;
+
+    /// Overwrites a feature (`kind` is [`ChangeKind::Replace`] or [`ChangeKind::Update`],
+    /// for the log); false when the layer has no such feature.
+    async fn overwrite(
+        &mut self,
+        id: FeatureId,
+        feature: &NewFeature,
+        kind: ChangeKind,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes a feature; false when the layer has no such feature.
+    async fn delete(&mut self, id: FeatureId) -> Result<bool, StoreError>;
+
+    /// Makes everything durable and visible at once; returns the changes logged, in order.
+    async fn commit(self: Box<Self>) -> Result<Vec<Change>, StoreError>;
 }
 
 /// Opens the store a database URL names.

@@ -11,7 +11,9 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
-use crate::store::{FeatureStore, LayerStats, LayerWriter, NewFeature, StoreError, WriteMode};
+use crate::store::{
+    Change, ChangeKind, FeatureStore, LayerStats, LayerWriter, NewFeature, StoreError, WriteMode,
+};
 
 /// Rows per INSERT statement: multi-row statements are several times faster than one row
 /// each, and 10 parameters a row stay far below SQLite's limit of 32766.
@@ -19,6 +21,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    origin: u64,
 }
 
 impl SqliteStore {
@@ -53,7 +56,10 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            origin: random_origin(),
+        })
     }
 }
 
@@ -72,20 +78,7 @@ impl FeatureStore for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         let count: i64 = row.try_get(0)?;
-        let bounds = match (
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-        ) {
-            (Some(west), Some(south), Some(east), Some(north)) => Some(Bbox {
-                west,
-                south,
-                east,
-                north,
-            }),
-            _ => None,
-        };
+        let bounds = bbox_columns(&row, 1)?;
         Ok(LayerStats {
             count: count as u64,
             bounds,
@@ -185,8 +178,12 @@ impl FeatureStore for SqliteStore {
         layer: &LayerId,
         mode: WriteMode,
     ) -> Result<Box<dyn LayerWriter>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE takes the write lock now: a transaction that reads before it writes
+        // (If-Match) cannot then fail to upgrade.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut reload_bbox = None;
         if mode == WriteMode::Replace {
+            reload_bbox = layer_bounds(&mut tx, layer).await?;
             sqlx::query("DELETE FROM features WHERE layer = ?")
                 .bind(layer.as_str())
                 .execute(&mut *tx)
@@ -195,7 +192,127 @@ impl FeatureStore for SqliteStore {
         Ok(Box::new(SqliteLayerWriter {
             tx,
             layer: layer.clone(),
+            origin: self.origin,
+            reload: mode == WriteMode::Replace,
+            reload_bbox,
+            changes: Vec::new(),
         }))
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    async fn changes_since(&self, seq: u64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin \
+             FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(seq as i64)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let layer: String = row.try_get(1)?;
+            let kind: String = row.try_get(3)?;
+            // Rows this build cannot read (an unknown layer id or kind) are skipped rather
+            // than stopping the feed.
+            let (Ok(layer), Some(kind)) = (LayerId::new(&layer), ChangeKind::parse(&kind)) else {
+                continue;
+            };
+            out.push(Change {
+                seq: row.try_get::<i64, _>(0)? as u64,
+                layer,
+                feature: row
+                    .try_get::<Option<i64>, _>(2)?
+                    .map(|i| FeatureId(i as u64)),
+                kind,
+                bbox: bbox_columns(row, 4)?,
+                at_ms: row.try_get(8)?,
+                origin: row.try_get::<i64, _>(9)? as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query("SELECT min(seq), max(seq) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        let first: Option<i64> = row.try_get(0)?;
+        let last: Option<i64> = row.try_get(1)?;
+        Ok(first.zip(last).map(|(a, b)| (a as u64, b as u64)))
+    }
+
+    async fn prune_changes(&self, keep: u64) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?")
+                .bind(keep as i64)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// A random non-zero origin mark (0 stands for "no server").
+fn random_origin() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    // SQLite integers are signed 64-bit: keep the mark positive.
+    (h.finish() >> 1).max(1)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Four nullable REAL columns from `at` on, as a box.
+fn bbox_columns(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<Option<Bbox>, StoreError> {
+    Ok(
+        match (
+            row.try_get(at)?,
+            row.try_get(at + 1)?,
+            row.try_get(at + 2)?,
+            row.try_get(at + 3)?,
+        ) {
+            (Some(west), Some(south), Some(east), Some(north)) => Some(Bbox {
+                west,
+                south,
+                east,
+                north,
+            }),
+            _ => None,
+        },
+    )
+}
+
+async fn layer_bounds(
+    tx: &mut Transaction<'static, Sqlite>,
+    layer: &LayerId,
+) -> Result<Option<Bbox>, StoreError> {
+    let row = sqlx::query(
+        "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM features WHERE layer = ?",
+    )
+    .bind(layer.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    bbox_columns(&row, 0)
+}
+
+fn union(a: Option<Bbox>, b: Option<Bbox>) -> Option<Bbox> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.union(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -236,6 +353,90 @@ fn decode_row(layer: &LayerId, row: &sqlx::sqlite::SqliteRow) -> Result<StoredFe
 struct SqliteLayerWriter {
     tx: Transaction<'static, Sqlite>,
     layer: LayerId,
+    origin: u64,
+    /// Whether commit logs a `reload` (after `--replace` or a bulk insert), and the extent
+    /// it covers so far.
+    reload: bool,
+    reload_bbox: Option<Bbox>,
+    changes: Vec<Change>,
+}
+
+/// A feature as its row stores it.
+struct EncodedRow {
+    wkb: Vec<u8>,
+    bbox: Bbox,
+    props: String,
+}
+
+impl SqliteLayerWriter {
+    fn row(&self, f: &NewFeature) -> Result<EncodedRow, StoreError> {
+        let wkb = f
+            .feature
+            .geometry
+            .to_wkb(CoordDimensions::xy())
+            .map_err(|e| StoreError::Geometry {
+                layer: self.layer.clone(),
+                id: FeatureId(0),
+                reason: e.to_string(),
+            })?;
+        let bbox = Bbox::of(&f.feature.geometry).unwrap_or(Bbox {
+            west: 0.0,
+            south: 0.0,
+            east: 0.0,
+            north: 0.0,
+        });
+        let props = serde_json::Value::Object(f.feature.properties.clone()).to_string();
+        Ok(EncodedRow { wkb, bbox, props })
+    }
+
+    /// The stored extent of a feature of this layer, `None` when there is no such feature.
+    async fn extent(&mut self, id: FeatureId) -> Result<Option<Bbox>, StoreError> {
+        let row = sqlx::query(
+            "SELECT min_x, min_y, max_x, max_y FROM features WHERE id = ? AND layer = ?",
+        )
+        .bind(id.0 as i64)
+        .bind(self.layer.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row {
+            Some(row) => bbox_columns(&row, 0),
+            None => Ok(None),
+        }
+    }
+
+    async fn log(
+        &mut self,
+        feature: Option<FeatureId>,
+        kind: ChangeKind,
+        bbox: Option<Bbox>,
+    ) -> Result<(), StoreError> {
+        let at_ms = now_ms();
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO changes (layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        )
+        .bind(self.layer.as_str())
+        .bind(feature.map(|f| f.0 as i64))
+        .bind(kind.as_str())
+        .bind(bbox.map(|b| b.west))
+        .bind(bbox.map(|b| b.south))
+        .bind(bbox.map(|b| b.east))
+        .bind(bbox.map(|b| b.north))
+        .bind(at_ms)
+        .bind(self.origin as i64)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.changes.push(Change {
+            seq: seq as u64,
+            layer: self.layer.clone(),
+            feature,
+            kind,
+            bbox,
+            at_ms,
+            origin: self.origin,
+        });
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -245,35 +446,21 @@ impl LayerWriter for SqliteLayerWriter {
         for chunk in features.chunks(ROWS_PER_STATEMENT) {
             let mut rows = Vec::with_capacity(chunk.len());
             for f in chunk {
-                let wkb = f
-                    .feature
-                    .geometry
-                    .to_wkb(CoordDimensions::xy())
-                    .map_err(|e| StoreError::Geometry {
-                        layer: self.layer.clone(),
-                        id: FeatureId(0),
-                        reason: e.to_string(),
-                    })?;
-                let bbox = Bbox::of(&f.feature.geometry).unwrap_or(Bbox {
-                    west: 0.0,
-                    south: 0.0,
-                    east: 0.0,
-                    north: 0.0,
-                });
-                let props = serde_json::Value::Object(f.feature.properties.clone()).to_string();
-                rows.push((wkb, bbox, props, f.time));
+                let row = self.row(f)?;
+                self.reload_bbox = union(self.reload_bbox, Some(row.bbox));
+                rows.push((row, f.time));
             }
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
                 "INSERT INTO features (layer, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) ",
             );
-            q.push_values(&rows, |mut b, (wkb, bbox, props, time)| {
+            q.push_values(&rows, |mut b, (row, time)| {
                 b.push_bind(self.layer.as_str())
-                    .push_bind(wkb.as_slice())
-                    .push_bind(props.as_str())
-                    .push_bind(bbox.west)
-                    .push_bind(bbox.south)
-                    .push_bind(bbox.east)
-                    .push_bind(bbox.north)
+                    .push_bind(row.wkb.as_slice())
+                    .push_bind(row.props.as_str())
+                    .push_bind(row.bbox.west)
+                    .push_bind(row.bbox.south)
+                    .push_bind(row.bbox.east)
+                    .push_bind(row.bbox.north)
                     .push_bind(time.start)
                     .push_bind(time.end);
             });
@@ -281,12 +468,91 @@ impl LayerWriter for SqliteLayerWriter {
             let new_ids: Vec<i64> = q.build_query_scalar().fetch_all(&mut *self.tx).await?;
             ids.extend(new_ids.into_iter().map(|i| FeatureId(i as u64)));
         }
+        self.reload |= !features.is_empty();
         Ok(ids)
     }
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+    async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, geom, properties FROM features WHERE id = ? AND layer = ?")
+                .bind(id.0 as i64)
+                .bind(self.layer.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        row.map(|r| decode_row(&self.layer, &r)).transpose()
+    }
+
+    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
+        let row = self.row(feature)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO features (layer, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(self.layer.as_str())
+        .bind(row.wkb.as_slice())
+        .bind(row.props.as_str())
+        .bind(row.bbox.west)
+        .bind(row.bbox.south)
+        .bind(row.bbox.east)
+        .bind(row.bbox.north)
+        .bind(feature.time.start)
+        .bind(feature.time.end)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let id = FeatureId(id as u64);
+        self.log(Some(id), ChangeKind::Create, Some(row.bbox))
+            .await?;
+        Ok(id)
+    }
+
+    async fn overwrite(
+        &mut self,
+        id: FeatureId,
+        feature: &NewFeature,
+        kind: ChangeKind,
+    ) -> Result<bool, StoreError> {
+        let Some(old) = self.extent(id).await? else {
+            return Ok(false);
+        };
+        let row = self.row(feature)?;
+        sqlx::query(
+            "UPDATE features SET geom = ?, properties = ?, min_x = ?, min_y = ?, max_x = ?, \
+             max_y = ?, t_start = ?, t_end = ?, version = version + 1 WHERE id = ?",
+        )
+        .bind(row.wkb.as_slice())
+        .bind(row.props.as_str())
+        .bind(row.bbox.west)
+        .bind(row.bbox.south)
+        .bind(row.bbox.east)
+        .bind(row.bbox.north)
+        .bind(feature.time.start)
+        .bind(feature.time.end)
+        .bind(id.0 as i64)
+        .execute(&mut *self.tx)
+        .await?;
+        self.log(Some(id), kind, Some(old.union(row.bbox))).await?;
+        Ok(true)
+    }
+
+    async fn delete(&mut self, id: FeatureId) -> Result<bool, StoreError> {
+        let Some(old) = self.extent(id).await? else {
+            return Ok(false);
+        };
+        sqlx::query("DELETE FROM features WHERE id = ?")
+            .bind(id.0 as i64)
+            .execute(&mut *self.tx)
+            .await?;
+        self.log(Some(id), ChangeKind::Delete, Some(old)).await?;
+        Ok(true)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<Vec<Change>, StoreError> {
+        if self.reload {
+            let bbox = self.reload_bbox;
+            self.log(None, ChangeKind::Reload, bbox).await?;
+        }
         self.tx.commit().await?;
-        Ok(())
+        Ok(self.changes)
     }
 }
 
@@ -374,5 +640,79 @@ mod tests {
             .map(|f| f.feature.properties["name"].clone())
             .collect();
         assert_eq!(names, ["new1", "new2"]);
+    }
+
+    #[tokio::test]
+    async fn every_write_is_logged_with_its_extent_in_the_same_transaction() {
+        let (_dir, store) = temp_store().await;
+        let layer = LayerId::new("schools").unwrap();
+        let mut w = store.begin_write(&layer, WriteMode::Append).await.unwrap();
+        let a = w.create(&feature(24.0, 60.0, "a")).await.unwrap();
+        let b = w.create(&feature(25.0, 61.0, "b")).await.unwrap();
+        assert_eq!(
+            w.get(a).await.unwrap().unwrap().feature.properties["name"],
+            "a"
+        );
+        assert!(
+            w.overwrite(a, &feature(24.5, 60.5, "a2"), ChangeKind::Replace)
+                .await
+                .unwrap()
+        );
+        assert!(w.delete(b).await.unwrap());
+        assert!(!w.delete(FeatureId(999)).await.unwrap());
+        let changes = w.commit().await.unwrap();
+        let kinds: Vec<_> = changes.iter().map(|c| (c.kind, c.feature)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (ChangeKind::Create, Some(a)),
+                (ChangeKind::Create, Some(b)),
+                (ChangeKind::Replace, Some(a)),
+                (ChangeKind::Delete, Some(b)),
+            ]
+        );
+        let moved = changes[2].bbox.unwrap();
+        assert_eq!((moved.west, moved.north), (24.0, 60.5));
+        assert_eq!(store.changes_since(0, 100).await.unwrap(), changes);
+        assert_eq!(
+            store.changes_since(changes[1].seq, 1).await.unwrap(),
+            [changes[2].clone()]
+        );
+        assert!(
+            changes
+                .iter()
+                .all(|c| c.origin == store.origin() && c.origin != 0)
+        );
+
+        // An abandoned writer logs nothing; a replace logs one reload over old and new.
+        let mut w = store.begin_write(&layer, WriteMode::Append).await.unwrap();
+        w.create(&feature(1.0, 1.0, "lost")).await.unwrap();
+        drop(w);
+        let mut w = store.begin_write(&layer, WriteMode::Replace).await.unwrap();
+        let n = w.insert(&[feature(26.0, 59.0, "n")]).await.unwrap()[0];
+        let reload = w.commit().await.unwrap();
+        assert_eq!(reload.len(), 1);
+        assert_eq!(
+            (reload[0].kind, reload[0].feature),
+            (ChangeKind::Reload, None)
+        );
+        let b = reload[0].bbox.unwrap();
+        assert_eq!((b.west, b.south, b.east, b.north), (24.5, 59.0, 26.0, 60.5));
+        assert_eq!(
+            store.change_span().await.unwrap(),
+            Some((changes[0].seq, reload[0].seq))
+        );
+        assert_eq!(store.prune_changes(2).await.unwrap(), 3);
+        assert_eq!(
+            store.change_span().await.unwrap().unwrap().0,
+            changes[3].seq
+        );
+
+        // Ids are never reused, even that of the newest feature once it is deleted.
+        let mut w = store.begin_write(&layer, WriteMode::Append).await.unwrap();
+        assert!(w.delete(n).await.unwrap());
+        let c = w.create(&feature(1.0, 1.0, "c")).await.unwrap();
+        w.commit().await.unwrap();
+        assert!(c > n);
     }
 }
