@@ -6,12 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::cache::TileCache;
 use crate::config::{ConfigError, LayerDef, load_layers};
 use crate::index::{Index, LayerIndex};
 use crate::ingest::Format;
 use crate::ingest::run::{
     IngestError, IngestOptions, IngestReport, OsmCache, ingest_records, open_records, progress,
 };
+use crate::live::Feed;
 use crate::model::LayerId;
 use crate::store::{FeatureStore, StoreError};
 
@@ -30,6 +32,8 @@ pub struct Dataset {
     pub layers: Vec<LayerDef>,
     pub store: Arc<dyn FeatureStore>,
     pub index: Index,
+    pub cache: TileCache,
+    pub feed: Feed,
 }
 
 impl Dataset {
@@ -42,6 +46,8 @@ impl Dataset {
             layers,
             store,
             index,
+            cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
+            feed: Feed::default(),
         })
     }
 
@@ -94,6 +100,21 @@ impl Dataset {
             reports.push((def.id.clone(), report));
         }
         Ok(reports)
+    }
+
+    /// Loads the index and starts following the store's change log (see
+    /// [`crate::live`]); the dataset is then ready to serve.
+    pub async fn go_live(self) -> Result<Arc<Dataset>, StartError> {
+        // The log position is read before the index is loaded, so that a change made in
+        // between is applied (again) rather than missed.
+        let from = self.store.change_span().await?.map_or(0, |(_, last)| last);
+        self.load_index().await?;
+        let data = Arc::new(self);
+        tokio::spawn(
+            data.clone()
+                .follow_changes(from, std::time::Duration::from_millis(200)),
+        );
+        Ok(data)
     }
 
     /// Loads every layer from the store into its R*-tree.

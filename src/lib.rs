@@ -25,12 +25,14 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod dataset;
 pub mod filter;
 pub mod generate;
 pub mod index;
 pub mod ingest;
+pub mod live;
 pub mod model;
 pub mod planner;
 pub mod query;

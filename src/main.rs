@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -48,6 +47,12 @@ enum Command {
         /// https://tile.example.org/{z}/{x}/{y}.png (none by default: the map works offline).
         #[arg(long, env = "URBANTILE_BASEMAP")]
         basemap: Option<String>,
+        /// Memory for cached tiles (gzip-compressed), in MiB; 0 turns the cache off.
+        #[arg(long, env = "URBANTILE_CACHE_MB", default_value_t = 256)]
+        cache_mb: usize,
+        /// Largest request body accepted (feature writes), in MiB; larger ones get 413.
+        #[arg(long, env = "URBANTILE_MAX_BODY_MB", default_value_t = 32)]
+        max_body_mb: usize,
     },
     /// Load a file into a layer.
     Ingest {
@@ -107,7 +112,20 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { bind, basemap } => serve(&cli.layers, &cli.database, bind, basemap).await,
+        Command::Serve {
+            bind,
+            basemap,
+            cache_mb,
+            max_body_mb,
+        } => {
+            let options = ServeOptions {
+                bind,
+                basemap,
+                cache_bytes: cache_mb << 20,
+                max_body: max_body_mb << 20,
+            };
+            serve(&cli.layers, &cli.database, options).await
+        }
         Command::Ingest {
             layer,
             file,
@@ -252,21 +270,30 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
     Ok(())
 }
 
+struct ServeOptions {
+    bind: SocketAddr,
+    basemap: Option<String>,
+    cache_bytes: usize,
+    max_body: usize,
+}
+
 async fn serve(
     layers: &std::path::Path,
     database: &str,
-    bind: SocketAddr,
-    basemap: Option<String>,
+    options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let data = Dataset::open(layers, database)
+    let mut data = Dataset::open(layers, database)
         .await
         .with_context(|| format!("starting with layers from {}", layers.display()))?;
+    data.cache = urbantile::cache::TileCache::new(options.cache_bytes);
     data.ingest_sources_if_empty().await?;
-    data.load_index().await?;
+    let data = data.go_live().await?;
     let app = router(AppState {
-        data: Arc::new(data),
-        basemap: basemap.map(Into::into),
+        data,
+        basemap: options.basemap.map(Into::into),
+        max_body: options.max_body,
     });
+    let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;

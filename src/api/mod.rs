@@ -25,13 +25,19 @@ pub struct AppState {
     pub data: Arc<Dataset>,
     /// Raster tile URL template (`{z}/{x}/{y}`) of a base map for the style, if any.
     pub basemap: Option<Arc<str>>,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
 }
+
+/// Default for [`AppState::max_body`]: 32 MiB.
+pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 
 impl AppState {
     pub fn new(data: Arc<Dataset>) -> AppState {
         AppState {
             data,
             basemap: None,
+            max_body: DEFAULT_MAX_BODY,
         }
     }
 }

@@ -1,25 +1,31 @@
 //! Tile routes: `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and the TileJSON `GET /tiles/{layers}.json`.
 //!
-//! Tiles are encoded per request (no cache yet), gzip-compressed when the client accepts it,
-//! and carry an ETag of their bytes so that revalidation costs no transfer.
+//! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded, compressed
+//! once and cached. A gzip client gets the cached bytes as they are; others get them
+//! inflated. Every tile carries an ETag of its uncompressed bytes, so that revalidation
+//! costs no transfer and the ETag changes exactly when the tile does.
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde_json::json;
 
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
 use crate::auth::Reader;
+use crate::cache::{CachedTile, TileKey};
 use crate::config::LayerDef;
 use crate::filter::Filter;
-use crate::index::tile::{TileLayer, render_tile};
-use crate::model::TimeRange;
+use crate::index::tile::{Rendered, TileLayer, render_tile};
 use crate::model::time::parse_datetime_param;
+use crate::model::{LayerId, TimeRange};
 use crate::tiles::TileCoord;
 
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
@@ -72,6 +78,9 @@ struct TileQuery<'q> {
     time: Option<TimeRange>,
     /// CQL2 text or JSON and its language, parsed per layer.
     filter: Option<(&'q str, &'q str)>,
+    /// The query in canonical form for the cache key; `None` when the answer depends on
+    /// the clock (`datetime` with `now`) and must not be cached.
+    cache_key: Option<String>,
 }
 
 fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
@@ -102,7 +111,24 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
         }
         None => None,
     };
-    Ok(TileQuery { time, filter })
+    let clocked = q
+        .get("datetime")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("now"));
+    let cache_key = (!clocked).then(|| {
+        let mut key = String::new();
+        if let Some(t) = time {
+            key.push_str(&format!("t={:?}..{:?};", t.start, t.end));
+        }
+        if let Some((text, lang)) = filter {
+            key.push_str(&format!("{lang}:{text}"));
+        }
+        key
+    });
+    Ok(TileQuery {
+        time,
+        filter,
+        cache_key,
+    })
 }
 
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
@@ -125,21 +151,9 @@ pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A 64-bit hash of the tile bytes, eight bytes per step (FNV-style multiply and rotate):
-/// stable across runs and builds, unlike std's hasher, and fast enough to run on every tile.
+/// The ETag of some bytes: a stable hash, so it changes exactly when they do.
 pub(crate) fn etag_of(bytes: &[u8]) -> String {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes(c.try_into().expect("chunks of eight"));
-        h = (h ^ w).wrapping_mul(K).rotate_left(29);
-    }
-    for &b in chunks.remainder() {
-        h = (h ^ b as u64).wrapping_mul(K).rotate_left(29);
-    }
-    h ^= h >> 31;
-    format!("\"{h:016x}\"")
+    format!("\"{:016x}\"", crate::model::stable_hash(&[bytes]))
 }
 
 pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
@@ -168,9 +182,76 @@ async fn tile(
     let defs = resolve_layers(&state, &reader, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
     let asked = tile_query(&query)?;
+    let gzip_ok = accepts_gzip(&headers);
+    let cache = &state.data.cache;
+    let key = asked.cache_key.as_ref().map(|q| TileKey {
+        layers: layers.as_str().into(),
+        query: q.as_str().into(),
+        tile: coord,
+    });
+    let (tile, raw) = match key.as_ref().and_then(|k| cache.get(k)) {
+        Some(hit) => (hit, None),
+        None => {
+            let rendered = render(&state, &defs, &asked, coord)?;
+            let bytes = rendered.bytes;
+            let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
+            // Compressed once, for this answer and for every later one from the cache.
+            let gzip = if bytes.is_empty() || !(gzip_ok || cache.enabled()) {
+                Bytes::new()
+            } else {
+                gzip(&bytes)
+                    .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
+                    .into()
+            };
+            let tile = CachedTile { gzip, etag };
+            if let Some(key) = key {
+                let ids: Arc<[LayerId]> = defs.iter().map(|d| d.id.clone()).collect();
+                cache.insert(key, ids, &rendered.versions, tile.clone());
+            }
+            (tile, Some(bytes))
+        }
+    };
 
+    let mut out_headers = HeaderMap::new();
+    out_headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    out_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    let Some(etag) = &tile.etag else {
+        return Ok((StatusCode::NO_CONTENT, out_headers).into_response());
+    };
+    out_headers.insert(header::ETAG, header_value(etag));
+    if if_none_match(&headers, etag) {
+        return Ok((StatusCode::NOT_MODIFIED, out_headers).into_response());
+    }
+    out_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(MVT_CONTENT_TYPE),
+    );
+    let body = if gzip_ok {
+        out_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        tile.gzip
+    } else {
+        match raw {
+            Some(raw) => raw.into(),
+            None => gunzip(&tile.gzip)
+                .map_err(|e| ApiError::Internal(format!("gunzip: {e}")))?
+                .into(),
+        }
+    };
+    Ok((StatusCode::OK, out_headers, Body::from(body)).into_response())
+}
+
+/// Cuts a tile from the index.
+fn render(
+    state: &AppState,
+    defs: &[&LayerDef],
+    asked: &TileQuery<'_>,
+    coord: TileCoord,
+) -> Result<Rendered, ApiError> {
     let mut layers: Vec<TileLayer> = Vec::with_capacity(defs.len());
-    for def in defs {
+    for &def in defs {
         let index = state.data.index.slot(&def.id);
         // A filter applies to every layer of the tile, so each must have its properties.
         let filter = match asked.filter {
@@ -182,33 +263,13 @@ async fn tile(
         };
         layers.push(TileLayer { def, index, filter });
     }
-    let bytes = render_tile(&layers, coord, asked.time).bytes;
+    Ok(render_tile(&layers, coord, asked.time))
+}
 
-    let mut out_headers = HeaderMap::new();
-    out_headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    out_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if bytes.is_empty() {
-        return Ok((StatusCode::NO_CONTENT, out_headers).into_response());
-    }
-    let etag = etag_of(&bytes);
-    out_headers.insert(header::ETAG, header_value(&etag));
-    if if_none_match(&headers, &etag) {
-        return Ok((StatusCode::NOT_MODIFIED, out_headers).into_response());
-    }
-    out_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(MVT_CONTENT_TYPE),
-    );
-    let body = if accepts_gzip(&headers) {
-        out_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        gzip(&bytes).map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
-    } else {
-        bytes
-    };
-    Ok((StatusCode::OK, out_headers, body).into_response())
+fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() * 3);
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
+    Ok(out)
 }
 
 pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

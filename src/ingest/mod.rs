@@ -24,6 +24,8 @@ pub enum Position {
     Feature(u64),
     /// An OSM element: `node`, `way` or `relation`, and its id.
     Osm { kind: &'static str, id: i64 },
+    /// A stored feature, by id (an edit through the API).
+    Stored(u64),
 }
 
 impl fmt::Display for Position {
@@ -32,6 +34,7 @@ impl fmt::Display for Position {
             Position::Line(n) => write!(f, "line {n}"),
             Position::Feature(n) => write!(f, "feature {n}"),
             Position::Osm { kind, id } => write!(f, "{kind} {id}"),
+            Position::Stored(id) => write!(f, "feature id {id}"),
         }
     }
 }

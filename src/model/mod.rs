@@ -174,6 +174,26 @@ impl Bbox {
     }
 }
 
+/// A 64-bit hash of byte strings, eight bytes per step (FNV-style multiply and rotate):
+/// stable across runs and builds, unlike std's hasher, and fast enough to run on every
+/// tile. For ETags, not for security.
+pub fn stable_hash(parts: &[&[u8]]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for bytes in parts {
+        h = (h ^ bytes.len() as u64).wrapping_mul(K).rotate_left(29);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().expect("chunks of eight"));
+            h = (h ^ w).wrapping_mul(K).rotate_left(29);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ b as u64).wrapping_mul(K).rotate_left(29);
+        }
+    }
+    h ^ (h >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,8 +39,7 @@ impl TestServer {
         let (addr, data) = runtime.block_on(async {
             let data = Dataset::open(layers_dir, &url).await.unwrap();
             data.ingest_sources_if_empty().await.unwrap();
-            data.load_index().await.unwrap();
-            let data = Arc::new(data);
+            let data = data.go_live().await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let app = router(AppState::new(data.clone()));

@@ -1,0 +1,451 @@
+//! Live data: edits to single features (OGC API - Features Part 4) and the change feed.
+//!
+//! An edit is, in this order and under one per-server write lock: checked against the
+//! layer, written and logged in one store transaction, committed (durable), applied in
+//! place to the layer's index, and turned into exact invalidations of the tile cache. Only
+//! then is it answered, so the next tile or query sees it.
+//!
+//! The feed follows the store's change log in `seq` order ([`Dataset::follow_changes`]):
+//! it applies edits written by other processes sharing the store (an `ingest --replace`
+//! from the command line, another server) to this server's index and cache, and broadcasts
+//! every change to `GET /changes` subscribers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Mutex, Notify, broadcast};
+
+use crate::config::LayerDef;
+use crate::dataset::Dataset;
+use crate::index::{FieldType, LayerIndex};
+use crate::ingest::validate::validate;
+use crate::ingest::{Position, RecordError};
+use crate::model::{Feature, FeatureId, StoredFeature, stable_hash};
+use crate::store::{Change, ChangeKind, StoreError, WriteMode};
+use crate::tiles::ProjectedGeometry;
+
+/// How many change-log entries the store keeps for clients that reconnect.
+pub const CHANGE_LOG_KEEP: u64 = 100_000;
+
+/// One edit of a feature.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    Create(Feature),
+    /// Replace a feature whole (PUT).
+    Replace {
+        id: FeatureId,
+        feature: Feature,
+        if_match: Option<String>,
+    },
+    /// Apply a JSON merge patch (RFC 7396) to the feature's GeoJSON (PATCH).
+    Patch {
+        id: FeatureId,
+        patch: serde_json::Value,
+        if_match: Option<String>,
+    },
+    Delete {
+        id: FeatureId,
+        if_match: Option<String>,
+    },
+}
+
+/// What an edit left: the feature's id and, unless it was deleted, its new state and ETag.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub id: FeatureId,
+    pub feature: Option<Feature>,
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("layer {layer} has no feature {id}")]
+    NotFound { layer: String, id: FeatureId },
+    #[error("feature {id} has changed: its ETag is now {current}")]
+    Precondition { id: FeatureId, current: String },
+    /// A well-formed request whose content does not fit the layer.
+    #[error("{0}")]
+    Invalid(RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The ETag of a feature's stored state: a hash of its geometry (WKB) and properties, so
+/// it changes exactly when the feature does.
+pub fn feature_etag(f: &Feature) -> String {
+    use geozero::{CoordDimensions, ToWkb};
+    let wkb = f.geometry.to_wkb(CoordDimensions::xy()).unwrap_or_default();
+    let props = serde_json::to_vec(&f.properties).unwrap_or_default();
+    format!("\"{:016x}\"", stable_hash(&[&wkb, &props]))
+}
+
+/// True when an `If-Match` value allows changing a feature whose ETag is `current`.
+fn matches(if_match: &str, current: &str) -> bool {
+    if_match
+        .split(',')
+        .map(|t| t.trim().trim_start_matches("W/"))
+        .any(|t| t == "*" || t == current)
+}
+
+/// The change feed and the lock that keeps edits in order.
+#[derive(Debug)]
+pub struct Feed {
+    sender: broadcast::Sender<Arc<Change>>,
+    wake: Notify,
+    /// The last `seq` broadcast.
+    last: AtomicU64,
+    write: Mutex<()>,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        Feed {
+            sender: broadcast::channel(4096).0,
+            wake: Notify::new(),
+            last: AtomicU64::new(0),
+            write: Mutex::new(()),
+        }
+    }
+}
+
+impl Feed {
+    /// Changes broadcast from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.sender.subscribe()
+    }
+
+    /// The last change broadcast; a subscriber reads anything older from the store.
+    pub fn last(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+}
+
+/// A feature's shape before and after an edit, for cache invalidation.
+struct Touched {
+    old: Option<ProjectedGeometry>,
+    new: Option<ProjectedGeometry>,
+}
+
+impl Dataset {
+    /// Applies `edits` to one layer, all or nothing (see the module docs for the order).
+    pub async fn edit(&self, def: &LayerDef, edits: Vec<Edit>) -> Result<Vec<Done>, EditError> {
+        let types = self.index.read(&def.id).field_types().to_vec();
+        let _in_order = self.feed.write.lock().await;
+        let mut w = self.store.begin_write(&def.id, WriteMode::Append).await?;
+        let mut done = Vec::with_capacity(edits.len());
+        for (i, edit) in edits.into_iter().enumerate() {
+            let at = |id: Option<FeatureId>| match id {
+                Some(id) => Position::Stored(id.0),
+                None => Position::Feature(i as u64),
+            };
+            let not_found = |id| EditError::NotFound {
+                layer: def.id.to_string(),
+                id,
+            };
+            let current = |found: Option<StoredFeature>, id, if_match: &Option<String>| {
+                let f = found.ok_or_else(|| not_found(id))?;
+                let etag = feature_etag(&f.feature);
+                match if_match {
+                    Some(m) if !matches(m, &etag) => {
+                        Err(EditError::Precondition { id, current: etag })
+                    }
+                    _ => Ok(f),
+                }
+            };
+            match edit {
+                Edit::Create(feature) => {
+                    let checked = check(def, &types, at(None), feature)?;
+                    let id = w.create(&checked).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Replace {
+                    id,
+                    feature,
+                    if_match,
+                } => {
+                    current(w.get(id).await?, id, &if_match)?;
+                    let checked = check(def, &types, at(Some(id)), feature)?;
+                    w.overwrite(id, &checked, ChangeKind::Replace).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Patch {
+                    id,
+                    patch,
+                    if_match,
+                } => {
+                    let old = current(w.get(id).await?, id, &if_match)?;
+                    let merged = merge_patch(&old.feature, &patch)
+                        .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
+                    let checked = check(def, &types, at(Some(id)), merged)?;
+                    w.overwrite(id, &checked, ChangeKind::Update).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Delete { id, if_match } => {
+                    current(w.get(id).await?, id, &if_match)?;
+                    w.delete(id).await?;
+                    done.push(Done {
+                        id,
+                        feature: None,
+                        etag: None,
+                    });
+                }
+            }
+        }
+        w.commit().await?;
+        self.apply_to_index(def, done.iter().map(|d| (d.id, d.feature.clone())));
+        self.feed.wake.notify_one();
+        Ok(done)
+    }
+
+    /// Puts features' new states (`None`: deleted) into the layer's index and drops the
+    /// cached tiles they change.
+    fn apply_to_index(
+        &self,
+        def: &LayerDef,
+        states: impl IntoIterator<Item = (FeatureId, Option<Feature>)>,
+    ) {
+        let mut touched = Vec::new();
+        let version = {
+            let Some(mut index) = self.index.write(&def.id) else {
+                return;
+            };
+            for (id, state) in states {
+                let (old, new) = match state {
+                    Some(feature) => {
+                        let old = index.upsert(def, StoredFeature { id, feature });
+                        (old, index.by_id(id).map(|f| f.geometry.clone()))
+                    }
+                    None => (index.remove(id), None),
+                };
+                touched.push(Touched { old, new });
+            }
+            index.version()
+        };
+        let shapes: Vec<&ProjectedGeometry> = touched
+            .iter()
+            .flat_map(|t| t.old.iter().chain(t.new.iter()))
+            .collect();
+        self.cache.invalidate(&def.id, version, &shapes);
+    }
+
+    /// Follows the store's change log for as long as the server runs: applies other
+    /// processes' edits, broadcasts every change, and keeps the log bounded. `from` is the
+    /// last `seq` the index already reflects (read before the index was loaded).
+    pub async fn follow_changes(self: Arc<Self>, from: u64, poll: Duration) {
+        let mut last = from;
+        self.feed.last.store(last, Ordering::Release);
+        let mut since_prune = 0u64;
+        loop {
+            let batch = match self.store.changes_since(last, 1000).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("reading the change log: {e}");
+                    tokio::time::sleep(poll).await;
+                    continue;
+                }
+            };
+            let full = batch.len() == 1000;
+            for change in batch {
+                if change.origin != self.store.origin()
+                    && let Err(e) = self.apply_external(&change).await
+                {
+                    tracing::warn!(seq = change.seq, "applying a change from the store: {e}");
+                }
+                last = change.seq;
+                since_prune += 1;
+                self.feed.last.store(last, Ordering::Release);
+                // No subscriber is not an error.
+                let _ = self.feed.sender.send(Arc::new(change));
+            }
+            if since_prune >= 1000 {
+                since_prune = 0;
+                if let Err(e) = self.store.prune_changes(CHANGE_LOG_KEEP).await {
+                    tracing::warn!("pruning the change log: {e}");
+                }
+            }
+            if !full {
+                tokio::select! {
+                    _ = self.feed.wake.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+
+    /// Brings the index and cache up to date with a change another process made.
+    async fn apply_external(&self, change: &Change) -> Result<(), StoreError> {
+        let Some(def) = self.layer(change.layer.as_str()) else {
+            return Ok(());
+        };
+        let _in_order = self.feed.write.lock().await;
+        match (change.kind, change.feature) {
+            (ChangeKind::Reload, _) | (_, None) => {
+                let features = self.store.load_layer(&def.id).await?;
+                let fresh = LayerIndex::build(def, features);
+                let count = fresh.len();
+                self.index.replace(&def.id, fresh);
+                let version = self.index.read(&def.id).version();
+                let gone = self.cache.invalidate_layer(&def.id, version);
+                tracing::info!(layer = %def.id, features = count, tiles = gone, "layer reloaded from the store");
+            }
+            (_, Some(id)) => {
+                // The feature as it is now, whatever happened in between: applying the
+                // same change twice, or late, converges on the store.
+                let now = self.store.features_by_ids(&def.id, &[id]).await?;
+                let state = now.into_iter().next().map(|f| f.feature);
+                self.apply_to_index(def, [(id, state)]);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Done {
+    fn new(id: FeatureId, feature: Feature) -> Done {
+        Done {
+            etag: Some(feature_etag(&feature)),
+            id,
+            feature: Some(feature),
+        }
+    }
+}
+
+fn invalid(at: Position, field: &str, reason: impl Into<String>) -> EditError {
+    EditError::Invalid(RecordError::new(at, Some(field), reason))
+}
+
+/// Validates a written feature more strictly than an ingest does: besides geometry and
+/// time fields, every property must be one the layer declares, of the type its values have.
+fn check(
+    def: &LayerDef,
+    types: &[Option<FieldType>],
+    at: Position,
+    feature: Feature,
+) -> Result<crate::store::NewFeature, EditError> {
+    for (name, value) in &feature.properties {
+        let Some(i) = def.properties.iter().position(|p| p == name) else {
+            return Err(invalid(
+                at,
+                name,
+                format!(
+                    "is not a property of layer {}; it has: {}",
+                    def.id,
+                    def.properties.join(", ")
+                ),
+            ));
+        };
+        let want = types.get(i).copied().flatten();
+        let fits = match (value, want) {
+            (serde_json::Value::Null, _) | (_, None) => true,
+            (serde_json::Value::Object(_) | serde_json::Value::Array(_), _) => false,
+            (serde_json::Value::String(_), Some(FieldType::String)) => true,
+            (serde_json::Value::Number(_), Some(FieldType::Number)) => true,
+            (serde_json::Value::Bool(_), Some(FieldType::Boolean)) => true,
+            _ => false,
+        };
+        if !fits {
+            let want = want.map_or("a string, number or boolean", |t| match t {
+                FieldType::String => "a string",
+                FieldType::Number => "a number",
+                FieldType::Boolean => "a boolean",
+            });
+            return Err(invalid(at, name, format!("is {value}; it must be {want}")));
+        }
+    }
+    validate(def, &at, feature).map_err(EditError::Invalid)
+}
+
+/// Applies a JSON merge patch to a feature's GeoJSON members `geometry` and `properties`;
+/// errors name the member.
+fn merge_patch(
+    feature: &Feature,
+    patch: &serde_json::Value,
+) -> Result<Feature, (&'static str, String)> {
+    let serde_json::Value::Object(members) = patch else {
+        return Err(("body", "a merge patch must be a JSON object".into()));
+    };
+    let mut out = feature.clone();
+    for (k, v) in members {
+        match k.as_str() {
+            "type" | "id" | "links" => {}
+            "geometry" => {
+                let g: geojson::Geometry = serde_json::from_value(v.clone())
+                    .map_err(|e| ("geometry", format!("is not a GeoJSON geometry: {e}")))?;
+                out.geometry =
+                    crate::ingest::geojson::to_geo(&g.value).map_err(|e| ("geometry", e))?;
+            }
+            "properties" => {
+                let serde_json::Value::Object(props) = v else {
+                    return Err(("properties", "must be an object".into()));
+                };
+                for (name, value) in props {
+                    if value.is_null() {
+                        out.properties.remove(name);
+                    } else {
+                        out.properties.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+            _ => {
+                return Err((
+                    "body",
+                    format!("unknown member {k:?}; a feature patch has geometry and properties"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_lists_stars_and_weak_forms() {
+        assert!(matches("\"a\"", "\"a\""));
+        assert!(matches("\"x\", W/\"a\"", "\"a\""));
+        assert!(matches("*", "\"a\""));
+        assert!(!matches("\"b\"", "\"a\""));
+    }
+
+    #[test]
+    fn a_merge_patch_sets_removes_and_keeps_properties() {
+        let mut properties = crate::model::Properties::new();
+        properties.insert("status".into(), "open".into());
+        properties.insert("note".into(), "x".into());
+        let f = Feature {
+            geometry: geo::Point::new(24.9, 60.1).into(),
+            properties,
+        };
+        let patched = merge_patch(
+            &f,
+            &serde_json::json!({"properties": {"status": "closed", "note": null}}),
+        )
+        .unwrap();
+        assert_eq!(patched.properties["status"], "closed");
+        assert!(!patched.properties.contains_key("note"));
+        assert_eq!(patched.geometry, f.geometry);
+        assert_ne!(feature_etag(&patched), feature_etag(&f));
+        assert_eq!(feature_etag(&f.clone()), feature_etag(&f));
+        let moved = merge_patch(
+            &f,
+            &serde_json::json!({"geometry": {"type": "Point", "coordinates": [25.0, 60.2]}}),
+        )
+        .unwrap();
+        assert_eq!(moved.geometry, geo::Point::new(25.0, 60.2).into());
+        assert_eq!(
+            merge_patch(&f, &serde_json::json!({"colour": 1}))
+                .unwrap_err()
+                .0,
+            "body"
+        );
+        assert_eq!(
+            merge_patch(&f, &serde_json::json!({"geometry": {"type": "Nope"}}))
+                .unwrap_err()
+                .0,
+            "geometry"
+        );
+    }
+}
