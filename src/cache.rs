@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use geo::Intersects;
@@ -73,12 +74,17 @@ pub struct CacheStats {
     pub tiles: usize,
     pub bytes: usize,
     pub capacity: usize,
+    /// Lookups answered from the cache, and those that were not, since start.
+    pub hits: u64,
+    pub misses: u64,
 }
 
 #[derive(Debug)]
 pub struct TileCache {
     inner: Mutex<Inner>,
     capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 /// Bytes a slot costs beyond its tile: key, maps and queue entries.
@@ -93,6 +99,8 @@ impl TileCache {
                 ..Default::default()
             }),
             capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -107,13 +115,19 @@ impl TileCache {
             tiles: inner.slots.len(),
             bytes: inner.bytes,
             capacity: self.capacity,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
         }
     }
 
     pub fn get(&self, key: &TileKey) -> Option<CachedTile> {
         let mut inner = self.inner.lock();
-        let slot = inner.slots.get_mut(key)?;
+        let Some(slot) = inner.slots.get_mut(key) else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         slot.referenced = true;
+        self.hits.fetch_add(1, Ordering::Relaxed);
         Some(slot.tile.clone())
     }
 

@@ -476,7 +476,20 @@ async fn item(
             &def.title
         ),
     ]);
-    Ok(with_type(doc, GEOJSON))
+    // The ETag of the feature's state, for If-Match on writes and revalidation here.
+    let etag = crate::live::feature_etag(&f.feature);
+    if crate::api::tiles::if_none_match(&headers, &etag) {
+        return Ok((
+            axum::http::StatusCode::NOT_MODIFIED,
+            [(header::ETAG, crate::api::header_value(&etag))],
+        )
+            .into_response());
+    }
+    let mut response = with_type(doc, GEOJSON);
+    response
+        .headers_mut()
+        .insert(header::ETAG, crate::api::header_value(&etag));
+    Ok(response)
 }
 
 #[cfg(test)]

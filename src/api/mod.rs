@@ -2,6 +2,8 @@
 //! module exports `routes()`; handlers turn domain errors into [`ApiError`] at the call site.
 
 pub mod catalog;
+pub mod changes;
+pub mod edit;
 pub mod error;
 pub mod features;
 pub mod map;
@@ -46,18 +48,32 @@ pub fn router(state: AppState) -> Router {
     // Map widgets on other sites fetch tiles and TileJSON cross-origin.
     let cors = CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers([
             header::IF_NONE_MATCH,
+            header::IF_MATCH,
             header::ACCEPT,
             header::ACCEPT_ENCODING,
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("last-event-id"),
         ])
-        .expose_headers([header::ETAG]);
+        .expose_headers([header::ETAG, header::LOCATION]);
     Router::new()
         .merge(tiles::routes())
         .merge(catalog::routes())
         .merge(map::routes())
         .merge(features::routes())
+        .merge(edit::routes())
+        .merge(changes::routes())
         .merge(planner::routes())
         .merge(openapi::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -42,8 +42,14 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
         .iter()
         .map(|c| {
             let what = match c {
-                400 => "A malformed or unknown parameter",
+                400 => "A malformed or unknown parameter, or a body that is not JSON",
+                401 => "No key, or an unknown or revoked one",
+                403 => "The key may not write this layer",
                 404 => "Not found",
+                412 => "If-Match names a state the feature is no longer in",
+                413 => "The body is larger than the server accepts",
+                415 => "The body's Content-Type is not accepted",
+                422 => "The feature does not fit the layer (the description names feature and field)",
                 _ => "Error",
             };
             (
@@ -148,6 +154,98 @@ fn alternatives(names: &[&str]) -> String {
         })
         .collect::<Vec<_>>()
         .join("|")
+}
+
+/// Part 4 writes on a collection's items, merged into the read operations' path items.
+fn write_paths(def: &LayerDef, paths: &mut Map<String, Value>) {
+    let id = def.id.as_str();
+    let geojson_body = |what: &str, kinds: &[&str]| {
+        json!({"required": true, "description": what, "content": {
+            "application/geo+json": {"schema": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"type": "string", "enum": kinds}},
+            }},
+        }})
+    };
+    let write = |summary: String, body: Option<Value>, success: (&str, Value), extra: &[u16]| {
+        let mut codes = vec![400, 401, 403, 404, 413, 415, 422];
+        codes.extend_from_slice(extra);
+        let mut responses = errors(&codes);
+        responses.insert(success.0.into(), success.1);
+        let mut op = json!({
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "responses": responses,
+        });
+        if let Some(b) = body {
+            op["requestBody"] = b;
+        }
+        op
+    };
+    let if_match = param(
+        "If-Match",
+        "header",
+        "Change the feature only if its ETag is still this",
+        json!({"type": "string"}),
+        false,
+    );
+    let fid = param(
+        "featureId",
+        "path",
+        "Feature id",
+        json!({"type": "string"}),
+        true,
+    );
+    let created = json!({"description": "Created; Location names the (first) new feature"});
+    let changed = json!({"description": "The feature as now stored, with its new ETag"});
+    if let Some(Value::Object(item)) = paths.get_mut(&format!("/collections/{id}/items")) {
+        item.insert(
+            "post".into(),
+            write(
+                format!(
+                    "{}: add a Feature, or a FeatureCollection in one transaction",
+                    def.title
+                ),
+                Some(geojson_body(
+                    "The new feature(s)",
+                    &["Feature", "FeatureCollection"],
+                )),
+                ("201", created),
+                &[],
+            ),
+        );
+    }
+    if let Some(Value::Object(item)) =
+        paths.get_mut(&format!("/collections/{id}/items/{{featureId}}"))
+    {
+        let mut put = write(
+            format!("{}: replace a feature", def.title),
+            Some(geojson_body("The feature's new state", &["Feature"])),
+            ("200", changed.clone()),
+            &[412],
+        );
+        put["parameters"] = json!([fid.clone(), if_match.clone()]);
+        let mut patch = write(
+            format!("{}: change a feature (JSON merge patch)", def.title),
+            Some(json!({"required": true, "content": {
+                "application/merge-patch+json": {"schema": {"type": "object"}},
+            }})),
+            ("200", changed),
+            &[412],
+        );
+        patch["parameters"] = json!([fid.clone(), if_match.clone()]);
+        let mut delete = write(
+            format!("{}: delete a feature", def.title),
+            None,
+            ("204", json!({"description": "Deleted"})),
+            &[412],
+        );
+        delete["parameters"] = json!([fid, if_match]);
+        item.insert("put".into(), put);
+        item.insert("patch".into(), patch);
+        item.insert("delete".into(), delete);
+    }
 }
 
 fn collection_paths(
@@ -402,6 +500,36 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         ),
     );
     paths.insert(
+        "/changes".into(),
+        operation(
+            "Server-sent events, one per feature created, replaced, updated or deleted; \
+             reconnect with Last-Event-ID to receive what was missed",
+            vec![
+                q(
+                    "layers",
+                    "Comma list of layers to follow (default: every layer)",
+                    json!({"type": "string"}),
+                ),
+                param(
+                    "Last-Event-ID",
+                    "header",
+                    "The id of the last event received",
+                    json!({"type": "string", "pattern": "^[0-9]+$"}),
+                    false,
+                ),
+            ],
+            (
+                "200",
+                ok(
+                    "An event stream",
+                    &["text/event-stream"],
+                    json!({"type": "string"}),
+                ),
+            ),
+            &[400, 404],
+        ),
+    );
+    paths.insert(
         "/catalog".into(),
         operation(
             "Layers with counts, bounds and zooms",
@@ -494,6 +622,7 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
     for def in &public {
         let index = state.data.index.read(&def.id);
         collection_paths(def, index.field_types(), &polygon_layers, &mut paths);
+        write_paths(def, &mut paths);
     }
     json!({
         "openapi": "3.0.3",
@@ -504,7 +633,11 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         },
         "servers": [{"url": base}],
         "paths": paths,
-        "components": {"schemas": {
+        "components": {
+          "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An access key from `urbantile keys add`"},
+          },
+          "schemas": {
             "exception": {
                 "type": "object",
                 "required": ["code"],

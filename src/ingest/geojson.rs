@@ -91,7 +91,8 @@ pub fn to_geo(value: &Value) -> Result<geo::Geometry<f64>, String> {
     })
 }
 
-fn feature_record(position: Position, f: geojson::Feature) -> Record {
+/// One GeoJSON Feature as a record; a missing or malformed geometry is its error.
+pub fn feature_record(position: Position, f: geojson::Feature) -> Record {
     let Some(geometry) = f.geometry else {
         return Err(RecordError::new(
             position,

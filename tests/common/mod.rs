@@ -28,6 +28,11 @@ impl TestServer {
     /// Starts urbantile on 127.0.0.1 (a free port) over a new store in a temp folder,
     /// ingesting every layer of `layers_dir` from its `[source]` on first start.
     pub fn start(layers_dir: &Path) -> TestServer {
+        Self::start_with_body_limit(layers_dir, urbantile::api::DEFAULT_MAX_BODY)
+    }
+
+    /// Like [`TestServer::start`], refusing request bodies over `max_body` bytes.
+    pub fn start_with_body_limit(layers_dir: &Path, max_body: usize) -> TestServer {
         std::env::set_current_dir(root()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("urbantile.db").display());
@@ -42,7 +47,9 @@ impl TestServer {
             let data = data.go_live().await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let app = router(AppState::new(data.clone()));
+            let mut state = AppState::new(data.clone());
+            state.max_body = max_body;
+            let app = router(state);
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             (addr, data)
         });
@@ -61,6 +68,71 @@ impl TestServer {
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// Any request with a body, over a fresh connection.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        http_request(self.addr, method, path, headers, body)
+    }
+
+    /// The store's path, for the command line (`--database`).
+    pub fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("urbantile.db").display()
+        )
+    }
+
+    /// Makes an access key (as `urbantile keys add` does) and returns its secret.
+    pub fn add_key(&self, name: &str, read: &str, write: &str) -> String {
+        use urbantile::auth::{KeyInfo, Scope, generate_key, hash_key};
+        let key = generate_key().unwrap();
+        let info = KeyInfo {
+            name: name.into(),
+            read: Scope::parse(read.trim_matches('-'), &self.data.layers).unwrap(),
+            write: Scope::parse(write.trim_matches('-'), &self.data.layers).unwrap(),
+            created_at: 0,
+            revoked_at: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(self.data.store.add_key(&info, &hash_key(&key)))
+            .unwrap();
+        key
+    }
+}
+
+/// A request with a body and a Content-Length, over a fresh connection.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer (413) before it has read the body, and close.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    parse_response(&raw)
 }
 
 #[derive(Debug)]

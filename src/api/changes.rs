@@ -1,0 +1,187 @@
+//! `GET /changes`: server-sent events, one per feature created, replaced, updated or
+//! deleted, and one `reload` per bulk write to a layer. `?layers=a,b` subscribes to some
+//! layers (default: every layer the reader may see). A client that reconnects with
+//! `Last-Event-ID` first receives what it missed, from the store's change log; if the log no
+//! longer reaches back that far, it gets a `reset` event and should reload what it shows.
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
+use futures_util::Stream;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::api::{ApiError, AppState, Auth, visible_layer};
+use crate::dataset::Dataset;
+use crate::model::LayerId;
+use crate::model::time::format_rfc3339;
+use crate::store::Change;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/changes", get(changes))
+}
+
+/// Change-log rows read per store query when catching up.
+const CATCH_UP: u32 = 500;
+
+async fn changes(
+    State(state): State<AppState>,
+    Auth(reader): Auth,
+    Query(params): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mut layers = BTreeSet::new();
+    let mut asked = false;
+    for (k, v) in &params {
+        match k.as_str() {
+            "layers" => {
+                asked = true;
+                for id in v.split(',').filter(|s| !s.is_empty()) {
+                    layers.insert(visible_layer(&state, &reader, id)?.id.clone());
+                }
+            }
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {other:?} (/changes accepts: layers)"
+                )));
+            }
+        }
+    }
+    if !asked {
+        layers = reader
+            .visible(&state.data.layers)
+            .map(|d| d.id.clone())
+            .collect();
+    }
+    let last_id = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(v) if v.trim().is_empty() => None,
+        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "Last-Event-ID {v:?} is not an event id of this feed"
+            ))
+        })?),
+    };
+    // Subscribe before reading the log, so that nothing falls between the two.
+    let receiver = state.data.feed.subscribe();
+    let (cursor, reset) = match last_id {
+        None => (state.data.feed.last(), false),
+        Some(id) => {
+            let first = state
+                .data
+                .store
+                .change_span()
+                .await?
+                .map(|(first, _)| first);
+            // Entries after `id` were pruned if the log now starts later than `id + 1`.
+            let pruned = first.is_some_and(|f| f > id + 1) || id > state.data.feed.last();
+            if pruned {
+                (state.data.feed.last(), true)
+            } else {
+                (id, false)
+            }
+        }
+    };
+    let feed = Follow {
+        data: state.data.clone(),
+        layers: Arc::new(layers),
+        receiver,
+        cursor,
+        backlog: std::collections::VecDeque::new(),
+        reset,
+    };
+    let stream = futures_util::stream::unfold(feed, |mut f| async move {
+        let event = f.next().await?;
+        Some((Ok(event), f))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// One subscriber's position in the feed.
+struct Follow {
+    data: Arc<Dataset>,
+    layers: Arc<BTreeSet<LayerId>>,
+    receiver: broadcast::Receiver<Arc<Change>>,
+    /// The last `seq` this subscriber has been given (or skipped).
+    cursor: u64,
+    backlog: std::collections::VecDeque<Change>,
+    reset: bool,
+}
+
+impl Follow {
+    /// The next event for this subscriber; `None` ends the stream.
+    async fn next(&mut self) -> Option<Event> {
+        if std::mem::take(&mut self.reset) {
+            return Some(
+                Event::default()
+                    .event("reset")
+                    .id(self.cursor.to_string())
+                    .data(
+                    json!({"reason": "the change log no longer holds the missed changes; reload"})
+                        .to_string(),
+                ),
+            );
+        }
+        loop {
+            if let Some(c) = self.backlog.pop_front() {
+                self.cursor = c.seq;
+                if let Some(e) = self.event(&c) {
+                    return Some(e);
+                }
+                continue;
+            }
+            // Behind the feed (a reconnect, or a lagging subscriber): read the log.
+            if self.cursor < self.data.feed.last() {
+                match self.data.store.changes_since(self.cursor, CATCH_UP).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        self.backlog.extend(batch);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("change feed: reading the log: {e}");
+                        return None;
+                    }
+                }
+            }
+            match self.receiver.recv().await {
+                Ok(c) if c.seq > self.cursor => {
+                    self.cursor = c.seq;
+                    if let Some(e) = self.event(&c) {
+                        return Some(e);
+                    }
+                }
+                Ok(_) => {}
+                // Missed some: the log has them.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn event(&self, c: &Change) -> Option<Event> {
+        if !self.layers.contains(&c.layer) {
+            return None;
+        }
+        let data = json!({
+            "layer": c.layer,
+            "id": c.feature.map(|f| f.0),
+            "kind": c.kind,
+            "bbox": c.bbox.map(|b| b.to_array()),
+            "time": format_rfc3339(c.at_ms.div_euclid(1000)),
+        });
+        Some(
+            Event::default()
+                .event("change")
+                .id(c.seq.to_string())
+                .data(data.to_string()),
+        )
+    }
+}

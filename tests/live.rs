@@ -1,0 +1,966 @@
+//! Live data over a real socket: feature writes (OGC API - Features Part 4) with keys, ETags
+//! and validation; the tile cache staying exact under writes; the change feed; a bulk
+//! replace from the command line reaching a running server; concurrent writers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{Response, TestServer, root};
+use geozero::mvt::{Message, Tile};
+use serde_json::{Value, json};
+
+/// A server over copies of some bundled layers; `accidents` is made private.
+fn live_server(max_body: Option<usize>) -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir(&layers).unwrap();
+    for id in ["schools", "urban_problems", "traffic_jams"] {
+        std::fs::copy(
+            root().join(format!("layers/{id}.toml")),
+            layers.join(format!("{id}.toml")),
+        )
+        .unwrap();
+    }
+    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
+    std::fs::write(
+        layers.join("accidents.toml"),
+        accidents.replace("[source]", "private = true\n[source]"),
+    )
+    .unwrap();
+    let s = match max_body {
+        Some(n) => TestServer::start_with_body_limit(&layers, n),
+        None => TestServer::start(&layers),
+    };
+    (dir, s)
+}
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+fn send(s: &TestServer, method: &str, path: &str, key: Option<&str>, body: &Value) -> Response {
+    send_with(s, method, path, key, body, &[])
+}
+
+fn send_with(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &Value,
+    extra: &[(&str, &str)],
+) -> Response {
+    let auth = key.map(bearer);
+    let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/geo+json")];
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a));
+    }
+    headers.extend_from_slice(extra);
+    let bytes = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    s.request(method, path, &headers, &bytes)
+}
+
+fn problem(lon: f64, lat: f64, status: &str) -> Value {
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": {
+            "ticket_no": "UP-TEST",
+            "category": "pothole",
+            "status": status,
+            "description": "test report",
+            "reported_at": "2026-11-20T10:00:00Z",
+        }
+    })
+}
+
+fn count(s: &TestServer, layer: &str, key: Option<&str>) -> u64 {
+    let auth = key.map(bearer);
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let r = s.get(&format!("/collections/{layer}/items?limit=1"), &headers);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["numberMatched"].as_u64().unwrap()
+}
+
+/// The z16 tile holding a point.
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
+    let n = (1u64 << z) as f64;
+    let x = ((lon + 180.0) / 360.0 * n) as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
+    (z, x, y)
+}
+
+/// Ids and properties of one layer of a tile (identity encoding; 204 is no features).
+fn tile_features(
+    s: &TestServer,
+    layers: &str,
+    t: (u8, u32, u32),
+) -> HashMap<u64, HashMap<String, String>> {
+    let r = s.get(&format!("/tiles/{layers}/{}/{}/{}.mvt", t.0, t.1, t.2), &[]);
+    let mut out = HashMap::new();
+    if r.status == 204 {
+        return out;
+    }
+    assert_eq!(r.status, 200);
+    let tile = Tile::decode(&r.body[..]).unwrap();
+    for layer in &tile.layers {
+        for f in &layer.features {
+            let mut props = HashMap::new();
+            for pair in f.tags.chunks(2) {
+                let k = layer.keys[pair[0] as usize].clone();
+                let v = &layer.values[pair[1] as usize];
+                let v = v
+                    .string_value
+                    .clone()
+                    .or(v.double_value.map(|d| d.to_string()))
+                    .or(v.int_value.map(|d| d.to_string()))
+                    .unwrap_or_default();
+                props.insert(k, v);
+            }
+            out.insert(f.id.unwrap(), props);
+        }
+    }
+    out
+}
+
+fn path_of(location: &str) -> String {
+    let rest = location.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_owned()
+}
+
+#[test]
+fn writes_need_a_key_with_the_write_scope_and_private_layers_stay_hidden() {
+    let (_d, s) = live_server(None);
+    let writer = s.add_key("writer", "-", "urban_problems");
+    let reader = s.add_key("reader", "accidents", "-");
+    let before = count(&s, "urban_problems", None);
+    let body = problem(24.94, 60.17, "new");
+    let routes = [
+        ("POST", "/collections/urban_problems/items".to_owned()),
+        ("PUT", "/collections/urban_problems/items/1".to_owned()),
+        ("PATCH", "/collections/urban_problems/items/1".to_owned()),
+        ("DELETE", "/collections/urban_problems/items/1".to_owned()),
+    ];
+    for (method, path) in &routes {
+        let r = send(&s, method, path, None, &body);
+        assert_eq!(r.status, 401, "{method} {path} without a key");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+        assert_eq!(send(&s, method, path, Some("ut_wrong"), &body).status, 401);
+        let r = send(&s, method, path, Some(&reader), &body);
+        assert_eq!(r.status, 403, "{method} {path} with a read-only key");
+        assert!(
+            r.json()["description"]
+                .as_str()
+                .unwrap()
+                .contains("urban_problems")
+        );
+        let other = path.replace("urban_problems", "schools");
+        assert_eq!(send(&s, method, &other, Some(&writer), &body).status, 403);
+        // The private layer: unknown to a key without its scope, 401 without a key.
+        let private = path.replace("urban_problems", "accidents");
+        assert_eq!(send(&s, method, &private, None, &body).status, 401);
+        assert_eq!(send(&s, method, &private, Some(&writer), &body).status, 404);
+    }
+    assert_eq!(count(&s, "urban_problems", None), before);
+    // Reading the private layer's changes needs the scope too.
+    assert_eq!(s.get("/changes?layers=accidents", &[]).status, 404);
+    assert_eq!(s.get("/collections/accidents/items", &[]).status, 404);
+    assert_eq!(
+        s.get(
+            "/collections/accidents/items",
+            &[("Authorization", &bearer(&reader))]
+        )
+        .status,
+        200
+    );
+}
+
+#[test]
+fn a_feature_goes_through_create_replace_patch_and_delete_with_etags() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems");
+    let (lon, lat) = (24.9452, 60.1687);
+    let t = tile_of(lon, lat, 16);
+    let tile_path = format!("/tiles/urban_problems/{}/{}/{}.mvt", t.0, t.1, t.2);
+    let tile_etag = |s: &TestServer| s.get(&tile_path, &[]).header("etag").map(str::to_owned);
+    let before = tile_features(&s, "urban_problems", t);
+    let etag0 = tile_etag(&s);
+
+    let r = send(
+        &s,
+        "POST",
+        "/collections/urban_problems/items",
+        Some(&key),
+        &problem(lon, lat, "new"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let location = r.header("location").unwrap().to_owned();
+    let etag = r.header("etag").unwrap().to_owned();
+    let id = r.json()["id"].as_u64().unwrap();
+    assert!(location.ends_with(&format!("/collections/urban_problems/items/{id}")));
+    let item = path_of(&location);
+    let got = s.get(&item, &[]);
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("etag"), Some(etag.as_str()));
+    assert_eq!(got.json()["properties"]["status"], "new");
+    assert_eq!(got.json()["geometry"]["coordinates"], json!([lon, lat]));
+    assert_eq!(s.get(&item, &[("If-None-Match", &etag)]).status, 304);
+    // The tile, cached before the write, shows the new feature and has a new ETag.
+    let now = tile_features(&s, "urban_problems", t);
+    assert_eq!(now.len(), before.len() + 1);
+    assert_eq!(now[&id]["status"], "new");
+    assert_ne!(tile_etag(&s), etag0);
+
+    // A stale If-Match changes nothing.
+    let r = send_with(
+        &s,
+        "PUT",
+        &item,
+        Some(&key),
+        &problem(lon, lat, "closed"),
+        &[("If-Match", "\"0000\"")],
+    );
+    assert_eq!(r.status, 412);
+    assert_eq!(r.header("etag"), Some(etag.as_str()));
+    assert_eq!(s.get(&item, &[]).json()["properties"]["status"], "new");
+    assert_eq!(tile_features(&s, "urban_problems", t)[&id]["status"], "new");
+
+    let r = send_with(
+        &s,
+        "PUT",
+        &item,
+        Some(&key),
+        &problem(lon, lat, "in_progress"),
+        &[("If-Match", &etag)],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let etag2 = r.header("etag").unwrap().to_owned();
+    assert_ne!(etag2, etag);
+    assert_eq!(
+        tile_features(&s, "urban_problems", t)[&id]["status"],
+        "in_progress"
+    );
+
+    // PATCH: a merge patch; the old ETag no longer matches.
+    let patch = json!({"properties": {"status": "resolved", "description": null}});
+    let r = send_with(
+        &s,
+        "PATCH",
+        &item,
+        Some(&key),
+        &patch,
+        &[("If-Match", &etag)],
+    );
+    assert_eq!(r.status, 412);
+    let r = send_with(
+        &s,
+        "PATCH",
+        &item,
+        Some(&key),
+        &patch,
+        &[("If-Match", &etag2)],
+    );
+    assert_eq!(r.status, 200);
+    let doc = s.get(&item, &[]).json();
+    assert_eq!(doc["properties"]["status"], "resolved");
+    assert!(doc["properties"].get("description").is_none());
+    assert_eq!(doc["properties"]["category"], "pothole");
+    let f = &tile_features(&s, "urban_problems", t)[&id];
+    assert_eq!(f["status"], "resolved");
+    assert!(!f.contains_key("description"));
+
+    // Moving it out of the tile takes it out of that tile and into the other.
+    let far = (24.9300, 60.1600);
+    let r = send(
+        &s,
+        "PATCH",
+        &item,
+        Some(&key),
+        &json!({"geometry": {"type": "Point", "coordinates": [far.0, far.1]}}),
+    );
+    assert_eq!(r.status, 200);
+    assert!(!tile_features(&s, "urban_problems", t).contains_key(&id));
+    assert!(tile_features(&s, "urban_problems", tile_of(far.0, far.1, 16)).contains_key(&id));
+
+    let r = send(&s, "DELETE", &item, Some(&key), &Value::Null);
+    assert_eq!(r.status, 204);
+    assert_eq!(s.get(&item, &[]).status, 404);
+    assert_eq!(
+        send(&s, "DELETE", &item, Some(&key), &Value::Null).status,
+        404
+    );
+    assert!(!tile_features(&s, "urban_problems", tile_of(far.0, far.1, 16)).contains_key(&id));
+    assert_eq!(tile_features(&s, "urban_problems", t), before);
+    assert_eq!(
+        tile_etag(&s),
+        etag0,
+        "the tile is back to its bytes, so to its ETag"
+    );
+}
+
+#[test]
+fn bad_writes_get_an_error_naming_feature_and_field_and_change_nothing() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems");
+    let items = "/collections/urban_problems/items";
+    let before = count(&s, "urban_problems", None);
+    let check = |r: Response, status: u16, mentions: &[&str]| {
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert_eq!(r.status, status, "{body}");
+        for m in mentions {
+            assert!(body.contains(m), "{body} should mention {m}");
+        }
+    };
+    let mut line = problem(24.94, 60.17, "new");
+    line["geometry"] =
+        json!({"type": "LineString", "coordinates": [[24.94, 60.17], [24.95, 60.18]]});
+    check(
+        send(&s, "POST", items, Some(&key), &line),
+        422,
+        &["geometry", "line"],
+    );
+    let mut extra = problem(24.94, 60.17, "new");
+    extra["properties"]["colour"] = json!("red");
+    check(
+        send(&s, "POST", items, Some(&key), &extra),
+        422,
+        &["colour"],
+    );
+    let mut typed = problem(24.94, 60.17, "new");
+    typed["properties"]["status"] = json!(5);
+    check(
+        send(&s, "POST", items, Some(&key), &typed),
+        422,
+        &["status", "string"],
+    );
+    let mut when = problem(24.94, 60.17, "new");
+    when["properties"]["reported_at"] = json!("yesterday");
+    check(
+        send(&s, "POST", items, Some(&key), &when),
+        422,
+        &["reported_at"],
+    );
+    let outside = problem(200.0, 60.17, "new");
+    check(
+        send(&s, "POST", items, Some(&key), &outside),
+        422,
+        &["longitude"],
+    );
+    // One bad feature in a collection: none is written, and the error names it.
+    let batch = json!({"type": "FeatureCollection", "features": [
+        problem(24.94, 60.17, "new"), problem(24.941, 60.17, "new"), extra, problem(24.942, 60.17, "new"),
+    ]});
+    check(
+        send(&s, "POST", items, Some(&key), &batch),
+        422,
+        &["feature 2", "colour"],
+    );
+    check(
+        send(
+            &s,
+            "POST",
+            items,
+            Some(&key),
+            &json!({"type": "FeatureCollection", "features": []}),
+        ),
+        422,
+        &["no features"],
+    );
+    let auth = bearer(&key);
+    check(
+        s.request(
+            "POST",
+            items,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/geo+json"),
+            ],
+            b"{\"type\": \"Feature\", ",
+        ),
+        400,
+        &["GeoJSON"],
+    );
+    check(
+        s.request(
+            "POST",
+            items,
+            &[("Authorization", &auth), ("Content-Type", "text/csv")],
+            b"a,b",
+        ),
+        415,
+        &["application/geo+json"],
+    );
+    check(
+        send(
+            &s,
+            "PUT",
+            &format!("{items}/abc"),
+            Some(&key),
+            &problem(24.94, 60.17, "x"),
+        ),
+        404,
+        &["abc"],
+    );
+    check(
+        send(
+            &s,
+            "PATCH",
+            &format!("{items}/999999"),
+            Some(&key),
+            &json!({"properties": {}}),
+        ),
+        404,
+        &["999999"],
+    );
+    let first = s.get(&format!("{items}?limit=1"), &[]).json()["features"][0]["id"]
+        .as_u64()
+        .unwrap();
+    let one = format!("{items}/{first}");
+    let unchanged = s.get(&one, &[]).body;
+    check(
+        send(&s, "PATCH", &one, Some(&key), &json!({"colour": 1})),
+        422,
+        &["colour"],
+    );
+    let at = format!("feature id {first}");
+    check(
+        send(
+            &s,
+            "PATCH",
+            &one,
+            Some(&key),
+            &json!({"properties": {"status": []}}),
+        ),
+        422,
+        &["status", &at],
+    );
+    let nothing = json!({"type": "Feature", "geometry": null, "properties": {}});
+    check(
+        send(&s, "PUT", &one, Some(&key), &nothing),
+        422,
+        &["geometry"],
+    );
+    assert_eq!(s.get(&one, &[]).body, unchanged);
+    assert_eq!(count(&s, "urban_problems", None), before);
+    // A whole valid collection goes in at once.
+    let batch = json!({"type": "FeatureCollection", "features": [
+        problem(24.94, 60.17, "new"), problem(24.941, 60.17, "new"),
+    ]});
+    let r = send(&s, "POST", items, Some(&key), &batch);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.json()["numberCreated"], 2);
+    assert_eq!(count(&s, "urban_problems", None), before + 2);
+}
+
+#[test]
+fn bodies_over_the_limit_get_413_and_cut_off_bodies_400() {
+    let (_d, s) = live_server(Some(64 * 1024));
+    let key = s.add_key("w", "-", "urban_problems");
+    let items = "/collections/urban_problems/items";
+    let before = count(&s, "urban_problems", None);
+    let big = json!({"type": "FeatureCollection", "features": (0..600).map(|i| problem(24.9 + i as f64 * 1e-5, 60.17, "new")).collect::<Vec<_>>()});
+    assert!(big.to_string().len() > 64 * 1024);
+    let r = send(&s, "POST", items, Some(&key), &big);
+    assert_eq!(r.status, 413);
+    assert!(String::from_utf8_lossy(&r.body).contains("65536"));
+    // Sent in chunks, without announcing its length.
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    let head = format!(
+        "POST {items} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {}\r\nContent-Type: application/geo+json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        bearer(&key)
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let text = big.to_string();
+    for piece in text.as_bytes().chunks(8192) {
+        if stream
+            .write_all(format!("{:x}\r\n", piece.len()).as_bytes())
+            .is_err()
+        {
+            break;
+        }
+        let _ = stream.write_all(piece);
+        let _ = stream.write_all(b"\r\n");
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+    let mut answer = String::new();
+    let _ = BufReader::new(&stream).read_line(&mut answer);
+    assert!(answer.contains(" 413 "), "{answer}");
+
+    // A body that stops before its announced length.
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = problem(24.94, 60.17, "new").to_string();
+    let head = format!(
+        "POST {items} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {}\r\nContent-Type: application/geo+json\r\nContent-Length: {}\r\n\r\n",
+        bearer(&key),
+        body.len() + 100
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert_eq!(count(&s, "urban_problems", None), before);
+}
+
+/// A `GET /changes` subscriber reading events off the socket.
+struct Events {
+    reader: BufReader<TcpStream>,
+    /// Bytes of the current chunk not read yet.
+    left: usize,
+    pending: String,
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    id: Option<u64>,
+    kind: String,
+    data: Value,
+}
+
+impl Events {
+    fn open(s: &TestServer, path: &str, headers: &[(&str, &str)]) -> Events {
+        let stream = TcpStream::connect(s.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n");
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        (&stream).write_all(req.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains(" 200 "), "{line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        Events {
+            reader,
+            left: 0,
+            pending: String::new(),
+        }
+    }
+
+    /// The next event (keep-alive comments are skipped).
+    fn next(&mut self) -> Event {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let mut e = Event {
+                    id: None,
+                    kind: "message".into(),
+                    data: Value::Null,
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        e.id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        e.kind = v.trim().into();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        e.data = serde_json::from_str(v.trim()).unwrap();
+                        any = true;
+                    }
+                }
+                if any {
+                    return e;
+                }
+                continue;
+            }
+            // The body is chunked: a size line, the bytes, CRLF.
+            if self.left == 0 {
+                let mut size = String::new();
+                self.reader.read_line(&mut size).unwrap();
+                if size.trim().is_empty() {
+                    continue;
+                }
+                self.left = usize::from_str_radix(size.trim(), 16).unwrap();
+                assert!(self.left > 0, "the feed ended");
+            }
+            let mut buf = vec![0; self.left];
+            self.reader.read_exact(&mut buf).unwrap();
+            self.left = 0;
+            self.pending.push_str(&String::from_utf8(buf).unwrap());
+        }
+    }
+}
+
+#[test]
+fn the_change_feed_sends_every_edit_and_a_reconnect_gets_what_it_missed() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems,accidents");
+    let items = "/collections/urban_problems/items";
+    let mut feed = Events::open(&s, "/changes?layers=urban_problems", &[]);
+    let mut everything = Events::open(&s, "/changes", &[]);
+
+    let r = send(&s, "POST", items, Some(&key), &problem(24.94, 60.17, "new"));
+    let id = r.json()["id"].as_u64().unwrap();
+    let e = feed.next();
+    assert_eq!(e.kind, "change");
+    assert_eq!(e.data["kind"], "create");
+    assert_eq!(e.data["layer"], "urban_problems");
+    assert_eq!(e.data["id"], id);
+    assert_eq!(e.data["bbox"], json!([24.94, 60.17, 24.94, 60.17]));
+    let seen = e.id.unwrap();
+    // An anonymous subscriber to everything never hears of the private layer.
+    let secret = json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
+        "properties": {"severity": "minor", "occurred_at": "2026-11-20T10:00:00Z"}});
+    let r = send(
+        &s,
+        "POST",
+        "/collections/accidents/items",
+        Some(&key),
+        &secret,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(everything.next().data["id"], id);
+    drop(feed);
+
+    // Missed while away: an update, a move and a delete.
+    let item = format!("{items}/{id}");
+    send(
+        &s,
+        "PATCH",
+        &item,
+        Some(&key),
+        &json!({"properties": {"status": "resolved"}}),
+    );
+    send(
+        &s,
+        "PUT",
+        &item,
+        Some(&key),
+        &problem(24.95, 60.18, "resolved"),
+    );
+    send(&s, "DELETE", &item, Some(&key), &Value::Null);
+    let after = everything.next();
+    assert_eq!(
+        after.data["kind"], "update",
+        "the private create was not sent"
+    );
+    let mut back = Events::open(
+        &s,
+        "/changes?layers=urban_problems",
+        &[("Last-Event-ID", &seen.to_string())],
+    );
+    let kinds: Vec<(String, Value)> = (0..3)
+        .map(|_| {
+            let e = back.next();
+            (
+                e.data["kind"].as_str().unwrap().to_owned(),
+                e.data["bbox"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds[0].0, "update");
+    assert_eq!(
+        kinds[1],
+        ("replace".to_owned(), json!([24.94, 60.17, 24.95, 60.18]))
+    );
+    assert_eq!(kinds[2].0, "delete");
+    // And then live ones again.
+    send(&s, "POST", items, Some(&key), &problem(24.94, 60.17, "new"));
+    assert_eq!(back.next().data["kind"], "create");
+
+    assert_eq!(s.get("/changes?layers=nope", &[]).status, 404);
+    assert_eq!(s.get("/changes?layer=urban_problems", &[]).status, 400);
+    assert_eq!(
+        s.get("/changes", &[("Last-Event-ID", "yesterday")]).status,
+        400
+    );
+}
+
+fn urbantile_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
+}
+
+#[test]
+fn a_replace_from_the_command_line_reaches_the_running_server_whole() {
+    let (d, s) = live_server(None);
+    let jams = "/collections/traffic_jams/items?limit=1";
+    let old = count(&s, "traffic_jams", None);
+    let file = d.path().join("jams.geojsonseq");
+    let lines: Vec<String> =
+        std::fs::read_to_string(root().join("fixtures/generated/traffic_jams.geojsonseq"))
+            .unwrap()
+            .lines()
+            .take(7)
+            .map(str::to_owned)
+            .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let t = tile_of(24.94, 60.17, 12);
+    let before = tile_features(&s, "traffic_jams", t);
+    assert!(before.len() > 7);
+    let mut feed = Events::open(&s, "/changes?layers=traffic_jams", &[]);
+
+    // A reader polls all the while: it must see the old set or the new one, nothing else.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let addr = s.addr;
+    let watcher = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = common::http_get(addr, jams, &[]);
+                seen.push(r.json()["numberMatched"].as_u64().unwrap());
+            }
+            seen
+        })
+    };
+    let out = std::process::Command::new(urbantile_bin())
+        .args(["ingest", "traffic_jams"])
+        .arg(&file)
+        .arg("--replace")
+        .arg("--layers")
+        .arg(d.path().join("layers"))
+        .arg("--database")
+        .arg(s.database_url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = feed.next();
+    assert_eq!(
+        (e.data["kind"].as_str(), e.data["id"].clone()),
+        (Some("reload"), Value::Null)
+    );
+    let started = Instant::now();
+    while count(&s, "traffic_jams", None) != 7 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the server never saw the replace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = watcher.join().unwrap();
+    assert!(
+        seen.iter().all(|&n| n == old || n == 7),
+        "a reader saw a mix: {seen:?}"
+    );
+    // The cached tile was dropped with the old set.
+    let after = tile_features(&s, "traffic_jams", t);
+    assert!(after.len() <= 7 && after.keys().all(|k| !before.contains_key(k)));
+}
+
+#[test]
+fn concurrent_writers_lose_no_update_and_no_tile_is_stale_after_an_answer() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems");
+    let (lon, lat) = (24.9452, 60.1687);
+    let r = send(
+        &s,
+        "POST",
+        "/collections/urban_problems/items",
+        Some(&key),
+        &problem(lon, lat, "0"),
+    );
+    let item = path_of(r.header("location").unwrap());
+    let id = r.json()["id"].as_u64().unwrap();
+    let t = tile_of(lon, lat, 15);
+    let s = &s;
+    let (writers, rounds) = (4, 15);
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            let (key, item) = (key.clone(), item.clone());
+            scope.spawn(move || {
+                let mut done = 0;
+                while done < rounds {
+                    // Read, increment, write back only if nobody wrote in between.
+                    let got = s.get(&item, &[]);
+                    let n: u64 = got.json()["properties"]["status"]
+                        .as_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    let etag = got.header("etag").unwrap().to_owned();
+                    let patch = json!({"properties": {"status": (n + 1).to_string()}});
+                    let r = send_with(
+                        s,
+                        "PATCH",
+                        &item,
+                        Some(&key),
+                        &patch,
+                        &[("If-Match", &etag)],
+                    );
+                    match r.status {
+                        200 => {
+                            done += 1;
+                            // Answered, so every tile already shows n + 1 or later.
+                            let shown: u64 = tile_features(s, "urban_problems", t)[&id]["status"]
+                                .parse()
+                                .unwrap();
+                            assert!(shown > n, "a stale tile: {shown} after writing {}", n + 1);
+                        }
+                        412 => {}
+                        other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+                    }
+                }
+            });
+        }
+    });
+    let end = s.get(&item, &[]).json();
+    assert_eq!(end["properties"]["status"], (writers * rounds).to_string());
+}
+
+/// Bytes of a tile as the server answers it, without compression.
+fn served(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> (Vec<u8>, Option<String>) {
+    let r = s.get(&format!("/tiles/{layers}/{}/{}/{}.mvt", t.0, t.1, t.2), &[]);
+    assert!(r.status == 200 || r.status == 204, "{}", r.status);
+    (r.body.clone(), r.header("etag").map(str::to_owned))
+}
+
+/// The same tile encoded afresh from the index, bypassing the cache.
+fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
+    use urbantile::index::tile::{TileLayer, render_tile};
+    let layers: Vec<TileLayer> = layers
+        .split(',')
+        .map(|id| {
+            let def = s.data.layer(id).unwrap();
+            TileLayer {
+                def,
+                index: s.data.index.slot(&def.id),
+                filter: None,
+            }
+        })
+        .collect();
+    let coord = urbantile::tiles::TileCoord {
+        z: t.0,
+        x: t.1,
+        y: t.2,
+    };
+    render_tile(&layers, coord, None).bytes
+}
+
+#[test]
+fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems,traffic_jams");
+    // A deterministic generator, so that a failure replays.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    // Writes land in a 0.02 x 0.01 degree box in the centre; tiles are read at every zoom
+    // the layers have, inside and around it.
+    let spot = |next: &mut dyn FnMut(u64) -> u64| {
+        (
+            24.935 + next(2000) as f64 * 1e-5,
+            60.165 + next(1000) as f64 * 1e-5,
+        )
+    };
+    let mut tiles = Vec::new();
+    for z in [12u8, 13, 14, 15, 16, 17] {
+        // Four tiles a zoom around the box's centre (at high zooms, some miss the box).
+        let (_, x, y) = tile_of(24.945, 60.170, z);
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            tiles.push((z, x + dx - 1, y + dy - 1));
+        }
+    }
+    let sets = [
+        "urban_problems",
+        "traffic_jams",
+        "urban_problems,traffic_jams",
+    ];
+    type Seen = (Vec<u8>, Option<String>);
+    let mut etags: HashMap<(usize, (u8, u32, u32)), Seen> = HashMap::new();
+    let mut ours: Vec<(String, u64)> = Vec::new();
+    let (mut reads, mut writes, mut hits) = (0, 0, 0);
+    for _step in 0..400 {
+        if next(3) == 0 {
+            writes += 1;
+            let feature_of = |layer: &str, next: &mut dyn FnMut(u64) -> u64| {
+                if layer == "urban_problems" {
+                    let (lon, lat) = spot(next);
+                    problem(lon, lat, "new")
+                } else {
+                    let (a, b) = (spot(next), spot(next));
+                    json!({"type": "Feature",
+                        "geometry": {"type": "LineString", "coordinates": [[a.0, a.1], [b.0, b.1]]},
+                        "properties": {"road": "Test", "speed_kmh": 5, "level": 3,
+                                       "detected_at": "2026-11-20T08:00:00Z"}})
+                }
+            };
+            let action = if ours.is_empty() { 0 } else { next(3) };
+            let r = match action {
+                0 => {
+                    let layer = sets[next(2) as usize];
+                    let r = send(
+                        &s,
+                        "POST",
+                        &format!("/collections/{layer}/items"),
+                        Some(&key),
+                        &feature_of(layer, &mut next),
+                    );
+                    ours.push((layer.to_owned(), r.json()["id"].as_u64().unwrap()));
+                    r
+                }
+                1 => {
+                    let (layer, id) = ours[next(ours.len() as u64) as usize].clone();
+                    let body = feature_of(&layer, &mut next);
+                    let path = format!("/collections/{layer}/items/{id}");
+                    send(&s, "PUT", &path, Some(&key), &body)
+                }
+                _ => {
+                    let (layer, id) = ours.swap_remove(next(ours.len() as u64) as usize);
+                    let path = format!("/collections/{layer}/items/{id}");
+                    send(&s, "DELETE", &path, Some(&key), &Value::Null)
+                }
+            };
+            assert!(
+                r.status < 300,
+                "{}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        } else {
+            reads += 1;
+            let set = next(sets.len() as u64) as usize;
+            let t = tiles[next(tiles.len() as u64) as usize];
+            let before = s.data.cache.stats().hits;
+            let (bytes, etag) = served(&s, sets[set], t);
+            hits += s.data.cache.stats().hits - before;
+            let want = fresh(&s, sets[set], t);
+            assert!(
+                bytes == want,
+                "tile {t:?} of {} is stale: {} bytes served, {} fresh",
+                sets[set],
+                bytes.len(),
+                want.len()
+            );
+            // The ETag changes when, and only when, the bytes do.
+            if let Some((old_bytes, old_etag)) = etags.get(&(set, t)) {
+                assert_eq!(old_bytes == &bytes, old_etag == &etag, "tile {t:?}");
+            }
+            etags.insert((set, t), (bytes, etag));
+        }
+    }
+    println!("{reads} reads ({hits} from the cache), {writes} writes");
+    assert!(hits > 50, "the cache was hardly used: {hits}");
+}
