@@ -1,0 +1,174 @@
+//! Crash safety: the real `urbantile serve` process is killed with SIGKILL in the middle of
+//! a bulk write (a FeatureCollection POST, one transaction), then started again on the
+//! same store. The batch must be there whole or not at all, and the server must work.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{http_get, http_request, root};
+use serde_json::json;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `urbantile serve` on `addr`, ready to answer.
+fn serve(layers: &Path, database: &str, addr: SocketAddr) -> Child {
+    let mut child = Command::new(bin())
+        .current_dir(root())
+        .args(["serve", "--bind", &addr.to_string(), "--layers"])
+        .arg(layers)
+        .args(["--database", database])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if std::net::TcpStream::connect(addr).is_ok()
+            && http_get(addr, "/health", &[]).status == 200
+        {
+            return child;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count(addr: SocketAddr) -> u64 {
+    let r = http_get(addr, "/collections/urban_problems/items?limit=1", &[]);
+    assert_eq!(r.status, 200);
+    r.json()["numberMatched"].as_u64().unwrap()
+}
+
+#[test]
+fn a_server_killed_during_a_bulk_write_keeps_all_of_it_or_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = dir.path().join("layers");
+    std::fs::create_dir(&layers).unwrap();
+    std::fs::copy(
+        root().join("layers/urban_problems.toml"),
+        layers.join("urban_problems.toml"),
+    )
+    .unwrap();
+    let db_path = dir.path().join("store.db");
+    let database = format!("sqlite://{}", db_path.display());
+    let wal = dir.path().join("store.db-wal");
+
+    let addr = free_addr();
+    let mut server = serve(&layers, &database, addr);
+    let out = Command::new(bin())
+        .current_dir(root())
+        .args([
+            "keys",
+            "add",
+            "bulk",
+            "--write",
+            "urban_problems",
+            "--layers",
+        ])
+        .arg(&layers)
+        .args(["--database", &database])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let key = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    let before = count(addr);
+
+    let n = 20_000;
+    let features: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [24.93 + (i % 200) as f64 * 1e-4, 60.16 + (i / 200) as f64 * 1e-4]},
+                "properties": {"ticket_no": format!("BULK-{i}"), "category": "litter", "status": "new",
+                               "reported_at": "2026-11-21T09:00:00Z"}})
+        })
+        .collect();
+    let body = json!({"type": "FeatureCollection", "features": features}).to_string();
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let wal_before = wal_size();
+    let auth = format!("Bearer {key}");
+    let poster = std::thread::spawn(move || {
+        // The connection dies with the server: the status line, if any came.
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).ok()?;
+        let head = format!(
+            "POST /collections/urban_problems/items HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Authorization: {auth}\r\nContent-Type: application/geo+json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).ok()?;
+        stream.write_all(body.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        answer.split(' ').nth(1)?.parse::<u16>().ok()
+    });
+    // Kill as soon as the transaction has written a few MB to the WAL, uncommitted.
+    let started = Instant::now();
+    while wal_size() < wal_before + (2 << 20) && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let grown = wal_size() >= wal_before + (2 << 20);
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    assert!(grown, "the write never reached the WAL");
+    let answered = poster.join().unwrap();
+    println!(
+        "killed after {:?}; the POST was answered: {answered:?}",
+        started.elapsed()
+    );
+
+    let mut server = serve(&layers, &database, addr);
+    let after = count(addr);
+    println!(
+        "after the restart: {} of {n} features of the batch",
+        after - before
+    );
+    assert!(
+        after == before || after == before + n,
+        "a partial batch survived: {before} before, {after} after"
+    );
+    if answered == Some(201) {
+        assert_eq!(after, before + n, "an answered batch was lost");
+    }
+    // The store takes writes again, and tiles and queries answer.
+    let r = http_request(
+        addr,
+        "POST",
+        "/collections/urban_problems/items",
+        &[
+            ("Authorization", &format!("Bearer {key}")),
+            ("Content-Type", "application/geo+json"),
+        ],
+        json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
+               "properties": {"ticket_no": "AFTER", "reported_at": "2026-11-21T10:00:00Z"}})
+        .to_string()
+        .as_bytes(),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(count(addr), after + 1);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
