@@ -227,6 +227,18 @@ fn tilejson_describes_the_layers_and_points_at_this_server() {
     assert_eq!(layers[0]["minzoom"], 14);
     assert_eq!(layers[0]["fields"]["name"], "String");
     assert_eq!(layers[1]["fields"]["vehicles"], "Number");
+    // The time a client can filter by, with `?datetime=`.
+    assert!(layers[0].get("time").is_none());
+    assert_eq!(layers[1]["time"]["start"], "occurred_at");
+    let extent = layers[1]["time"]["extent"].as_array().unwrap();
+    assert!(extent[0].as_str().unwrap() < extent[1].as_str().unwrap());
+    assert!(tj["query_parameters"]["datetime"].is_string());
+    assert!(
+        s.get("/tiles/buildings.json", &[])
+            .json()
+            .get("query_parameters")
+            .is_none()
+    );
     let b: Vec<f64> = tj["bounds"]
         .as_array()
         .unwrap()
@@ -361,4 +373,14 @@ fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
         with("/collections/accidents/items", "ut_analysts").status,
         401
     );
+}
+
+#[test]
+fn the_cache_buster_v_changes_the_url_but_not_the_tile() {
+    let s = server();
+    let plain = s.get(&format!("/tiles/buildings/{CENTRE_Z16}.mvt"), &[]);
+    let busted = s.get(&format!("/tiles/buildings/{CENTRE_Z16}.mvt?v=42"), &[]);
+    assert_eq!(busted.status, 200);
+    assert_eq!(plain.body, busted.body);
+    assert_eq!(plain.header("etag"), busted.header("etag"));
 }

@@ -33,10 +33,12 @@ fn the_map_page_works_in_a_real_browser() {
     let server = TestServer::start(&root().join("layers"));
     let (school, school_at) = named(&server, "schools");
     let (building, building_at) = named(&server, "buildings");
+    let key = server.add_key("map-test", "-", "urban_problems");
     let known = serde_json::json!({
         "school": {"name": school, "lonlat": school_at},
         "building": {"name": building, "lonlat": building_at},
         "centre": [24.9445, 60.1690],
+        "key": key,
     });
     let known_path = server.dir.path().join("known.json");
     std::fs::write(&known_path, known.to_string()).unwrap();

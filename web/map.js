@@ -1,6 +1,8 @@
 // urbantile map page: every public layer of this server on one MapLibre map, grouped by
 // theme with toggles and a legend, a popup with a feature's attributes, a time slider for
 // layers with a validity interval, and a URL that keeps the view and the chosen layers.
+// Edits made while the page is open appear without a reload: the page follows the
+// server's change feed (GET /changes) and refetches its tiles after each change.
 //
 // Query parameters (also for the embeddable widget):
 //   layers=a,b          the layers the map offers (default: every public layer)
@@ -20,7 +22,7 @@
     return new Set(c.split(',').map(function (s) { return s.trim(); }).filter(Boolean));
   })();
 
-  var state = { offered: [], shown: new Set(), day: null };
+  var state = { offered: [], shown: new Set(), day: null, version: null };
   var ready = {};
   ready.promise = new Promise(function (resolve, reject) { ready.resolve = resolve; ready.reject = reject; });
   window.urbantile = { ready: ready.promise };
@@ -40,11 +42,14 @@
 
   function tileUrl(base) {
     var url = base + '/' + state.offered.map(function (l) { return l.id; }).join(',') + '/{z}/{x}/{y}.mvt';
+    var q = [];
     if (state.day !== null) {
       var d = dayString(state.day);
-      url += '?datetime=' + encodeURIComponent(d + 'T00:00:00Z/' + d + 'T23:59:59Z');
+      q.push('datetime=' + encodeURIComponent(d + 'T00:00:00Z/' + d + 'T23:59:59Z'));
     }
-    return url;
+    // After an edit, new tile URLs get past the browser's HTTP cache; the server ignores v.
+    if (state.version !== null) q.push('v=' + encodeURIComponent(state.version));
+    return q.length ? url + '?' + q.join('&') : url;
   }
 
   // Keep the chosen layers and day in the query string; MapLibre keeps the view in the hash.
@@ -126,6 +131,26 @@
     });
     range.addEventListener('change', apply);
     label.textContent = on.checked ? dayString(initial) : 'all times';
+  }
+
+  // Follow the change feed of the offered layers; a burst of edits costs one refetch.
+  function follow(map, base) {
+    if (!window.EventSource) return;
+    var ids = state.offered.map(function (l) { return l.id; }).join(',');
+    var feed = new EventSource('/changes?layers=' + encodeURIComponent(ids));
+    var pending = null;
+    function refresh(e) {
+      state.version = e.lastEventId || String(Date.now());
+      if (pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        map.getSource('urbantile').setTiles([tileUrl(base)]);
+        window.urbantile.refreshes = (window.urbantile.refreshes || 0) + 1;
+      }, 50);
+    }
+    feed.addEventListener('change', refresh);
+    feed.addEventListener('reset', refresh);
+    window.urbantile.changes = feed;
   }
 
   function popupFor(map) {
@@ -218,6 +243,7 @@
     if (controls.has('popup')) popupFor(map);
     map.once('load', function () {
       if (controls.has('time')) buildTime(map, base);
+      follow(map, base);
     });
     map.once('idle', function () {
       window.urbantile.firstIdleMs = performance.now();

@@ -578,10 +578,16 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
             int("y"),
             q(
                 "datetime",
-                "Time filter for layers with a validity interval",
+                "Time filter for layers with a validity interval: an RFC 3339 instant or \
+                 interval (`..` for an open end), or `now`",
                 json!({"type": "string"}),
             ),
             q("filter", "CQL2 text filter", json!({"type": "string"})),
+            q(
+                "v",
+                "Ignored: a client's cache buster, e.g. the last change event id",
+                json!({"type": "string"}),
+            ),
             q(
                 "filter-lang",
                 "Language of the filter",

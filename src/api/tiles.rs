@@ -93,10 +93,12 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
                         .map_err(|e| ApiError::BadRequest(format!("datetime: {e}")))?,
                 )
             }
-            "filter" | "filter-lang" => {}
+            // `v` is the client's own cache buster (the map page bumps it after an edit):
+            // it changes the URL, not the tile.
+            "filter" | "filter-lang" | "v" => {}
             other => {
                 return Err(ApiError::BadRequest(format!(
-                    "unknown query parameter {other:?} (tiles accept: datetime, filter, filter-lang)"
+                    "unknown query parameter {other:?} (tiles accept: datetime, filter, filter-lang, v)"
                 )));
             }
         }
@@ -306,13 +308,25 @@ async fn tilejson(
             .zip(index.field_types())
             .map(|(name, t)| (name.clone(), t.map_or("String", |t| t.as_str()).into()))
             .collect();
-        vector_layers.push(json!({
+        let mut layer = json!({
             "id": def.id,
             "description": def.description,
             "minzoom": def.minzoom,
             "maxzoom": def.maxzoom,
             "fields": fields,
-        }));
+        });
+        // Layers with a validity interval: the fields that hold it and the span of the data,
+        // for a client building a time control for `?datetime=`.
+        if let Some(t) = &def.time {
+            layer["time"] = json!({
+                "start": t.start,
+                "end": t.end.as_ref().unwrap_or(&t.start),
+                "extent": index.time_extent().map(|e| {
+                    [e.start, e.end].map(|v| v.map(crate::model::time::format_rfc3339))
+                }),
+            });
+        }
+        vector_layers.push(layer);
     }
     let minzoom = defs.iter().map(|d| d.minzoom).min().unwrap_or(0);
     let maxzoom = defs.iter().map(|d| d.maxzoom).max().unwrap_or(0);
@@ -339,6 +353,12 @@ async fn tilejson(
     });
     if defs.len() == 1 {
         doc["description"] = defs[0].description.clone().into();
+    }
+    if defs.iter().any(|d| d.time.is_some()) {
+        doc["query_parameters"] = json!({
+            "datetime": "Only features valid at this RFC 3339 instant or within this interval \
+                         (a/b, `..` for an open end, or `now`) on the layers with a time field",
+        });
     }
     Ok(Json(doc))
 }
