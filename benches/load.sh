@@ -2,7 +2,12 @@
 # Load benchmark: the release server on the metropolitan data set (N x N copies of the
 # city, N=10 by default), driven over 127.0.0.1 by wrk cycling through every tile that
 # covers the data at z10-z16 for the composite of all layers, with and without
-# Accept-Encoding: gzip. No tile cache. Writes benches/results/load-<date>.md.
+# Accept-Encoding: gzip:
+#   1. with the tile cache off (--cache-mb 0), plus feature queries one at a time;
+#   2. with the cache on, on a copy of the store: cached gzip tiles against /ping (a fixed
+#      answer) in the same run, single-feature POSTs, and write-to-visible and change-event
+#      latency (benches/live_latency.py), idle and under the tile load.
+# Writes benches/results/load-<date>.md.
 #
 #   benches/load.sh            # N=10, 20 s per run
 #   N=3 DURATION=5s benches/load.sh
@@ -40,14 +45,27 @@ ingest_s=$(cat "$DB.complete")
 
 LOG=$(mktemp)
 URLS=$(mktemp)
-"$BIN/urbantile" --database "sqlite://$DB" serve --bind "127.0.0.1:$PORT" > "$LOG" 2>&1 &
-PID=$!
-trap 'kill "$PID" 2>/dev/null || true; rm -f "$LOG" "$URLS"' EXIT
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break
-  sleep 0.1
-done
-curl -sf "http://127.0.0.1:$PORT/health" > /dev/null || { cat "$LOG"; exit 1; }
+COPY=$(mktemp -d)
+PID=
+trap 'if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi; rm -rf "$LOG" "$URLS" "$COPY"' EXIT
+# Starts the server on store $1 with extra flags; waits until it answers.
+start_server() {
+  local db=$1
+  shift
+  "$BIN/urbantile" --database "sqlite://$db" serve --bind "127.0.0.1:$PORT" "$@" > "$LOG" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 600); do
+    curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$PORT/health" > /dev/null || { cat "$LOG"; exit 1; }
+}
+stop_server() {
+  kill "$PID"
+  wait "$PID" 2>/dev/null || true
+  PID=
+}
+start_server "$DB" --cache-mb 0
 index_ms=$(grep -o 'index built.*' "$LOG" | grep -o 'ms=[0-9]*' | cut -d= -f2)
 features=$(grep -o 'index built.*' "$LOG" | grep -o 'features=[0-9]*' | cut -d= -f2)
 
@@ -88,8 +106,8 @@ gzip=$(run 1)
 # first copy of the city (central Helsinki).
 QUERY_DURATION=${QUERY_DURATION:-5s}
 query() {
-  echo "$1" > "$URLS"
-  URLS_FILE="$URLS" GZIP=0 wrk -t1 -c1 -d"$QUERY_DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
+  echo "$1" > "$COPY/query"
+  URLS_FILE="$COPY/query" GZIP=0 wrk -t1 -c1 -d"$QUERY_DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
 }
 q_bbox=$(query "/collections/buildings/items?bbox=24.942,60.168,24.947,60.171&limit=100")
 q_cql2=$(query "/collections/accidents/items?limit=100&filter=S_INTERSECTS%28geometry%2CBBOX%2824.94%2C60.166%2C24.95%2C60.172%29%29%20AND%20severity%3D%27serious%27")
@@ -99,6 +117,47 @@ q_aggregate=$(query "/collections/accidents/aggregate?by=zoning&sum=vehicles")
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 bytes_plain=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$plain" | awk '{print $2}')
 bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2}')
+stop_server
+
+# 2. The cache on, on a copy of the store (the writes below must not change the data set).
+cp "$DB" "$COPY/store.db"
+KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems | tail -1)
+start_server "$COPY/store.db"
+# Fill the cache with one pass over the cycle, measuring the mean compressed tile.
+mean_gz=$(python3 - "$PORT" "$URLS" <<'PY'
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+sizes = []
+for path in open(sys.argv[2]):
+    conn.request("GET", path.strip(), headers={"Accept-Encoding": "gzip"})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status == 200:
+        sizes.append(len(body))
+print(round(sum(sizes) / len(sizes)))
+PY
+)
+cached=$(run 1)
+fixed() {
+  echo "$1" > "$COPY/fixed"
+  URLS_FILE="$COPY/fixed" GZIP=1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
+}
+ping=$(fixed /ping)
+ping_sized=$(fixed "/ping?bytes=$mean_gz")
+rps() { grep 'Requests/sec' <<<"$1" | awk '{print $2}'; }
+ratio=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping_sized")))")
+ratio_tiny=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping")))")
+cache_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+posts=$(KEY=$KEY wrk -t1 -c4 -d"$QUERY_DURATION" --latency -s benches/post.lua "http://127.0.0.1:$PORT")
+post_errors=$( (grep -o 'Non-2xx or 3xx responses: [0-9]*' <<<"$posts" || true) | awk '{print $NF}')
+latency_idle=$(python3 benches/live_latency.py "127.0.0.1:$PORT" "$KEY" 200)
+URLS_FILE="$URLS" GZIP=1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s benches/cycle.lua "http://127.0.0.1:$PORT" > /dev/null &
+LOADER=$!
+sleep 2
+latency_load=$(python3 benches/live_latency.py "127.0.0.1:$PORT" "$KEY" 200)
+wait "$LOADER"
+stop_server
+latency_row() { awk -v n="$2" -v what="$3" '$1 == n {print "| " what " | " $2 " ms | " $3 " ms | " $4 " ms |"}' <<<"$1"; }
 
 report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
 {
@@ -123,9 +182,29 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   summarise "$q_contain" "zoning containing a point"
   summarise "$q_aggregate" "accidents per zoning polygon, with sum (40k in 20k polygons)"
   echo
+  echo "With the tile cache (256 MiB), on a copy of the store; resident memory $((cache_rss_kb / 1024)) MiB after the cached runs:"
+  echo
+  echo "| run | requests/s | p50 | p99 |"
+  echo "| --- | --- | --- | --- |"
+  summarise "$cached" "composite tiles, gzip, all cached (mean body $mean_gz bytes)"
+  summarise "$ping_sized" "/ping?bytes=$mean_gz: a fixed answer of the same size"
+  summarise "$ping" "/ping: a fixed 2-byte answer"
+  summarise "$posts" "single-feature POST, 4 connections (non-2xx: ${post_errors:-0})"
+  echo
+  echo "Cached gzip tiles run at **${ratio}%** of the requests/s of a fixed answer of their mean size, and at ${ratio_tiny}% of a 2-byte one (the difference is the kernel moving the bytes over loopback, for the server and for wrk on the same 2 cores)."
+  echo
+  echo "Latency after a PATCH is answered (200 rounds, one client):"
+  echo
+  echo "| measure | p50 | p99 | max |"
+  echo "| --- | --- | --- | --- |"
+  latency_row "$latency_idle" write_to_visible "write to changed composite tile, idle"
+  latency_row "$latency_idle" change_event "change event on /changes, idle"
+  latency_row "$latency_load" write_to_visible "write to changed composite tile, under the tile load"
+  latency_row "$latency_load" change_event "change event on /changes, under the tile load"
+  echo
   echo '```'
   echo "$plain"
   echo "$gzip"
   echo '```'
 } > "$report"
-head -22 "$report"
+head -45 "$report"

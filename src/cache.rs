@@ -46,6 +46,8 @@ pub struct CachedTile {
     pub gzip: Bytes,
     /// The ETag of the uncompressed bytes (`None` for an empty tile).
     pub etag: Option<Arc<str>>,
+    /// Every layer of the tile is public: an anonymous request may have it.
+    pub public: bool,
 }
 
 #[derive(Debug)]
@@ -58,7 +60,7 @@ struct Slot {
 
 #[derive(Debug, Default)]
 struct Inner {
-    slots: HashMap<TileKey, Slot>,
+    slots: rustc_hash::FxHashMap<TileKey, Slot>,
     /// Per zoom: the cached keys at each `(x, y)`.
     coords: Vec<HashMap<(u32, u32), Vec<TileKey>>>,
     /// Insertion order, for the clock.
@@ -82,6 +84,8 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub struct TileCache {
     inner: Mutex<Inner>,
+    /// The [`TileKey::query`] of requests without one, shared.
+    no_query: Arc<str>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -99,9 +103,15 @@ impl TileCache {
                 ..Default::default()
             }),
             capacity,
+            no_query: Arc::from(""),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
+    }
+
+    /// The query part of the key of a request without a query.
+    pub fn no_query(&self) -> Arc<str> {
+        self.no_query.clone()
     }
 
     /// False when the capacity is 0.
@@ -320,6 +330,7 @@ mod tests {
         CachedTile {
             gzip: Bytes::from(vec![7u8; n]),
             etag: Some("\"t\"".into()),
+            public: true,
         }
     }
 

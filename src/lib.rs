@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style / query -> store / index / ingest -> tiles / model`.
+//! Dependencies run one way: `api -> live / dataset / style / query -> cache / store / index / ingest -> tiles / model`.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -12,16 +12,18 @@
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, MVT 2.1 encoding (pure, sync) |
-//! | [`index`] | one R*-tree per layer over projected features; composite tile rendering |
-//! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations) |
+//! | [`index`] | one R*-tree per layer over projected features, each layer behind its own lock and updated in place by writes; composite tile rendering |
+//! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
+//! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
-//! | [`dataset`] | layer definitions + store + index of a running server, and first-start ingest |
+//! | [`dataset`] | layer definitions + store + index + tile cache of a running server, and first-start ingest |
+//! | [`live`] | feature edits (validate, one transaction, index in place, cache invalidation) and the change feed that follows the store's log |
 //! | [`style`] | the MapLibre style generated from the layer files |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
-//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page; `ApiError` |
+//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, `/changes`; `ApiError` |
 
 pub mod api;
 pub mod auth;

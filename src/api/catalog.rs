@@ -1,5 +1,5 @@
-//! `/health` and `/catalog`: is the store answering, and which layers exist with their
-//! counts, bounds and zooms.
+//! `/ping`, `/health` and `/catalog`: is the process up, is the store answering, and which
+//! layers exist with their counts, bounds and zooms.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,8 +12,36 @@ use crate::api::{ApiError, AppState, Auth};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/ping", get(ping))
         .route("/health", get(health))
         .route("/catalog", get(catalog))
+}
+
+/// Liveness for load balancers: a fixed answer that touches nothing. `?bytes=N` (at most
+/// 1 MiB) makes it N fixed bytes: the load benchmark's baseline for the cost of a request
+/// that returns a body of a tile's size.
+async fn ping(
+    axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
+) -> Result<axum::response::Response, ApiError> {
+    static FILL: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let mut size = None;
+    for (k, v) in &q {
+        match (k.as_str(), v.parse::<usize>()) {
+            ("bytes", Ok(n)) if n <= 1 << 20 => size = Some(n),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "/ping takes only bytes=N with N up to 1048576, not {k}={v:?}"
+                )));
+            }
+        }
+    }
+    let body = match size {
+        None => bytes::Bytes::from_static(b"ok"),
+        Some(n) => FILL
+            .get_or_init(|| bytes::Bytes::from(vec![b'.'; 1 << 20]))
+            .slice(..n),
+    };
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain")], body).into_response())
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {

@@ -488,6 +488,15 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         ),
     );
     paths.insert(
+        "/ping".into(),
+        operation(
+            "Is the process up (touches nothing)",
+            vec![],
+            ("200", ok("ok", &["text/plain"], json!({"type": "string"}))),
+            &[],
+        ),
+    );
+    paths.insert(
         "/health".into(),
         operation(
             "Is the store answering",

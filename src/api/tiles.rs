@@ -10,7 +10,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -170,13 +170,26 @@ pub(crate) fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         })
 }
 
+/// `GET /tiles/{layers}/{z}/{x}/{y}.mvt`. The common request, an anonymous one for a
+/// cached tile of public layers without a query, is answered straight from the cache;
+/// everything else takes the full path.
 async fn tile(
     State(state): State<AppState>,
-    Auth(reader): Auth,
-    Path((layers, z, x, y)): Path<(String, String, String, String)>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = from_cache(&state, &request) {
+        return Ok(answer);
+    }
+    let (mut parts, _) = request.into_parts();
+    let Auth(reader) = Auth::from_request_parts(&mut parts, &state).await?;
+    let Path((layers, z, x, y)) =
+        Path::<(String, String, String, String)>::from_request_parts(&mut parts, &state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(query) = Query::<HashMap<String, String>>::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let headers = parts.headers;
     let y = y
         .strip_suffix(".mvt")
         .or_else(|| y.strip_suffix(".pbf"))
@@ -205,7 +218,8 @@ async fn tile(
                     .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
                     .into()
             };
-            let tile = CachedTile { gzip, etag };
+            let public = defs.iter().all(|d| !d.private);
+            let tile = CachedTile { gzip, etag, public };
             if let Some(key) = key {
                 let ids: Arc<[LayerId]> = defs.iter().map(|d| d.id.clone()).collect();
                 cache.insert(key, ids, &rendered.versions, tile.clone());
@@ -214,7 +228,18 @@ async fn tile(
         }
     };
 
-    let mut out_headers = HeaderMap::new();
+    answer(tile, raw, gzip_ok, &headers)
+}
+
+/// The answer for a tile: 204 when empty, 304 when the client has it, else its bytes
+/// (compressed for a gzip client; `raw` saves inflating when the caller has them).
+fn answer(
+    tile: CachedTile,
+    raw: Option<Vec<u8>>,
+    gzip_ok: bool,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let mut out_headers = HeaderMap::with_capacity(6);
     out_headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(CACHE_CONTROL),
@@ -224,7 +249,7 @@ async fn tile(
         return Ok((StatusCode::NO_CONTENT, out_headers).into_response());
     };
     out_headers.insert(header::ETAG, header_value(etag));
-    if if_none_match(&headers, etag) {
+    if if_none_match(headers, etag) {
         return Ok((StatusCode::NOT_MODIFIED, out_headers).into_response());
     }
     out_headers.insert(
@@ -243,6 +268,41 @@ async fn tile(
         }
     };
     Ok((StatusCode::OK, out_headers, Body::from(body)).into_response())
+}
+
+/// The cached answer to an anonymous request without a query (or with only the `v` cache
+/// buster) for a tile of public layers; `None` sends the request down the full path,
+/// which also produces every error.
+fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Response> {
+    let headers = request.headers();
+    if headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let uri = request.uri();
+    if let Some(q) = uri.query()
+        && !q.split('&').all(|kv| kv.starts_with("v=") || kv.is_empty())
+    {
+        return None;
+    }
+    let rest = uri.path().strip_prefix("/tiles/")?;
+    let mut parts = rest.rsplitn(4, '/');
+    let y = parts.next()?;
+    let y = y.strip_suffix(".mvt").or_else(|| y.strip_suffix(".pbf"))?;
+    let (x, z, layers) = (parts.next()?, parts.next()?, parts.next()?);
+    if layers.contains('%') {
+        return None;
+    }
+    let tile = TileCoord::new(z.parse().ok()?, x.parse().ok()?, y.parse().ok()?).ok()?;
+    let key = TileKey {
+        layers: layers.into(),
+        query: state.data.cache.no_query(),
+        tile,
+    };
+    let hit = state.data.cache.get(&key)?;
+    if !hit.public {
+        return None;
+    }
+    answer(hit, None, accepts_gzip(headers), headers).ok()
 }
 
 /// Cuts a tile from the index.
