@@ -120,6 +120,7 @@ bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2
 stop_server
 
 # 2. The cache on, on a copy of the store (the writes below must not change the data set).
+python3 -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')" "$DB"
 cp "$DB" "$COPY/store.db"
 KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems | tail -1)
 start_server "$COPY/store.db"

@@ -21,7 +21,7 @@ use crate::dataset::Dataset;
 use crate::index::{FieldType, LayerIndex};
 use crate::ingest::validate::validate;
 use crate::ingest::{Position, RecordError};
-use crate::model::{Feature, FeatureId, StoredFeature, stable_hash};
+use crate::model::{Feature, FeatureId, LayerId, StoredFeature, stable_hash};
 use crate::store::{Change, ChangeKind, StoreError, WriteMode};
 use crate::tiles::ProjectedGeometry;
 
@@ -69,6 +69,8 @@ pub enum EditError {
     Invalid(RecordError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the edit stopped: {0}")]
+    Aborted(String),
 }
 
 /// The ETag of a feature's stored state: a hash of its geometry (WKB) and properties, so
@@ -129,7 +131,29 @@ struct Touched {
 
 impl Dataset {
     /// Applies `edits` to one layer, all or nothing (see the module docs for the order).
-    pub async fn edit(&self, def: &LayerDef, edits: Vec<Edit>) -> Result<Vec<Done>, EditError> {
+    ///
+    /// The edit runs as a task of its own, so that it finishes even if the request that
+    /// asked for it is dropped (a client that hangs up): a transaction cut off half-way,
+    /// say between its BEGIN and its first statement, would leave the store's write lock
+    /// held by a pooled connection.
+    pub async fn edit(
+        self: &Arc<Self>,
+        layer: &LayerId,
+        edits: Vec<Edit>,
+    ) -> Result<Vec<Done>, EditError> {
+        let data = self.clone();
+        let layer = layer.clone();
+        tokio::spawn(async move {
+            let Some(def) = data.layer(layer.as_str()) else {
+                return Err(EditError::Aborted(format!("unknown layer {layer}")));
+            };
+            data.edit_now(def, edits).await
+        })
+        .await
+        .map_err(|e| EditError::Aborted(e.to_string()))?
+    }
+
+    async fn edit_now(&self, def: &LayerDef, edits: Vec<Edit>) -> Result<Vec<Done>, EditError> {
         let types = self.index.read(&def.id).field_types().to_vec();
         let _in_order = self.feed.write.lock().await;
         let mut w = self.store.begin_write(&def.id, WriteMode::Append).await?;

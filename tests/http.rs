@@ -384,3 +384,14 @@ fn the_cache_buster_v_changes_the_url_but_not_the_tile() {
     assert_eq!(plain.body, busted.body);
     assert_eq!(plain.header("etag"), busted.header("etag"));
 }
+
+#[test]
+fn ping_answers_a_fixed_body_of_the_size_asked() {
+    let s = server();
+    let r = s.get("/ping", &[]);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
+    let r = s.get("/ping?bytes=30000", &[]);
+    assert_eq!(r.body.len(), 30000);
+    assert_eq!(s.get("/ping?bytes=2000000", &[]).status, 400);
+    assert_eq!(s.get("/ping?size=1", &[]).status, 400);
+}

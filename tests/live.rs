@@ -172,6 +172,18 @@ fn writes_need_a_key_with_the_write_scope_and_private_layers_stay_hidden() {
         assert_eq!(send(&s, method, &private, Some(&writer), &body).status, 404);
     }
     assert_eq!(count(&s, "urban_problems", None), before);
+    // A private layer's tile, cached for a reader with the scope, is still 404 to others.
+    let (_, x, y) = tile_of(24.9410, 60.1700, 14);
+    let private_tile = format!("/tiles/accidents/14/{x}/{y}.mvt");
+    let with_key = s.get(&private_tile, &[("Authorization", &bearer(&reader))]);
+    assert_eq!(with_key.status, 200);
+    assert_eq!(s.get(&private_tile, &[]).status, 404);
+    assert_eq!(s.get(&format!("{private_tile}?v=1"), &[]).status, 404);
+    assert_eq!(
+        s.get(&private_tile, &[("Authorization", &bearer(&writer))])
+            .status,
+        404
+    );
     // Reading the private layer's changes needs the scope too.
     assert_eq!(s.get("/changes?layers=accidents", &[]).status, 404);
     assert_eq!(s.get("/collections/accidents/items", &[]).status, 404);
@@ -963,4 +975,49 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
     }
     println!("{reads} reads ({hits} from the cache), {writes} writes");
     assert!(hits > 50, "the cache was hardly used: {hits}");
+}
+
+#[test]
+fn clients_that_hang_up_mid_write_leave_the_store_writable() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems");
+    let before = count(&s, "urban_problems", None);
+    let body = problem(24.94, 60.17, "hung-up").to_string();
+    let head = format!(
+        "POST /collections/urban_problems/items HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\
+         Content-Type: application/geo+json\r\nContent-Length: {}\r\n\r\n",
+        bearer(&key),
+        body.len()
+    );
+    // Four clients each send 100 whole writes and hang up without waiting for the answers,
+    // so that requests are dropped at every point of their handling.
+    let addr = s.addr;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (head, body) = (head.clone(), body.clone());
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    let mut c = TcpStream::connect(addr).unwrap();
+                    let _ = c.write_all(head.as_bytes());
+                    let _ = c.write_all(body.as_bytes());
+                    drop(c);
+                }
+            });
+        }
+    });
+    // Every write the server received is done whole; none holds the store.
+    let r = send(
+        &s,
+        "POST",
+        "/collections/urban_problems/items",
+        Some(&key),
+        &problem(24.95, 60.17, "after"),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    std::thread::sleep(Duration::from_millis(300));
+    let after = count(&s, "urban_problems", None);
+    assert!(
+        after > before && after <= before + 401,
+        "{before} -> {after}"
+    );
 }

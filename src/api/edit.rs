@@ -159,7 +159,7 @@ async fn create(
             "the FeatureCollection has no features".into(),
         ));
     }
-    let mut done = state.data.edit(def, edits).await?;
+    let mut done = state.data.edit(&def.id, edits).await?;
     if single {
         let d = done.remove(0);
         return Ok(written(&headers, def, d, StatusCode::CREATED));
@@ -215,7 +215,7 @@ async fn replace(
         feature,
         if_match: if_match(&headers),
     };
-    let done = state.data.edit(def, vec![edit]).await?.remove(0);
+    let done = state.data.edit(&def.id, vec![edit]).await?.remove(0);
     Ok(written(&headers, def, done, StatusCode::OK))
 }
 
@@ -247,7 +247,7 @@ async fn update(
         patch,
         if_match: if_match(&headers),
     };
-    let done = state.data.edit(def, vec![edit]).await?.remove(0);
+    let done = state.data.edit(&def.id, vec![edit]).await?.remove(0);
     Ok(written(&headers, def, done, StatusCode::OK))
 }
 
@@ -264,6 +264,6 @@ async fn remove(
         id: fid,
         if_match: if_match(&headers),
     };
-    state.data.edit(def, vec![edit]).await?;
+    state.data.edit(&def.id, vec![edit]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

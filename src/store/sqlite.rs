@@ -49,6 +49,13 @@ impl SqliteStore {
             // WAL with NORMAL is durable across process crashes; only a power cut can lose
             // the last commits.
             .synchronous(SqliteSynchronous::Normal)
+            // Checkpoints (copying the WAL into the database file, with an fsync) would
+            // otherwise fall on whichever commit crosses the threshold and stall that write
+            // for a disk flush; a background task does them instead (see below).
+            .pragma("wal_autocheckpoint", "0")
+            // After a big transaction (an ingest), give the WAL file's space back once it
+            // has been checkpointed.
+            .pragma("journal_size_limit", "67108864")
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -56,6 +63,7 @@ impl SqliteStore {
             .await
             .map_err(open_err)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        tokio::spawn(checkpoint_in_background(pool.clone()));
         Ok(SqliteStore {
             pool,
             origin: random_origin(),
@@ -252,6 +260,28 @@ impl FeatureStore for SqliteStore {
                 .execute(&self.pool)
                 .await?;
         Ok(done.rows_affected())
+    }
+}
+
+/// Copies committed WAL frames into the database file every 200 ms, off the commit path;
+/// stops when the pool is closed. A PASSIVE pass, which blocks nobody, copies what is there;
+/// a RESTART pass then copies what was committed meanwhile (writers wait for that short
+/// part only) and lets the next writer start the WAL from its beginning, so that it does
+/// not grow without end under a steady stream of writes.
+async fn checkpoint_in_background(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if pool.is_closed() {
+            return;
+        }
+        for mode in ["PASSIVE", "RESTART"] {
+            if let Err(e) = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
+                .execute(&pool)
+                .await
+            {
+                tracing::warn!("WAL checkpoint: {e}");
+            }
+        }
     }
 }
 
