@@ -1021,3 +1021,59 @@ fn clients_that_hang_up_mid_write_leave_the_store_writable() {
         "{before} -> {after}"
     );
 }
+
+#[test]
+fn every_documented_route_refuses_a_wrong_key_and_hides_a_private_layer() {
+    let (_d, s) = live_server(None);
+    let doc = s.get("/api", &[]).json();
+    let paths = doc["paths"].as_object().unwrap();
+    let mut probed = 0;
+    for (path, item) in paths {
+        // The probes and the map page's static files answer whoever asks.
+        if path == "/ping" || path == "/health" || path.starts_with("/map") {
+            continue;
+        }
+        let url = path
+            .replace("{layers}", "schools")
+            .replace("{z}/{x}/{y}", "14/9327/4742")
+            .replace("{featureId}", "1");
+        for method in item.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let r = send(
+                &s,
+                &method,
+                &url,
+                Some("ut_wrong"),
+                &problem(24.94, 60.17, "x"),
+            );
+            assert_eq!(r.status, 401, "{method} {url} with a wrong key");
+            probed += 1;
+        }
+    }
+    assert!(probed > 40, "only {probed} routes probed");
+    // Anonymous probes of the private layer find nothing, whatever the route.
+    for (method, path) in [
+        ("GET", "/tiles/accidents/14/9327/4742.mvt"),
+        ("GET", "/tiles/accidents.json"),
+        ("GET", "/collections/accidents"),
+        ("GET", "/collections/accidents/items"),
+        ("GET", "/collections/accidents/items/1"),
+        ("GET", "/collections/accidents/queryables"),
+        ("GET", "/collections/accidents/nearest?point=24.94,60.17"),
+        ("GET", "/collections/accidents/containing?point=24.94,60.17"),
+        ("GET", "/collections/accidents/aggregate?by=schools"),
+        ("GET", "/collections/schools/aggregate?by=accidents"),
+        ("GET", "/changes?layers=accidents"),
+    ] {
+        let r = send(&s, method, path, None, &Value::Null);
+        assert!(
+            matches!(r.status, 400 | 404),
+            "{method} {path}: {}",
+            r.status
+        );
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("private"),
+            "{path} tells the layer is private"
+        );
+    }
+}

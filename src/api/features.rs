@@ -112,7 +112,7 @@ pub(crate) fn with_type(json: Value, content_type: &'static str) -> Response {
     r
 }
 
-async fn landing(headers: HeaderMap, Query(params): Params) -> Result<Response, ApiError> {
+async fn landing(_: Auth, headers: HeaderMap, Query(params): Params) -> Result<Response, ApiError> {
     no_params(&params)?;
     let base = base_url(&headers);
     if wants_html(&params, &headers)? {
@@ -140,7 +140,11 @@ async fn landing(headers: HeaderMap, Query(params): Params) -> Result<Response, 
     .into_response())
 }
 
-async fn conformance(headers: HeaderMap, Query(params): Params) -> Result<Response, ApiError> {
+async fn conformance(
+    _: Auth,
+    headers: HeaderMap,
+    Query(params): Params,
+) -> Result<Response, ApiError> {
     no_params(&params)?;
     if wants_html(&params, &headers)? {
         let items: String = CONFORMANCE
