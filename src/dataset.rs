@@ -109,6 +109,7 @@ impl Dataset {
         // between is applied (again) rather than missed.
         let from = self.store.change_span().await?.map_or(0, |(_, last)| last);
         self.load_index().await?;
+        self.feed.start_at(from);
         let data = Arc::new(self);
         tokio::spawn(
             data.clone()

@@ -82,11 +82,12 @@ pub fn feature_etag(f: &Feature) -> String {
     format!("\"{:016x}\"", stable_hash(&[&wkb, &props]))
 }
 
-/// True when an `If-Match` value allows changing a feature whose ETag is `current`.
+/// True when an `If-Match` value allows changing a feature whose ETag is `current`. The
+/// comparison is strong (RFC 9110): a weak tag never matches.
 fn matches(if_match: &str, current: &str) -> bool {
     if_match
         .split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
+        .map(str::trim)
         .any(|t| t == "*" || t == current)
 }
 
@@ -120,6 +121,11 @@ impl Feed {
     /// The last change broadcast; a subscriber reads anything older from the store.
     pub fn last(&self) -> u64 {
         self.last.load(Ordering::Acquire)
+    }
+
+    /// Where the feed starts: the log position the index reflects when serving begins.
+    pub fn start_at(&self, seq: u64) {
+        self.last.store(seq, Ordering::Release);
     }
 }
 
@@ -168,7 +174,17 @@ impl Dataset {
                 id,
             };
             let current = |found: Option<StoredFeature>, id, if_match: &Option<String>| {
-                let f = found.ok_or_else(|| not_found(id))?;
+                // With If-Match, a missing feature fails the precondition (RFC 9110).
+                let f = match (found, if_match) {
+                    (Some(f), _) => f,
+                    (None, Some(_)) => {
+                        return Err(EditError::Precondition {
+                            id,
+                            current: "none: the feature does not exist".into(),
+                        });
+                    }
+                    (None, None) => return Err(not_found(id)),
+                };
                 let etag = feature_etag(&f.feature);
                 match if_match {
                     Some(m) if !matches(m, &etag) => {
@@ -260,7 +276,7 @@ impl Dataset {
         let mut last = from;
         self.feed.last.store(last, Ordering::Release);
         let mut since_prune = 0u64;
-        loop {
+        'poll: loop {
             let batch = match self.store.changes_since(last, 1000).await {
                 Ok(b) => b,
                 Err(e) => {
@@ -270,11 +286,26 @@ impl Dataset {
                 }
             };
             let full = batch.len() == 1000;
+            // The log is gap-free; a gap means another server pruned entries this one had
+            // not read: reload everything from the store rather than miss them.
+            if batch.first().is_some_and(|c| c.seq > last + 1) {
+                tracing::warn!(from = last, "change log pruned past this server: reloading");
+                for def in &self.layers {
+                    if let Err(e) = self.reload(def).await {
+                        tracing::warn!(layer = %def.id, "reloading: {e}");
+                        tokio::time::sleep(poll).await;
+                        continue 'poll;
+                    }
+                }
+            }
             for change in batch {
                 if change.origin != self.store.origin()
                     && let Err(e) = self.apply_external(&change).await
                 {
+                    // Not applied: try again on the next poll, without moving on.
                     tracing::warn!(seq = change.seq, "applying a change from the store: {e}");
+                    tokio::time::sleep(poll).await;
+                    continue 'poll;
                 }
                 last = change.seq;
                 since_prune += 1;
@@ -282,9 +313,15 @@ impl Dataset {
                 // No subscriber is not an error.
                 let _ = self.feed.sender.send(Arc::new(change));
             }
-            if since_prune >= 1000 {
+            // Only what this server has read and broadcast is pruned, keeping the newest
+            // CHANGE_LOG_KEEP for subscribers that reconnect.
+            if since_prune >= 1000 && last > CHANGE_LOG_KEEP {
                 since_prune = 0;
-                if let Err(e) = self.store.prune_changes(CHANGE_LOG_KEEP).await {
+                if let Err(e) = self
+                    .store
+                    .prune_changes_through(last - CHANGE_LOG_KEEP)
+                    .await
+                {
                     tracing::warn!("pruning the change log: {e}");
                 }
             }
@@ -297,23 +334,28 @@ impl Dataset {
         }
     }
 
+    /// Replaces a layer's index with what the store holds and drops its cached tiles.
+    async fn reload(&self, def: &LayerDef) -> Result<(), StoreError> {
+        let _in_order = self.feed.write.lock().await;
+        let features = self.store.load_layer(&def.id).await?;
+        let fresh = LayerIndex::build(def, features);
+        let count = fresh.len();
+        self.index.replace(&def.id, fresh);
+        let version = self.index.read(&def.id).version();
+        let gone = self.cache.invalidate_layer(&def.id, version);
+        tracing::info!(layer = %def.id, features = count, tiles = gone, "layer reloaded from the store");
+        Ok(())
+    }
+
     /// Brings the index and cache up to date with a change another process made.
     async fn apply_external(&self, change: &Change) -> Result<(), StoreError> {
         let Some(def) = self.layer(change.layer.as_str()) else {
             return Ok(());
         };
-        let _in_order = self.feed.write.lock().await;
         match (change.kind, change.feature) {
-            (ChangeKind::Reload, _) | (_, None) => {
-                let features = self.store.load_layer(&def.id).await?;
-                let fresh = LayerIndex::build(def, features);
-                let count = fresh.len();
-                self.index.replace(&def.id, fresh);
-                let version = self.index.read(&def.id).version();
-                let gone = self.cache.invalidate_layer(&def.id, version);
-                tracing::info!(layer = %def.id, features = count, tiles = gone, "layer reloaded from the store");
-            }
+            (ChangeKind::Reload, _) | (_, None) => self.reload(def).await?,
             (_, Some(id)) => {
+                let _in_order = self.feed.write.lock().await;
                 // The feature as it is now, whatever happened in between: applying the
                 // same change twice, or late, converges on the store.
                 let now = self.store.features_by_ids(&def.id, &[id]).await?;
@@ -400,8 +442,14 @@ fn merge_patch(
                     crate::ingest::geojson::to_geo(&g.value).map_err(|e| ("geometry", e))?;
             }
             "properties" => {
-                let serde_json::Value::Object(props) = v else {
-                    return Err(("properties", "must be an object".into()));
+                let props = match v {
+                    serde_json::Value::Object(props) => props,
+                    // Merge-patching a member to null removes it: here, every property.
+                    serde_json::Value::Null => {
+                        out.properties.clear();
+                        continue;
+                    }
+                    _ => return Err(("properties", "must be an object or null".into())),
                 };
                 for (name, value) in props {
                     if value.is_null() {
@@ -429,7 +477,8 @@ mod tests {
     #[test]
     fn if_match_takes_lists_stars_and_weak_forms() {
         assert!(matches("\"a\"", "\"a\""));
-        assert!(matches("\"x\", W/\"a\"", "\"a\""));
+        assert!(matches("\"x\", \"a\"", "\"a\""));
+        assert!(!matches("W/\"a\"", "\"a\""));
         assert!(matches("*", "\"a\""));
         assert!(!matches("\"b\"", "\"a\""));
     }

@@ -177,6 +177,12 @@ fn writes_need_a_key_with_the_write_scope_and_private_layers_stay_hidden() {
     let private_tile = format!("/tiles/accidents/14/{x}/{y}.mvt");
     let with_key = s.get(&private_tile, &[("Authorization", &bearer(&reader))]);
     assert_eq!(with_key.status, 200);
+    assert!(
+        with_key
+            .header("cache-control")
+            .unwrap()
+            .starts_with("private")
+    );
     assert_eq!(s.get(&private_tile, &[]).status, 404);
     assert_eq!(s.get(&format!("{private_tile}?v=1"), &[]).status, 404);
     assert_eq!(
@@ -274,6 +280,17 @@ fn a_feature_goes_through_create_replace_patch_and_delete_with_etags() {
         &[("If-Match", &etag)],
     );
     assert_eq!(r.status, 412);
+    // If-Match compares strongly: the weak form of the current tag does not match.
+    let weak = format!("W/{etag2}");
+    let r = send_with(
+        &s,
+        "PATCH",
+        &item,
+        Some(&key),
+        &patch,
+        &[("If-Match", &weak)],
+    );
+    assert_eq!(r.status, 412);
     let r = send_with(
         &s,
         "PATCH",
@@ -307,6 +324,16 @@ fn a_feature_goes_through_create_replace_patch_and_delete_with_etags() {
     let r = send(&s, "DELETE", &item, Some(&key), &Value::Null);
     assert_eq!(r.status, 204);
     assert_eq!(s.get(&item, &[]).status, 404);
+    // A precondition on a feature that is gone fails; without one, it is not found.
+    let r = send_with(
+        &s,
+        "PUT",
+        &item,
+        Some(&key),
+        &problem(lon, lat, "x"),
+        &[("If-Match", "*")],
+    );
+    assert_eq!(r.status, 412);
     assert_eq!(
         send(&s, "DELETE", &item, Some(&key), &Value::Null).status,
         404
@@ -694,6 +721,19 @@ fn the_change_feed_sends_every_edit_and_a_reconnect_gets_what_it_missed() {
     send(&s, "POST", items, Some(&key), &problem(24.94, 60.17, "new"));
     assert_eq!(back.next().data["kind"], "create");
 
+    // A client further behind than the log reaches is told so, not silently skipped ahead;
+    // so is one with an id this store never gave.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(s.data.store.prune_changes_through(seen + 2))
+        .unwrap();
+    let mut late = Events::open(
+        &s,
+        "/changes?layers=urban_problems",
+        &[("Last-Event-ID", &seen.to_string())],
+    );
+    assert_eq!(late.next().kind, "reset");
+    let mut stranger = Events::open(&s, "/changes", &[("Last-Event-ID", "99999999")]);
+    assert_eq!(stranger.next().kind, "reset");
     assert_eq!(s.get("/changes?layers=nope", &[]).status, 404);
     assert_eq!(s.get("/changes?layer=urban_problems", &[]).status, 400);
     assert_eq!(
@@ -974,6 +1014,44 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
         }
     }
     println!("{reads} reads ({hits} from the cache), {writes} writes");
+    // And equal to tiles cut from an index built afresh from the store, as after a restart
+    // or on another server: the order of edits leaves no trace in the bytes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rebuilt: Vec<_> = ["urban_problems", "traffic_jams"]
+        .iter()
+        .map(|id| {
+            let def = s.data.layer(id).unwrap();
+            let stored = rt.block_on(s.data.store.load_layer(&def.id)).unwrap();
+            let index = urbantile::index::LayerIndex::build(def, stored);
+            (def, std::sync::Arc::new(parking_lot::RwLock::new(index)))
+        })
+        .collect();
+    for (set, layers) in sets.iter().enumerate() {
+        for &t in &tiles {
+            let tile_layers: Vec<urbantile::index::tile::TileLayer> = layers
+                .split(',')
+                .map(|id| {
+                    let (def, index) = rebuilt.iter().find(|(d, _)| d.id.as_str() == id).unwrap();
+                    urbantile::index::tile::TileLayer {
+                        def,
+                        index,
+                        filter: None,
+                    }
+                })
+                .collect();
+            let coord = urbantile::tiles::TileCoord {
+                z: t.0,
+                x: t.1,
+                y: t.2,
+            };
+            let want = urbantile::index::tile::render_tile(&tile_layers, coord, None).bytes;
+            let (got, _) = served(&s, sets[set], t);
+            assert!(
+                got == want,
+                "tile {t:?} of {layers} differs from a rebuilt index's"
+            );
+        }
+    }
     assert!(hits > 50, "the cache was hardly used: {hits}");
 }
 

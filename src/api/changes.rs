@@ -74,14 +74,12 @@ async fn changes(
     let (cursor, reset) = match last_id {
         None => (state.data.feed.last(), false),
         Some(id) => {
-            let first = state
-                .data
-                .store
-                .change_span()
-                .await?
-                .map(|(first, _)| first);
-            // Entries after `id` were pruned if the log now starts later than `id + 1`.
-            let pruned = first.is_some_and(|f| f > id + 1) || id > state.data.feed.last();
+            let span = state.data.store.change_span().await?;
+            // Entries after `id` were pruned if the log now starts later than `id + 1`; an
+            // id past the log's end is not one of this store's.
+            let pruned = span
+                .is_some_and(|(first, last)| first > id.saturating_add(1) || id > last)
+                || (span.is_none() && id > 0);
             if pruned {
                 (state.data.feed.last(), true)
             } else {
@@ -118,16 +116,8 @@ struct Follow {
 impl Follow {
     /// The next event for this subscriber; `None` ends the stream.
     async fn next(&mut self) -> Option<Event> {
-        if std::mem::take(&mut self.reset) {
-            return Some(
-                Event::default()
-                    .event("reset")
-                    .id(self.cursor.to_string())
-                    .data(
-                    json!({"reason": "the change log no longer holds the missed changes; reload"})
-                        .to_string(),
-                ),
-            );
+        if self.reset {
+            return self.next_reset();
         }
         loop {
             if let Some(c) = self.backlog.pop_front() {
@@ -140,6 +130,13 @@ impl Follow {
             // Behind the feed (a reconnect, or a lagging subscriber): read the log.
             if self.cursor < self.data.feed.last() {
                 match self.data.store.changes_since(self.cursor, CATCH_UP).await {
+                    // The log is gap-free: a gap is entries pruned before this subscriber
+                    // read them. Say so rather than skip them silently.
+                    Ok(batch) if batch.first().is_some_and(|c| c.seq > self.cursor + 1) => {
+                        self.cursor = batch[0].seq - 1;
+                        self.reset = true;
+                        return self.next_reset();
+                    }
                     Ok(batch) if !batch.is_empty() => {
                         self.backlog.extend(batch);
                         continue;
@@ -164,6 +161,20 @@ impl Follow {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// The `reset` event: what this subscriber shows may be missing changes.
+    fn next_reset(&mut self) -> Option<Event> {
+        self.reset = false;
+        Some(
+            Event::default()
+                .event("reset")
+                .id(self.cursor.to_string())
+                .data(
+                    json!({"reason": "the change log no longer holds the missed changes; reload"})
+                        .to_string(),
+                ),
+        )
     }
 
     fn event(&self, c: &Change) -> Option<Event> {

@@ -191,11 +191,14 @@ async fn create(
         .into_response())
 }
 
+/// Every `If-Match` header line, as one list.
 fn if_match(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    let lines: Vec<&str> = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 /// `PUT /collections/{id}/items/{fid}`: replaces the feature whole.

@@ -31,6 +31,8 @@ use crate::tiles::TileCoord;
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// Tiles may be reused for a minute, then revalidated with their ETag.
 const CACHE_CONTROL: &str = "public, max-age=60";
+/// Tiles of private layers: the browser only.
+const PRIVATE_CACHE_CONTROL: &str = "private, max-age=60";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -240,11 +242,24 @@ fn answer(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut out_headers = HeaderMap::with_capacity(6);
-    out_headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    out_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    // A tile of a private layer must not be kept by a shared cache that would hand it to
+    // someone without the key.
+    if tile.public {
+        out_headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(CACHE_CONTROL),
+        );
+        out_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    } else {
+        out_headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(PRIVATE_CACHE_CONTROL),
+        );
+        out_headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, Authorization"),
+        );
+    }
     let Some(etag) = &tile.etag else {
         return Ok((StatusCode::NO_CONTENT, out_headers).into_response());
     };

@@ -41,6 +41,15 @@ pub struct IndexedFeature {
     /// A deleted or replaced feature's slot, kept until the layer is compacted so that the
     /// other features keep their positions.
     removed: bool,
+    /// Z-order of the feature's box: with the id, the order features are written in.
+    order: u64,
+}
+
+impl IndexedFeature {
+    /// Features are laid out, and written into tiles, in this order: spatial, then by id.
+    pub fn write_order(&self) -> (u64, FeatureId) {
+        (self.order, self.id)
+    }
 }
 
 /// A layer's distinct attribute values, each stored once however many features share it.
@@ -125,6 +134,9 @@ pub struct LayerIndex {
     by_id: rustc_hash::FxHashMap<FeatureId, u32>,
     /// Slots of removed features still in `features`.
     removed: usize,
+    /// `features[..sorted]` are in [`IndexedFeature::write_order`]; features written since
+    /// the last build or compaction follow, in the order they came.
+    sorted: usize,
     tags: Vec<Tag>,
     values: ValueTable,
     bounds: Option<Bbox>,
@@ -171,7 +183,7 @@ impl LayerIndex {
         // Features near each other on the map are laid out near each other in memory (the
         // projected geometries are allocated in this order, the tags share one arena), so
         // that a tile reads a few contiguous runs instead of chasing pointers at random.
-        features.sort_by_cached_key(|f| Bbox::of(&f.feature.geometry).map_or(0, z_order));
+        features.sort_by_cached_key(|f| (Bbox::of(&f.feature.geometry).map_or(0, z_order), f.id));
         let mut index = LayerIndex {
             field_types: vec![None; def.properties.len()],
             ..Default::default()
@@ -187,6 +199,7 @@ impl LayerIndex {
             .into_iter()
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
             .collect();
+        index.sorted = index.features.len();
         index
     }
 
@@ -218,6 +231,7 @@ impl LayerIndex {
             };
         }
         let time = time_of(def, &f.feature.properties);
+        let order = Bbox::of(&f.feature.geometry).map_or(0, z_order);
         // Earliest start and latest end; an open end anywhere leaves that side open.
         if def.time.is_some() {
             self.time_extent = Some(match self.time_extent {
@@ -237,6 +251,7 @@ impl LayerIndex {
             time,
             minzoom,
             removed: false,
+            order,
         });
         let entry = Entry::new(
             Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
@@ -286,14 +301,17 @@ impl LayerIndex {
         Some(geometry)
     }
 
-    /// Drops the slots of removed features and rebuilds the trees by bulk load.
+    /// Drops the slots of removed features, puts the rest back in write order and rebuilds
+    /// the trees by bulk load.
     fn compact(&mut self) {
-        let old = std::mem::take(&mut self.features);
+        let mut old = std::mem::take(&mut self.features);
+        old.retain(|f| !f.removed);
+        old.sort_unstable_by_key(IndexedFeature::write_order);
         let old_tags = std::mem::take(&mut self.tags);
         self.by_id.clear();
         self.removed = 0;
         let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
-        for mut f in old.into_iter().filter(|f| !f.removed) {
+        for mut f in old {
             let position = self.features.len() as u32;
             let start = self.tags.len() as u32;
             self.tags
@@ -312,6 +330,18 @@ impl LayerIndex {
             .into_iter()
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
             .collect();
+        self.sorted = self.features.len();
+    }
+
+    /// Puts storage positions (from [`LayerIndex::positions_at_zoom`]) in write order, so
+    /// that a tile's bytes depend only on the data, not on the order of edits.
+    pub fn sort_positions(&self, positions: &mut [u32]) {
+        positions.sort_unstable();
+        // Positions below `sorted` are already in write order: only features written in
+        // place since the last build need the slower sort.
+        if positions.last().is_some_and(|&p| p as usize >= self.sorted) {
+            positions.sort_unstable_by_key(|&p| self.features[p as usize].write_order());
+        }
     }
 
     /// Changes made since the server started (see the field's comment).
@@ -449,6 +479,12 @@ impl Index {
     /// Reads two layers, locked in a fixed (id) order so that two readers of the same pair
     /// can never wait on each other behind a writer.
     pub fn read_both(&self, a: &LayerId, b: &LayerId) -> (LayerRead, LayerRead) {
+        if a == b {
+            // The same lock twice: the second read must not queue behind a waiting writer,
+            // which would wait for the first.
+            let first = self.read(a);
+            return (first, self.slot(a).read_arc_recursive());
+        }
         if a <= b {
             let ra = self.read(a);
             (ra, self.read(b))

@@ -32,9 +32,10 @@ pub struct Rendered {
 
 /// Encodes the tile.
 ///
-/// Features are written in the layer's storage order (spatial, ties by id), so that a
-/// tile's bytes (and ETag) depend only on the data, not on the shape of the R*-trees, and
-/// memory is read front to back.
+/// Features are written in write order (spatial, ties by id; see
+/// [`LayerIndex::sort_positions`]), so that a tile's bytes (and ETag) depend only on the
+/// data: not on the shape of the R*-trees, nor on the order of edits, nor on which server
+/// of several answers. Storage follows the same order, so memory is read front to back.
 pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Rendered {
     let mut out = Vec::new();
     let mut versions = Vec::with_capacity(layers.len());
@@ -56,7 +57,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         if hits.is_empty() {
             continue;
         }
-        hits.sort_unstable();
+        index.sort_positions(&mut hits);
         let time = time.filter(|_| def.time.is_some());
         let mut renderer = LayerRenderer::new(
             def.id.as_str(),

@@ -163,8 +163,8 @@ pub trait FeatureStore: Send + Sync {
     /// The first and last `seq` the log still holds (`None` when it is empty).
     async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError>;
 
-    /// Drops log entries so that at most `keep` of the newest remain; returns how many went.
-    async fn prune_changes(&self, keep: u64) -> Result<u64, StoreError>;
+    /// Drops the log entries up to and including `seq`; returns how many went.
+    async fn prune_changes_through(&self, seq: u64) -> Result<u64, StoreError>;
 }
 
 /// An open write to one layer (one database transaction).

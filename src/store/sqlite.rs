@@ -253,12 +253,11 @@ impl FeatureStore for SqliteStore {
         Ok(first.zip(last).map(|(a, b)| (a as u64, b as u64)))
     }
 
-    async fn prune_changes(&self, keep: u64) -> Result<u64, StoreError> {
-        let done =
-            sqlx::query("DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?")
-                .bind(keep as i64)
-                .execute(&self.pool)
-                .await?;
+    async fn prune_changes_through(&self, seq: u64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM changes WHERE seq <= ?")
+            .bind(seq as i64)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }
@@ -274,11 +273,19 @@ async fn checkpoint_in_background(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        for mode in ["PASSIVE", "RESTART"] {
-            if let Err(e) = sqlx::query(&format!("PRAGMA wal_checkpoint({mode})"))
-                .execute(&pool)
-                .await
-            {
+        let Ok(mut conn) = pool.acquire().await else {
+            continue;
+        };
+        // RESTART makes writers wait while it finishes, and itself waits for readers: on
+        // this connection it gives up after 20 ms (a busy WAL is checkpointed next time)
+        // rather than hold writers for the store's 10 s busy timeout.
+        for statement in [
+            "PRAGMA wal_checkpoint(PASSIVE)",
+            "PRAGMA busy_timeout = 20",
+            "PRAGMA wal_checkpoint(RESTART)",
+            "PRAGMA busy_timeout = 10000",
+        ] {
+            if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
                 tracing::warn!("WAL checkpoint: {e}");
             }
         }
@@ -732,7 +739,10 @@ mod tests {
             store.change_span().await.unwrap(),
             Some((changes[0].seq, reload[0].seq))
         );
-        assert_eq!(store.prune_changes(2).await.unwrap(), 3);
+        assert_eq!(
+            store.prune_changes_through(changes[2].seq).await.unwrap(),
+            3
+        );
         assert_eq!(
             store.change_span().await.unwrap().unwrap().0,
             changes[3].seq
