@@ -53,10 +53,13 @@ impl IndexedFeature {
 }
 
 /// A layer's distinct attribute values, each stored once however many features share it.
+/// The lookup is kept for writes after the build; it maps a hash of each value to where the
+/// value is, so that values are not held twice (in the rare case of two values with one
+/// hash, the second is stored again: a tile may then list it twice, which MVT allows).
 #[derive(Debug, Default)]
 struct ValueTable {
     values: Vec<Value>,
-    ids: rustc_hash::FxHashMap<Value, u32>,
+    ids: rustc_hash::FxHashMap<u64, u32>,
 }
 
 impl ValueTable {
@@ -73,11 +76,19 @@ impl ValueTable {
             let Some(value) = properties.get(k).and_then(Value::from_json) else {
                 continue;
             };
-            let next = self.values.len() as u32;
-            let id = *self.ids.entry(value).or_insert_with_key(|v| {
-                self.values.push(v.clone());
-                next
-            });
+            let hash = {
+                use std::hash::BuildHasher;
+                rustc_hash::FxBuildHasher.hash_one(&value)
+            };
+            let id = match self.ids.get(&hash) {
+                Some(&id) if self.values[id as usize] == value => id,
+                _ => {
+                    let id = self.values.len() as u32;
+                    self.values.push(value);
+                    self.ids.insert(hash, id);
+                    id
+                }
+            };
             arena.push((i as u16, id));
         }
         start..arena.len() as u32
