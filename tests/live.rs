@@ -360,35 +360,30 @@ fn bad_writes_get_an_error_naming_feature_and_field_and_change_nothing() {
             assert!(body.contains(m), "{body} should mention {m}");
         }
     };
-    let mut line = problem(24.94, 60.17, "new");
-    line["geometry"] =
-        json!({"type": "LineString", "coordinates": [[24.94, 60.17], [24.95, 60.18]]});
-    check(
-        send(&s, "POST", items, Some(&key), &line),
-        422,
-        &["geometry", "line"],
-    );
+    // (member, property or "" for the member itself, bad value, what the error names)
+    let line = json!({"type": "LineString", "coordinates": [[24.94, 60.17], [24.95, 60.18]]});
+    let cases = [
+        ("geometry", "", line, &["geometry", "line"][..]),
+        ("properties", "colour", json!("red"), &["colour"][..]),
+        ("properties", "status", json!(5), &["status", "string"][..]),
+        (
+            "properties",
+            "reported_at",
+            json!("yesterday"),
+            &["reported_at"][..],
+        ),
+    ];
+    for (member, name, value, mentions) in &cases {
+        let mut bad = problem(24.94, 60.17, "new");
+        if name.is_empty() {
+            bad[*member] = value.clone();
+        } else {
+            bad[*member][*name] = value.clone();
+        }
+        check(send(&s, "POST", items, Some(&key), &bad), 422, mentions);
+    }
     let mut extra = problem(24.94, 60.17, "new");
     extra["properties"]["colour"] = json!("red");
-    check(
-        send(&s, "POST", items, Some(&key), &extra),
-        422,
-        &["colour"],
-    );
-    let mut typed = problem(24.94, 60.17, "new");
-    typed["properties"]["status"] = json!(5);
-    check(
-        send(&s, "POST", items, Some(&key), &typed),
-        422,
-        &["status", "string"],
-    );
-    let mut when = problem(24.94, 60.17, "new");
-    when["properties"]["reported_at"] = json!("yesterday");
-    check(
-        send(&s, "POST", items, Some(&key), &when),
-        422,
-        &["reported_at"],
-    );
     let outside = problem(200.0, 60.17, "new");
     check(
         send(&s, "POST", items, Some(&key), &outside),

@@ -218,8 +218,18 @@ async fn replace(
         feature,
         if_match: if_match(&headers),
     };
+    one_edit(&state, &headers, def, edit).await
+}
+
+/// Applies one edit of one feature and answers with the feature as now stored.
+async fn one_edit(
+    state: &AppState,
+    headers: &HeaderMap,
+    def: &LayerDef,
+    edit: Edit,
+) -> Result<Response, ApiError> {
     let done = state.data.edit(&def.id, vec![edit]).await?.remove(0);
-    Ok(written(&headers, def, done, StatusCode::OK))
+    Ok(written(headers, def, done, StatusCode::OK))
 }
 
 /// `PATCH /collections/{id}/items/{fid}`: a JSON merge patch of the feature.
@@ -250,8 +260,7 @@ async fn update(
         patch,
         if_match: if_match(&headers),
     };
-    let done = state.data.edit(&def.id, vec![edit]).await?.remove(0);
-    Ok(written(&headers, def, done, StatusCode::OK))
+    one_edit(&state, &headers, def, edit).await
 }
 
 /// `DELETE /collections/{id}/items/{fid}`: 204.
