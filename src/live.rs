@@ -273,8 +273,9 @@ impl Dataset {
     /// processes' edits, broadcasts every change, and keeps the log bounded. `from` is the
     /// last `seq` the index already reflects (read before the index was loaded).
     pub async fn follow_changes(self: Arc<Self>, from: u64, poll: Duration) {
+        // `go_live` has set the feed to `from` already ([`Feed::start_at`]), before any
+        // subscriber could ask.
         let mut last = from;
-        self.feed.last.store(last, Ordering::Release);
         let mut since_prune = 0u64;
         'poll: loop {
             let batch = match self.store.changes_since(last, 1000).await {

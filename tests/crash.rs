@@ -61,13 +61,7 @@ fn count(addr: SocketAddr) -> u64 {
 #[test]
 fn a_server_killed_during_a_bulk_write_keeps_all_of_it_or_none() {
     let dir = tempfile::tempdir().unwrap();
-    let layers = dir.path().join("layers");
-    std::fs::create_dir(&layers).unwrap();
-    std::fs::copy(
-        root().join("layers/urban_problems.toml"),
-        layers.join("urban_problems.toml"),
-    )
-    .unwrap();
+    let layers = common::layer_folder(dir.path(), &["urban_problems"], &[]);
     let db_path = dir.path().join("store.db");
     let database = format!("sqlite://{}", db_path.display());
     let wal = dir.path().join("store.db-wal");

@@ -278,19 +278,7 @@ fn odd_requests_never_get_a_server_error() {
 /// A server with two layers: public schools and private accidents.
 fn with_private_accidents() -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
-    let layers = dir.path().join("layers");
-    std::fs::create_dir(&layers).unwrap();
-    std::fs::copy(
-        root().join("layers/schools.toml"),
-        layers.join("schools.toml"),
-    )
-    .unwrap();
-    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
-    std::fs::write(
-        layers.join("accidents.toml"),
-        accidents.replace("[source]", "private = true\n[source]"),
-    )
-    .unwrap();
+    let layers = common::layer_folder(dir.path(), &["schools"], &["accidents"]);
     let s = TestServer::start(&layers);
     (dir, s)
 }

@@ -17,21 +17,11 @@ use serde_json::{Value, json};
 /// A server over copies of some bundled layers; `accidents` is made private.
 fn live_server(max_body: Option<usize>) -> (tempfile::TempDir, TestServer) {
     let dir = tempfile::tempdir().unwrap();
-    let layers = dir.path().join("layers");
-    std::fs::create_dir(&layers).unwrap();
-    for id in ["schools", "urban_problems", "traffic_jams"] {
-        std::fs::copy(
-            root().join(format!("layers/{id}.toml")),
-            layers.join(format!("{id}.toml")),
-        )
-        .unwrap();
-    }
-    let accidents = std::fs::read_to_string(root().join("layers/accidents.toml")).unwrap();
-    std::fs::write(
-        layers.join("accidents.toml"),
-        accidents.replace("[source]", "private = true\n[source]"),
-    )
-    .unwrap();
+    let layers = common::layer_folder(
+        dir.path(),
+        &["schools", "urban_problems", "traffic_jams"],
+        &["accidents"],
+    );
     let s = match max_body {
         Some(n) => TestServer::start_with_body_limit(&layers, n),
         None => TestServer::start(&layers),
@@ -906,14 +896,9 @@ fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
 fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
     let (_d, s) = live_server(None);
     let key = s.add_key("w", "-", "urban_problems,traffic_jams");
-    // A deterministic generator, so that a failure replays.
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut next = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    // Seeded, so that a failure replays.
+    let mut rng = urbantile::generate::rng::Rng::new(11);
+    let mut next = move |n: u64| rng.below(n);
     // Writes land in a 0.02 x 0.01 degree box in the centre; tiles are read at every zoom
     // the layers have, inside and around it.
     let spot = |next: &mut dyn FnMut(u64) -> u64| {

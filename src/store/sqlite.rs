@@ -405,6 +405,23 @@ struct EncodedRow {
     props: String,
 }
 
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+impl EncodedRow {
+    /// Binds `geom, properties, min_x, min_y, max_x, max_y, t_start, t_end`, the column
+    /// order of both the single-row INSERT and the UPDATE.
+    fn bind<'q>(&'q self, q: SqliteQuery<'q>, time: crate::model::TimeRange) -> SqliteQuery<'q> {
+        q.bind(self.wkb.as_slice())
+            .bind(self.props.as_str())
+            .bind(self.bbox.west)
+            .bind(self.bbox.south)
+            .bind(self.bbox.east)
+            .bind(self.bbox.north)
+            .bind(time.start)
+            .bind(time.end)
+    }
+}
+
 impl SqliteLayerWriter {
     fn row(&self, f: &NewFeature) -> Result<EncodedRow, StoreError> {
         let wkb = f
@@ -521,21 +538,16 @@ impl LayerWriter for SqliteLayerWriter {
 
     async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
         let row = self.row(feature)?;
-        let id: i64 = sqlx::query_scalar(
+        let insert = sqlx::query(
             "INSERT INTO features (layer, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
-        .bind(self.layer.as_str())
-        .bind(row.wkb.as_slice())
-        .bind(row.props.as_str())
-        .bind(row.bbox.west)
-        .bind(row.bbox.south)
-        .bind(row.bbox.east)
-        .bind(row.bbox.north)
-        .bind(feature.time.start)
-        .bind(feature.time.end)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        .bind(self.layer.as_str());
+        let id: i64 = row
+            .bind(insert, feature.time)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get(0)?;
         let id = FeatureId(id as u64);
         self.log(Some(id), ChangeKind::Create, Some(row.bbox))
             .await?;
@@ -552,21 +564,14 @@ impl LayerWriter for SqliteLayerWriter {
             return Ok(false);
         };
         let row = self.row(feature)?;
-        sqlx::query(
+        let update = sqlx::query(
             "UPDATE features SET geom = ?, properties = ?, min_x = ?, min_y = ?, max_x = ?, \
              max_y = ?, t_start = ?, t_end = ?, version = version + 1 WHERE id = ?",
-        )
-        .bind(row.wkb.as_slice())
-        .bind(row.props.as_str())
-        .bind(row.bbox.west)
-        .bind(row.bbox.south)
-        .bind(row.bbox.east)
-        .bind(row.bbox.north)
-        .bind(feature.time.start)
-        .bind(feature.time.end)
-        .bind(id.0 as i64)
-        .execute(&mut *self.tx)
-        .await?;
+        );
+        row.bind(update, feature.time)
+            .bind(id.0 as i64)
+            .execute(&mut *self.tx)
+            .await?;
         self.log(Some(id), kind, Some(old.union(row.bbox))).await?;
         Ok(true)
     }

@@ -109,6 +109,25 @@ impl TestServer {
     }
 }
 
+/// A layers folder `layers` inside `dir` with copies of some bundled layer files, those in
+/// `private` marked `private = true`.
+pub fn layer_folder(dir: &Path, public: &[&str], private: &[&str]) -> PathBuf {
+    let layers = dir.join("layers");
+    std::fs::create_dir(&layers).unwrap();
+    for (ids, mark) in [(public, false), (private, true)] {
+        for id in ids {
+            let text = std::fs::read_to_string(root().join(format!("layers/{id}.toml"))).unwrap();
+            let text = if mark {
+                text.replace("[source]", "private = true\n[source]")
+            } else {
+                text
+            };
+            std::fs::write(layers.join(format!("{id}.toml")), text).unwrap();
+        }
+    }
+    layers
+}
+
 /// A request with a body and a Content-Length, over a fresh connection.
 pub fn http_request(
     addr: SocketAddr,
