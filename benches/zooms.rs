@@ -1,6 +1,7 @@
 //! Where the time of a load run goes: renders (and gzips) every composite tile covering the
 //! N=10 metropolitan set at z10-z16 once, single-threaded, and prints per-zoom totals,
-//! averages, worst cases and sizes. `cargo bench --bench zooms`.
+//! averages, worst cases and sizes. `cargo bench --bench zooms`; `REPEAT=k` renders the
+//! whole set k times first (without timing), so that a profiler sees mostly rendering.
 
 mod common;
 
@@ -27,6 +28,17 @@ fn main() {
         max_x: x1,
         max_y: y1,
     };
+    let repeat: usize = std::env::var("REPEAT").map_or(0, |r| r.parse().unwrap());
+    for _ in 0..repeat {
+        for z in 10u8..=16 {
+            let (xs, ys) = TileCoord::covering(data, z);
+            for x in xs {
+                for y in ys.clone() {
+                    std::hint::black_box(render_tile(&tile_layers, TileCoord { z, x, y }, None));
+                }
+            }
+        }
+    }
     let (mut render_all, mut gzip_all, mut n_all) = (0.0, 0.0, 0);
     println!("zoom  tiles  render ms  gzip ms  avg us  worst ms  avg KB");
     for z in 10u8..=16 {

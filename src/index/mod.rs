@@ -9,6 +9,8 @@
 //!
 //! Persistence is [`crate::store`]'s job; this module never touches the database.
 
+pub mod levels;
+pub mod packed;
 pub mod tile;
 
 use std::collections::HashMap;
@@ -26,6 +28,8 @@ use crate::model::{Bbox, FeatureId, LayerId, Properties, StoredFeature, TimeRang
 use crate::tiles::mercator::Rect3857;
 use crate::tiles::mvt::Tag;
 use crate::tiles::{ProjectedGeometry, Value};
+use levels::GridLevels;
+use packed::{PackedTree, ZoomBox};
 
 /// A feature as tiles read it.
 #[derive(Debug, Clone)]
@@ -138,9 +142,15 @@ fn z_order(b: Bbox) -> u64 {
 /// a low-zoom tile never walks the features it will not draw.
 #[derive(Debug, Default)]
 pub struct LayerIndex {
-    /// Sorted by minzoom.
+    /// Sorted by minzoom. These answer feature queries; tiles use `packed`.
     bands: Vec<(u8, RTree<Entry>)>,
     features: Vec<IndexedFeature>,
+    /// Each feature's box and minzoom, by storage position.
+    boxes: Vec<ZoomBox>,
+    /// Over `boxes[..sorted]`; tiles scan the rest.
+    packed: PackedTree,
+    /// Each feature's geometry made ready for tiles at each of the layer's zooms.
+    grid: GridLevels,
     /// Position of each live feature.
     by_id: rustc_hash::FxHashMap<FeatureId, u32>,
     /// Slots of removed features still in `features`.
@@ -211,6 +221,8 @@ impl LayerIndex {
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
             .collect();
         index.sorted = index.features.len();
+        index.packed = PackedTree::build(&index.boxes);
+        index.grid = GridLevels::build(def, &index.features);
         index
     }
 
@@ -264,6 +276,11 @@ impl LayerIndex {
             removed: false,
             order,
         });
+        self.boxes.push(ZoomBox {
+            min: [r.min_x, r.min_y],
+            max: [r.max_x, r.max_y],
+            minzoom,
+        });
         let entry = Entry::new(
             Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
             position,
@@ -282,6 +299,12 @@ impl LayerIndex {
                 self.bands.insert(at, (minzoom, RTree::new()));
             }
             self.bands[at].1.insert(entry);
+            self.grid.push(self.features.last().expect("just pushed"));
+            // Tiles scan the features written since the packed tree was built; once they
+            // are many, sort them in.
+            if self.features.len() - self.sorted > 1024 + self.sorted / 8 {
+                self.compact();
+            }
         }
         old
     }
@@ -315,14 +338,23 @@ impl LayerIndex {
     /// Drops the slots of removed features, puts the rest back in write order and rebuilds
     /// the trees by bulk load.
     fn compact(&mut self) {
-        let mut old = std::mem::take(&mut self.features);
-        old.retain(|f| !f.removed);
-        old.sort_unstable_by_key(IndexedFeature::write_order);
+        let mut order: Vec<u32> = (0..self.features.len() as u32)
+            .filter(|&p| !self.features[p as usize].removed)
+            .collect();
+        order.sort_unstable_by_key(|&p| self.features[p as usize].write_order());
+        self.grid = self.grid.gather(&order);
+        let old_boxes = std::mem::take(&mut self.boxes);
+        let mut old: Vec<Option<IndexedFeature>> = std::mem::take(&mut self.features)
+            .into_iter()
+            .map(Some)
+            .collect();
         let old_tags = std::mem::take(&mut self.tags);
         self.by_id.clear();
         self.removed = 0;
         let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
-        for mut f in old {
+        for p in order {
+            let mut f = old[p as usize].take().expect("each position once");
+            self.boxes.push(old_boxes[p as usize]);
             let position = self.features.len() as u32;
             let start = self.tags.len() as u32;
             self.tags
@@ -342,6 +374,7 @@ impl LayerIndex {
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
             .collect();
         self.sorted = self.features.len();
+        self.packed = PackedTree::build(&self.boxes);
     }
 
     /// Puts storage positions (from [`LayerIndex::positions_at_zoom`]) in write order, so
@@ -427,13 +460,48 @@ impl LayerIndex {
         self.features.iter().filter(|f| !f.removed)
     }
 
-    /// Storage positions (see [`LayerIndex::feature`]) of the features drawn at zoom `z`
-    /// whose bounding box meets `rect`, appended to `out` in no particular order.
+    /// Storage positions (see [`LayerIndex::feature`]) of the live features drawn at zoom
+    /// `z` whose bounding box meets `rect`, appended to `out`: first those under the packed
+    /// tree in write order, then any written since it was built.
     pub fn positions_at_zoom(&self, rect: Rect3857, z: u8, out: &mut Vec<u32>) {
-        let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
-        for (_, tree) in self.bands.iter().take_while(|(minzoom, _)| *minzoom <= z) {
-            out.extend(tree.locate_in_envelope_intersecting(env).map(|e| e.data));
+        let q = ZoomBox {
+            min: [rect.min_x, rect.min_y],
+            max: [rect.max_x, rect.max_y],
+            minzoom: 0,
+        };
+        let start = out.len();
+        self.packed.search(&self.boxes[..self.sorted], &q, z, out);
+        for p in self.sorted..self.boxes.len() {
+            if self.boxes[p].meets(&q, z) {
+                out.push(p as u32);
+            }
         }
+        if self.removed > 0 {
+            let mut kept = start;
+            for k in start..out.len() {
+                let p = out[k];
+                if !self.features[p as usize].removed {
+                    out[kept] = p;
+                    kept += 1;
+                }
+            }
+            out.truncate(kept);
+        }
+    }
+
+    /// A feature's box in EPSG:3857 (min, max) by storage position.
+    pub fn box_of(&self, position: u32) -> ([f64; 2], [f64; 2]) {
+        let b = &self.boxes[position as usize];
+        (b.min, b.max)
+    }
+
+    /// The layer's features made ready for tiles at zoom `z` (see [`crate::tiles::grid`]),
+    /// `None` when tiles at that zoom are cut from the projected geometry.
+    pub fn grid(&self, z: u8) -> Option<GridAt<'_>> {
+        self.grid.covers(z).then_some(GridAt {
+            levels: &self.grid,
+            z,
+        })
     }
 
     /// The feature at a storage position from [`LayerIndex::positions_at_zoom`].
@@ -449,6 +517,21 @@ impl LayerIndex {
             .take_while(move |(minzoom, _)| *minzoom <= z)
             .flat_map(move |(_, tree)| tree.locate_in_envelope_intersecting(env))
             .map(|e| &self.features[e.data as usize])
+    }
+}
+
+/// A layer's grid geometry at one zoom; see [`LayerIndex::grid`].
+#[derive(Clone, Copy)]
+pub struct GridAt<'a> {
+    levels: &'a GridLevels,
+    z: u8,
+}
+
+impl GridAt<'_> {
+    /// The MVT commands of the feature at a storage position, relative to the zoom's grid
+    /// origin; empty when it is not drawn at this zoom.
+    pub fn commands(&self, position: u32) -> &[u8] {
+        self.levels.get(self.z, position)
     }
 }
 
@@ -630,6 +713,16 @@ mod tests {
                     v
                 };
                 assert_eq!(ids(&idx), ids(&fresh), "step {step}");
+                // Tiles' search (packed tree plus what was written since) agrees too, and
+                // comes out in the same write order.
+                let tile_ids = |i: &LayerIndex| {
+                    let mut hits = Vec::new();
+                    i.positions_at_zoom(window, 16, &mut hits);
+                    i.sort_positions(&mut hits);
+                    hits.iter().map(|&p| i.feature(p).id.0).collect::<Vec<_>>()
+                };
+                assert_eq!(tile_ids(&idx), tile_ids(&fresh), "step {step}");
+                assert_eq!(tile_ids(&fresh).len(), ids(&fresh).len());
                 assert_eq!(idx.len(), model.len());
                 assert_eq!(idx.features().count(), model.len());
                 for (id, f) in &model {

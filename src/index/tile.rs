@@ -10,6 +10,7 @@ use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::LayerIndex;
 use crate::model::TimeRange;
+use crate::tiles::render::Buffers;
 use crate::tiles::render::tolerance_units;
 use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
 
@@ -37,13 +38,14 @@ pub struct Rendered {
 /// data: not on the shape of the R*-trees, nor on the order of edits, nor on which server
 /// of several answers. Storage follows the same order, so memory is read front to back.
 pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Rendered {
-    let mut out = Vec::new();
+    // The tile is built in this thread's buffers, then copied out at its exact size.
+    let (mut buffers, mut out, mut hits) = SCRATCH.with(|s| s.take());
+    out.clear();
     let mut versions = Vec::with_capacity(layers.len());
     let span = tile.span_3857();
     let query = tile
         .bounds_3857()
         .expand(span * BUFFER_UNITS as f64 / EXTENT as f64);
-    let mut hits: Vec<u32> = Vec::new();
     for layer in layers {
         let def = layer.def;
         // One layer locked at a time, never two: see [`crate::index::Index::read`].
@@ -59,12 +61,20 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         }
         index.sort_positions(&mut hits);
         let time = time.filter(|_| def.time.is_some());
-        let mut renderer = LayerRenderer::new(
+        // Up to the layer's maxzoom, features come ready-simplified for this zoom.
+        let grid = index.grid(tile.z);
+        let tolerance = if grid.is_some() {
+            0.0
+        } else {
+            tolerance_units(tile.z, def.maxzoom)
+        };
+        let mut renderer = LayerRenderer::with_buffers(
             def.id.as_str(),
             &def.properties,
             index.values(),
             tile,
-            tolerance_units(tile.z, def.maxzoom),
+            tolerance,
+            buffers,
         );
         for &i in &hits {
             let f = index.feature(i);
@@ -78,12 +88,31 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
             {
                 continue;
             }
-            renderer.add(f.id.0, &f.geometry, index.tags(f));
+            match grid {
+                Some(grid) => {
+                    let commands = grid.commands(i);
+                    if commands.is_empty() {
+                        continue;
+                    }
+                    let (min, max) = index.box_of(i);
+                    let inside = renderer.holds(min, max);
+                    let kind = f.geometry.mvt_type();
+                    renderer.add_grid(f.id.0, kind, commands, inside, index.tags(f));
+                }
+                None => {
+                    renderer.add(f.id.0, &f.geometry, index.tags(f));
+                }
+            }
         }
-        renderer.finish(&mut out);
+        buffers = renderer.finish(&mut out);
     }
-    Rendered {
-        bytes: out,
-        versions,
-    }
+    let bytes = out.clone();
+    SCRATCH.with(|s| s.set((buffers, out, hits)));
+    Rendered { bytes, versions }
+}
+
+thread_local! {
+    /// Work buffers of the tiles rendered on this thread: the renderers', the tile being
+    /// built and the index hits.
+    static SCRATCH: std::cell::Cell<(Buffers, Vec<u8>, Vec<u32>)> = Default::default();
 }

@@ -121,6 +121,16 @@ impl ProjectedGeometry {
         })
     }
 
+    /// The MVT geometry type tiles write it as.
+    pub fn mvt_type(&self) -> crate::tiles::mvt::GeomType {
+        use crate::tiles::mvt::GeomType;
+        match self {
+            Self::Points(_) => GeomType::Point,
+            Self::Lines(_) => GeomType::LineString,
+            Self::Polygons(_) => GeomType::Polygon,
+        }
+    }
+
     /// Bounding rectangle in EPSG:3857, `None` when empty.
     pub fn bounds(&self) -> Option<Rect3857> {
         use geo::BoundingRect;

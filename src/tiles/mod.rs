@@ -2,12 +2,17 @@
 //! Mercator tile scheme, projection, clipping, simplification, quantisation and the MVT 2.1
 //! protobuf encoding. Pure and synchronous: no HTTP, no database.
 //!
-//! A tile is made in one pass per feature (see [`render`]): tile-local float coordinates ->
-//! clip to the tile plus buffer -> simplify to the tile's resolution -> round to the extent
-//! grid -> drop what collapsed -> fix winding -> encode commands.
+//! Up to a layer's maxzoom, the per-feature work that does not depend on the tile is done
+//! once per zoom when the index is built ([`grid`]): project to the zoom's grid, simplify,
+//! round, drop what collapsed, fix winding, encode commands. A tile then copies the
+//! commands of features wholly inside it and clips the others ([`render`]). Overzoomed
+//! tiles are cut from the projected geometry in one pass per feature: tile-local float
+//! coordinates -> clip to the tile plus buffer -> round to the extent grid -> drop what
+//! collapsed -> fix winding -> encode.
 
 pub mod clip;
 pub mod coord;
+pub mod grid;
 pub mod mercator;
 pub mod mvt;
 pub mod render;

@@ -124,6 +124,24 @@ pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+pub(crate) fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Reads the varint at `*at` and moves past it; `None` when the bytes end inside it.
+pub(crate) fn read_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// Geometry commands of one feature (MVT 2.1 section 4.3), with the cursor carried across
 /// parts as the spec requires. Commands are kept already varint-encoded, so that a feature
 /// is written with one copy.
@@ -187,6 +205,29 @@ impl GeometryWriter {
         debug_assert!(points.len() >= 3);
         self.line(points);
         self.command(7, 1);
+    }
+
+    /// Copies a command stream written relative to another origin, moved so that `origin`
+    /// becomes (0, 0). MVT geometry is delta-encoded, so only the first point changes and
+    /// the rest is copied as it is. Returns false, writing nothing, when `bytes` does not
+    /// start with a MoveTo.
+    pub fn translated(&mut self, bytes: &[u8], origin: [i64; 2]) -> bool {
+        let mut at = 0;
+        let (Some(command), Some(x), Some(y)) = (
+            read_varint(bytes, &mut at),
+            read_varint(bytes, &mut at),
+            read_varint(bytes, &mut at),
+        ) else {
+            return false;
+        };
+        if command & 7 != 1 {
+            return false;
+        }
+        write_varint(&mut self.bytes, command);
+        write_varint(&mut self.bytes, zigzag(unzigzag(x) - origin[0]));
+        write_varint(&mut self.bytes, zigzag(unzigzag(y) - origin[1]));
+        self.bytes.extend_from_slice(&bytes[at..]);
+        true
     }
 }
 
@@ -255,30 +296,50 @@ pub struct LayerWriter<'v> {
     name: &'v str,
     declared_keys: &'v [String],
     layer_values: &'v [Value],
-    key_slots: Vec<u32>,
-    keys_used: Vec<u16>,
     /// Per layer value: the stamp of the writer that last used it and its index in this
     /// tile's value table. Borrowed from a per-thread pool, so that deduplicating a tile's
     /// values costs an array access per tag rather than a hash lookup.
     slots: ValueSlots,
+    buf: WriterBuffers,
+    count: usize,
+}
+
+/// A layer writer's growing buffers, passed from one writer to the next (see
+/// [`LayerWriter::with_buffers`]) so that a tile's layers, and a thread's tiles, reuse them.
+#[derive(Debug, Default)]
+pub struct WriterBuffers {
+    key_slots: Vec<u32>,
+    keys_used: Vec<u16>,
     values_order: Vec<u32>,
     features: Vec<u8>,
     tags: Vec<u32>,
-    count: usize,
+    tail: Vec<u8>,
+    value: Vec<u8>,
 }
 
 impl<'v> LayerWriter<'v> {
     pub fn new(name: &'v str, declared_keys: &'v [String], layer_values: &'v [Value]) -> Self {
+        Self::with_buffers(name, declared_keys, layer_values, WriterBuffers::default())
+    }
+
+    /// A writer working in `buf` (from an earlier [`LayerWriter::finish`]).
+    pub fn with_buffers(
+        name: &'v str,
+        declared_keys: &'v [String],
+        layer_values: &'v [Value],
+        mut buf: WriterBuffers,
+    ) -> Self {
+        buf.key_slots.clear();
+        buf.key_slots.resize(declared_keys.len(), u32::MAX);
+        buf.keys_used.clear();
+        buf.values_order.clear();
+        buf.features.clear();
         Self {
             name,
             declared_keys,
             layer_values,
-            key_slots: vec![u32::MAX; declared_keys.len()],
-            keys_used: Vec::new(),
             slots: ValueSlots::take(layer_values.len()),
-            values_order: Vec::new(),
-            features: Vec::new(),
-            tags: Vec::new(),
+            buf,
             count: 0,
         }
     }
@@ -299,9 +360,10 @@ impl<'v> LayerWriter<'v> {
         geometry: &GeometryWriter,
         tags: &[Tag],
     ) {
-        self.tags.clear();
+        let buf = &mut self.buf;
+        buf.tags.clear();
         for (key, value) in tags {
-            let Some(key_slot) = self.key_slots.get_mut(*key as usize) else {
+            let Some(key_slot) = buf.key_slots.get_mut(*key as usize) else {
                 continue;
             };
             if *value as usize >= self.layer_values.len() {
@@ -309,37 +371,37 @@ impl<'v> LayerWriter<'v> {
             }
             let value_slot = &mut self.slots.slots[*value as usize];
             if *key_slot == u32::MAX {
-                *key_slot = self.keys_used.len() as u32;
-                self.keys_used.push(*key);
+                *key_slot = buf.keys_used.len() as u32;
+                buf.keys_used.push(*key);
             }
             let v = if value_slot.0 == self.slots.stamp {
                 value_slot.1
             } else {
-                let next = self.values_order.len() as u32;
+                let next = buf.values_order.len() as u32;
                 *value_slot = (self.slots.stamp, next);
-                self.values_order.push(*value);
+                buf.values_order.push(*value);
                 next
             };
-            self.tags.push(*key_slot);
-            self.tags.push(v);
+            buf.tags.push(*key_slot);
+            buf.tags.push(v);
         }
         // Feature message fields: id (1), tags (2, packed), type (3), geometry (4, packed).
         // Its length is known before writing, so it goes straight into the layer buffer.
-        let tags_len: u64 = self.tags.iter().map(|&t| varint_len(t as u64)).sum();
+        let tags_len: u64 = buf.tags.iter().map(|&t| varint_len(t as u64)).sum();
         let geom = geometry.as_bytes();
         let mut size =
             1 + varint_len(id) + 2 + 1 + varint_len(geom.len() as u64) + geom.len() as u64;
-        if !self.tags.is_empty() {
+        if !buf.tags.is_empty() {
             size += 1 + varint_len(tags_len) + tags_len;
         }
-        let out = &mut self.features;
+        let out = &mut buf.features;
         write_key(out, 2, WIRE_LEN);
         write_varint(out, size);
         write_uint_field(out, 1, id);
-        if !self.tags.is_empty() {
+        if !buf.tags.is_empty() {
             write_key(out, 2, WIRE_LEN);
             write_varint(out, tags_len);
-            for &t in &self.tags {
+            for &t in &buf.tags {
                 write_varint(out, t as u64);
             }
         }
@@ -348,34 +410,36 @@ impl<'v> LayerWriter<'v> {
         self.count += 1;
     }
 
-    /// Appends the finished layer to `tile` (a Tile message); nothing when it has no feature.
-    pub fn finish(self, tile: &mut Vec<u8>, extent: u32) {
+    /// Appends the finished layer to `tile` (a Tile message); nothing when it has no
+    /// feature. Returns the buffers for the next writer.
+    pub fn finish(mut self, tile: &mut Vec<u8>, extent: u32) -> WriterBuffers {
+        let mut buf = std::mem::take(&mut self.buf);
         if self.count == 0 {
-            return;
+            return buf;
         }
         // Everything but the features is small: build it, then write the layer's length and
         // its parts, copying the feature bytes once.
-        let mut head = Vec::with_capacity(64);
-        write_uint_field(&mut head, 15, 2);
-        write_bytes(&mut head, 1, self.name.as_bytes());
-        let mut tail = Vec::with_capacity(256);
-        for &k in &self.keys_used {
-            write_bytes(&mut tail, 3, self.declared_keys[k as usize].as_bytes());
+        let name = self.name.as_bytes();
+        let head_len = 2 + 1 + varint_len(name.len() as u64) as usize + name.len();
+        buf.tail.clear();
+        for &k in &buf.keys_used {
+            write_bytes(&mut buf.tail, 3, self.declared_keys[k as usize].as_bytes());
         }
-        let mut value = Vec::new();
-        for &v in &self.values_order {
-            value.clear();
-            self.layer_values[v as usize].write(&mut value);
-            write_bytes(&mut tail, 4, &value);
+        for &v in &buf.values_order {
+            buf.value.clear();
+            self.layer_values[v as usize].write(&mut buf.value);
+            write_bytes(&mut buf.tail, 4, &buf.value);
         }
-        write_uint_field(&mut tail, 5, extent as u64);
-        let len = head.len() + self.features.len() + tail.len();
+        write_uint_field(&mut buf.tail, 5, extent as u64);
+        let len = head_len + buf.features.len() + buf.tail.len();
         tile.reserve(len + 8);
         write_key(tile, 3, WIRE_LEN);
         write_varint(tile, len as u64);
-        tile.extend_from_slice(&head);
-        tile.extend_from_slice(&self.features);
-        tile.extend_from_slice(&tail);
+        write_uint_field(tile, 15, 2);
+        write_bytes(tile, 1, name);
+        tile.extend_from_slice(&buf.features);
+        tile.extend_from_slice(&buf.tail);
+        buf
     }
 }
 
@@ -401,6 +465,17 @@ mod tests {
     #[test]
     fn zigzag_interleaves_signs() {
         assert_eq!([0, -1, 1, -2, 2].map(zigzag), [0, 1, 2, 3, 4]);
+        assert_eq!([0, 1, 2, 3, 4].map(unzigzag), [0, -1, 1, -2, 2]);
+    }
+
+    #[test]
+    fn a_translated_stream_moves_only_its_first_point() {
+        let mut at_origin = GeometryWriter::default();
+        at_origin.ring(&[[103, 206], [108, 212], [120, 234]]);
+        let mut moved = GeometryWriter::default();
+        assert!(moved.translated(at_origin.as_bytes(), [100, 200]));
+        assert_eq!(moved.as_bytes(), [9, 6, 12, 18, 10, 12, 24, 44, 15]);
+        assert!(!moved.translated(&[10, 2, 2], [0, 0]), "a LineTo first");
     }
 
     #[test]
@@ -429,7 +504,7 @@ mod tests {
         let mut layer = LayerWriter::new("parks", &keys, &values);
         layer.add_feature(1, GeomType::Point, &g, &tags);
         layer.add_feature(2, GeomType::Point, &g, &tags);
-        assert_eq!(layer.values_order.len(), 1);
-        assert_eq!(layer.keys_used, [0]);
+        assert_eq!(layer.buf.values_order.len(), 1);
+        assert_eq!(layer.buf.keys_used, [0]);
     }
 }

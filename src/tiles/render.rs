@@ -6,8 +6,9 @@
 use geo::{Coord, LineString};
 
 use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring_into};
+use crate::tiles::grid::{GridDecoder, tile_origin};
 use crate::tiles::mercator::ProjectedGeometry;
-use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Tag, Value};
+use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Tag, Value, WriterBuffers};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
@@ -74,7 +75,7 @@ impl Frame {
 }
 
 /// Rounds to the grid and drops consecutive repeats.
-fn quantise(points: &[Pt], out: &mut Vec<[i32; 2]>) {
+pub(crate) fn quantise(points: &[Pt], out: &mut Vec<[i32; 2]>) {
     out.clear();
     for p in points {
         let q = [p[0].round() as i32, p[1].round() as i32];
@@ -85,7 +86,7 @@ fn quantise(points: &[Pt], out: &mut Vec<[i32; 2]>) {
 }
 
 /// Twice the signed area by the surveyor's formula, in tile coordinates.
-fn area2(ring: &[[i32; 2]]) -> i64 {
+pub(crate) fn area2(ring: &[[i32; 2]]) -> i64 {
     let n = ring.len();
     let mut sum = 0i64;
     for i in 0..n {
@@ -96,10 +97,32 @@ fn area2(ring: &[[i32; 2]]) -> i64 {
     sum
 }
 
+/// Twice the signed area of a ring of tile-local points.
+fn signed_area2(ring: &[Pt]) -> f64 {
+    let n = ring.len();
+    (0..n)
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % n]);
+            a[0] * b[1] - b[0] * a[1]
+        })
+        .sum()
+}
+
 /// Builds one layer of one tile.
 pub struct LayerRenderer<'v> {
     frame: Frame,
     layer: LayerWriter<'v>,
+    b: Buffers,
+    ring_count: usize,
+    /// The tile's origin on its zoom's grid, for grid geometry.
+    origin: [i64; 2],
+}
+
+/// A renderer's work buffers, passed from one renderer to the next (see
+/// [`LayerRenderer::with_buffers`]) so that a tile's layers, and a thread's tiles, reuse
+/// them instead of growing new ones.
+#[derive(Debug, Default)]
+pub struct Buffers {
     geometry: GeometryWriter,
     local: Vec<Pt>,
     parts: Vec<Vec<Pt>>,
@@ -110,7 +133,8 @@ pub struct LayerRenderer<'v> {
     /// Quantised rings of the polygon being cut (the first `ring_count`), written once the
     /// polygon is known to have area; the vectors are reused from polygon to polygon.
     rings: Vec<Vec<[i32; 2]>>,
-    ring_count: usize,
+    decoded: GridDecoder,
+    writer: WriterBuffers,
 }
 
 impl<'v> LayerRenderer<'v> {
@@ -123,18 +147,32 @@ impl<'v> LayerRenderer<'v> {
         tile: TileCoord,
         tolerance_units: f64,
     ) -> Self {
+        Self::with_buffers(
+            name,
+            keys,
+            values,
+            tile,
+            tolerance_units,
+            Buffers::default(),
+        )
+    }
+
+    /// A renderer working in `buffers` (from an earlier [`LayerRenderer::finish`]).
+    pub fn with_buffers(
+        name: &'v str,
+        keys: &'v [String],
+        values: &'v [Value],
+        tile: TileCoord,
+        tolerance_units: f64,
+        mut buffers: Buffers,
+    ) -> Self {
+        let writer = std::mem::take(&mut buffers.writer);
         Self {
             frame: Frame::new(tile, tolerance_units),
-            layer: LayerWriter::new(name, keys, values),
-            geometry: GeometryWriter::default(),
-            local: Vec::new(),
-            parts: Vec::new(),
-            grid: Vec::new(),
-            clipped: Vec::new(),
-            scratch: Vec::new(),
-            simplifier: Simplifier::default(),
-            rings: Vec::new(),
+            layer: LayerWriter::with_buffers(name, keys, values, writer),
+            b: buffers,
             ring_count: 0,
+            origin: tile_origin(tile),
         }
     }
 
@@ -150,38 +188,38 @@ impl<'v> LayerRenderer<'v> {
     /// nothing) when nothing of it is left there after clipping and quantisation.
     /// `tags` pairs declared-key indexes with indexes into the layer's values.
     pub fn add(&mut self, id: u64, geometry: &ProjectedGeometry, tags: &[Tag]) -> bool {
-        self.geometry.clear();
+        self.b.geometry.clear();
         let geom_type = match geometry {
             ProjectedGeometry::Points(mp) => {
-                self.grid.clear();
+                self.b.grid.clear();
                 for p in &mp.0 {
                     let l = self.frame.local(p.0);
                     if self.frame.clip.contains(l) {
                         let q = [l[0].round() as i32, l[1].round() as i32];
-                        if !self.grid.contains(&q) {
-                            self.grid.push(q);
+                        if !self.b.grid.contains(&q) {
+                            self.b.grid.push(q);
                         }
                     }
                 }
-                self.geometry.points(&self.grid);
+                self.b.geometry.points(&self.b.grid);
                 GeomType::Point
             }
             ProjectedGeometry::Lines(ml) => {
                 for line in &ml.0 {
-                    if self.frame.local_ring(line, &mut self.local) {
+                    if self.frame.local_ring(line, &mut self.b.local) {
                         continue;
                     }
                     // local_ring drops a closing point; a closed line keeps it.
                     if line.0.len() > 1 && line.0.first() == line.0.last() {
-                        self.local.push(self.local[0]);
+                        self.b.local.push(self.b.local[0]);
                     }
-                    self.parts.clear();
-                    clip_line(&self.local, &self.frame.clip, &mut self.parts);
-                    for part in &mut self.parts {
-                        self.simplifier.line(part, self.frame.tolerance);
-                        quantise(part, &mut self.grid);
-                        if self.grid.len() >= 2 {
-                            self.geometry.line(&self.grid);
+                    self.b.parts.clear();
+                    clip_line(&self.b.local, &self.frame.clip, &mut self.b.parts);
+                    for part in &mut self.b.parts {
+                        self.b.simplifier.line(part, self.frame.tolerance);
+                        quantise(part, &mut self.b.grid);
+                        if self.b.grid.len() >= 2 {
+                            self.b.geometry.line(&self.b.grid);
                         }
                     }
                 }
@@ -201,40 +239,47 @@ impl<'v> LayerRenderer<'v> {
                     if net <= 0 {
                         continue;
                     }
-                    for ring in &self.rings[..self.ring_count] {
-                        self.geometry.ring(ring);
+                    for ring in &self.b.rings[..self.ring_count] {
+                        self.b.geometry.ring(ring);
                     }
                 }
                 GeomType::Polygon
             }
         };
-        if self.geometry.is_empty() {
+        if self.b.geometry.is_empty() {
             return false;
         }
-        self.layer.add_feature(id, geom_type, &self.geometry, tags);
+        self.layer
+            .add_feature(id, geom_type, &self.b.geometry, tags);
         true
     }
 
     /// Clips, simplifies and quantises one ring, wound for its role, and queues it in
-    /// `self.rings`; returns twice its signed area (positive for a shell), or `None` when
+    /// `self.b.rings`; returns twice its signed area (positive for a shell), or `None` when
     /// nothing of it survives.
     fn ring(&mut self, ring: &LineString<f64>, exterior: bool) -> Option<i64> {
-        if self.frame.local_ring(ring, &mut self.local) {
+        if self.frame.local_ring(ring, &mut self.b.local) {
             return None;
         }
+        self.cut_ring(exterior)
+    }
+
+    /// [`LayerRenderer::ring`] for the ring in `self.b.local`, already in tile-local units.
+    fn cut_ring(&mut self, exterior: bool) -> Option<i64> {
         clip_ring_into(
-            &self.local,
+            &self.b.local,
             &self.frame.clip,
-            &mut self.clipped,
-            &mut self.scratch,
+            &mut self.b.clipped,
+            &mut self.b.scratch,
         );
-        self.simplifier
-            .ring(&mut self.clipped, self.frame.tolerance);
-        if self.rings.len() == self.ring_count {
-            self.rings.push(Vec::new());
+        self.b
+            .simplifier
+            .ring(&mut self.b.clipped, self.frame.tolerance);
+        if self.b.rings.len() == self.ring_count {
+            self.b.rings.push(Vec::new());
         }
-        let grid = &mut self.rings[self.ring_count];
-        quantise(&self.clipped, grid);
+        let grid = &mut self.b.rings[self.ring_count];
+        quantise(&self.b.clipped, grid);
         while grid.len() > 1 && grid.first() == grid.last() {
             grid.pop();
         }
@@ -253,9 +298,112 @@ impl<'v> LayerRenderer<'v> {
         Some(a)
     }
 
-    /// Appends the layer to `tile`; nothing when no feature was added.
-    pub fn finish(self, tile: &mut Vec<u8>) {
-        self.layer.finish(tile, EXTENT);
+    /// Whether an EPSG:3857 box lies inside the tile plus buffer with room for rounding,
+    /// so that grid geometry within it needs no clipping.
+    pub fn holds(&self, min: [f64; 2], max: [f64; 2]) -> bool {
+        let lo = self.frame.local(Coord {
+            x: min[0],
+            y: max[1],
+        });
+        let hi = self.frame.local(Coord {
+            x: max[0],
+            y: min[1],
+        });
+        let (a, b) = (self.frame.clip.min + 0.51, self.frame.clip.max - 0.51);
+        lo[0] >= a && lo[1] >= a && hi[0] <= b && hi[1] <= b
+    }
+
+    /// Adds a feature from its grid geometry at this tile's zoom (see
+    /// [`crate::tiles::grid`]); `inside` says it lies wholly within the tile plus buffer
+    /// ([`LayerRenderer::holds`]), so that its commands are copied rather than clipped.
+    /// Returns false, writing nothing, when nothing of it is left in the tile.
+    pub fn add_grid(
+        &mut self,
+        id: u64,
+        kind: GeomType,
+        bytes: &[u8],
+        inside: bool,
+        tags: &[Tag],
+    ) -> bool {
+        self.b.geometry.clear();
+        if inside {
+            if !self.b.geometry.translated(bytes, self.origin) {
+                return false;
+            }
+        } else {
+            let mut decoded = std::mem::take(&mut self.b.decoded);
+            if decoded.decode(bytes, kind, self.origin) {
+                self.clip_decoded(kind, &decoded);
+            }
+            self.b.decoded = decoded;
+        }
+        if self.b.geometry.is_empty() {
+            return false;
+        }
+        self.layer.add_feature(id, kind, &self.b.geometry, tags);
+        true
+    }
+
+    /// Clips decoded grid geometry (already simplified and on this tile's grid) to the tile
+    /// plus buffer into `self.b.geometry`.
+    fn clip_decoded(&mut self, kind: GeomType, decoded: &GridDecoder) {
+        match kind {
+            GeomType::Point => {
+                self.b.grid.clear();
+                for part in decoded.parts() {
+                    for &p in part {
+                        if self.frame.clip.contains(p) {
+                            self.b.grid.push([p[0] as i32, p[1] as i32]);
+                        }
+                    }
+                }
+                self.b.geometry.points(&self.b.grid);
+            }
+            GeomType::LineString => {
+                for line in decoded.parts() {
+                    self.b.parts.clear();
+                    clip_line(line, &self.frame.clip, &mut self.b.parts);
+                    for part in &self.b.parts {
+                        quantise(part, &mut self.b.grid);
+                        if self.b.grid.len() >= 2 {
+                            self.b.geometry.line(&self.b.grid);
+                        }
+                    }
+                }
+            }
+            GeomType::Polygon => {
+                // Rings come as written: each exterior (positive area) then its holes.
+                let mut parts = decoded.parts().peekable();
+                while let Some(shell) = parts.next() {
+                    self.ring_count = 0;
+                    self.b.local.clear();
+                    self.b.local.extend_from_slice(shell);
+                    let mut net = self.cut_ring(true);
+                    while let Some(hole) = parts.next_if(|r| signed_area2(r) < 0.0) {
+                        if net.is_some() {
+                            self.b.local.clear();
+                            self.b.local.extend_from_slice(hole);
+                            let a = self.cut_ring(false).unwrap_or(0);
+                            net = net.map(|n| n + a);
+                        }
+                    }
+                    if net.is_none_or(|n| n <= 0) {
+                        continue;
+                    }
+                    for ring in &self.b.rings[..self.ring_count] {
+                        self.b.geometry.ring(ring);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends the layer to `tile`; nothing when no feature was added. Returns the buffers
+    /// for the next renderer.
+    pub fn finish(self, tile: &mut Vec<u8>) -> Buffers {
+        let mut b = self.b;
+        b.writer = self.layer.finish(tile, EXTENT);
+        b
     }
 }
 
@@ -296,7 +444,7 @@ mod tests {
         let keys = vec![];
         let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
         assert!(r.add(7, &f, &[]));
-        assert_eq!(area2(&r.rings[0]), 2 * 2048 * 2048);
+        assert_eq!(area2(&r.b.rings[0]), 2 * 2048 * 2048);
     }
 
     #[test]
