@@ -11,8 +11,8 @@
 //! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
-//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, MVT 2.1 encoding (pure, sync) |
-//! | [`index`] | one R*-tree per layer over projected features, each layer behind its own lock and updated in place by writes; composite tile rendering |
+//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip (pure, sync) |
+//! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; composite tile rendering |
 //! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
 //! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |

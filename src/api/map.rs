@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::api::tiles::{accepts_gzip, etag_of, gzip, if_none_match};
+use crate::api::tiles::{accepts_gzip, etag_of, if_none_match};
 use crate::api::{ApiError, AppState, Auth, base_url, header_value};
+use crate::tiles::gzip::gzip;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -6,7 +6,6 @@
 //! costs no transfer and the ETag changes exactly when the tile does.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -27,6 +26,7 @@ use crate::index::tile::{Rendered, TileLayer, render_tile};
 use crate::model::time::parse_datetime_param;
 use crate::model::{LayerId, TimeRange};
 use crate::tiles::TileCoord;
+use crate::tiles::gzip::gzip;
 
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// Tiles may be reused for a minute, then revalidated with their ETag.
@@ -347,17 +347,6 @@ fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() * 3);
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
     Ok(out)
-}
-
-pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    // The fastest level: tiles are small and mostly varints, so higher levels buy a few
-    // per cent of size for several times the CPU.
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 2 + 64),
-        flate2::Compression::fast(),
-    );
-    enc.write_all(bytes)?;
-    enc.finish()
 }
 
 async fn tilejson(

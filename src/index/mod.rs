@@ -1,8 +1,10 @@
-//! The in-memory side of the store: one R*-tree per layer over features projected to Web
-//! Mercator, with their attributes already in MVT form, so that a tile is a tree query plus
-//! encoding. Built by bulk load from what the store returns; then single-feature writes
-//! update it in place ([`LayerIndex::upsert`], [`LayerIndex::remove`]), and a bulk write
-//! swaps a layer whole, so a reader sees either the old set or the new one.
+//! The in-memory side of the store: per layer, the features projected to Web Mercator with
+//! their attributes already in MVT form and their geometry already in MVT commands at each
+//! of the layer's zooms ([`levels`]), found for tiles by a packed R-tree over storage order
+//! ([`packed`]) and for feature queries by R*-trees; so a tile is a tree search plus copying.
+//! Built by bulk load from what the store returns; then single-feature writes update it in
+//! place ([`LayerIndex::upsert`], [`LayerIndex::remove`]), and a bulk write swaps a layer
+//! whole, so a reader sees either the old set or the new one.
 //!
 //! Each layer sits behind its own read-write lock. Readers hold it for one layer's part of
 //! one request and never while waiting on anything else; writers hold it for microseconds.
@@ -147,8 +149,11 @@ pub struct LayerIndex {
     features: Vec<IndexedFeature>,
     /// Each feature's box and minzoom, by storage position.
     boxes: Vec<ZoomBox>,
-    /// Over `boxes[..sorted]`; tiles scan the rest.
+    /// Over `boxes[..sorted]`, for tiles.
     packed: PackedTree,
+    /// Live features written since the packed tree was built (positions from `sorted` on),
+    /// for tiles.
+    recent: RTree<Entry>,
     /// Each feature's geometry made ready for tiles at each of the layer's zooms.
     grid: GridLevels,
     /// Position of each live feature.
@@ -300,9 +305,10 @@ impl LayerIndex {
             }
             self.bands[at].1.insert(entry);
             self.grid.push(self.features.last().expect("just pushed"));
-            // Tiles scan the features written since the packed tree was built; once they
-            // are many, sort them in.
-            if self.features.len() - self.sorted > 1024 + self.sorted / 8 {
+            self.recent.insert(entry);
+            // Once as many features have come since the packed tree was built as it holds,
+            // sort them in (amortised, a constant cost per write).
+            if self.features.len() - self.sorted > 65_536.max(self.sorted) {
                 self.compact();
             }
         }
@@ -323,10 +329,14 @@ impl LayerIndex {
         if let Some(r) = geometry.bounds()
             && let Some((_, tree)) = self.bands.iter_mut().find(|(z, _)| *z == f.minzoom)
         {
-            tree.remove(&Entry::new(
+            let entry = Entry::new(
                 Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
                 position,
-            ));
+            );
+            tree.remove(&entry);
+            if position as usize >= self.sorted {
+                self.recent.remove(&entry);
+            }
         }
         self.removed += 1;
         if self.removed > 1024 && self.removed > self.by_id.len() {
@@ -375,6 +385,7 @@ impl LayerIndex {
             .collect();
         self.sorted = self.features.len();
         self.packed = PackedTree::build(&self.boxes);
+        self.recent = RTree::new();
     }
 
     /// Puts storage positions (from [`LayerIndex::positions_at_zoom`]) in write order, so
@@ -471,11 +482,13 @@ impl LayerIndex {
         };
         let start = out.len();
         self.packed.search(&self.boxes[..self.sorted], &q, z, out);
-        for p in self.sorted..self.boxes.len() {
-            if self.boxes[p].meets(&q, z) {
-                out.push(p as u32);
-            }
-        }
+        let env = AABB::from_corners(q.min, q.max);
+        out.extend(
+            self.recent
+                .locate_in_envelope_intersecting(env)
+                .map(|e| e.data)
+                .filter(|&p| self.boxes[p as usize].minzoom <= z),
+        );
         if self.removed > 0 {
             let mut kept = start;
             for k in start..out.len() {

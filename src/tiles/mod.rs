@@ -13,6 +13,7 @@
 pub mod clip;
 pub mod coord;
 pub mod grid;
+pub mod gzip;
 pub mod mercator;
 pub mod mvt;
 pub mod render;

@@ -206,28 +206,53 @@ impl GeometryWriter {
         self.line(points);
         self.command(7, 1);
     }
+}
 
-    /// Copies a command stream written relative to another origin, moved so that `origin`
-    /// becomes (0, 0). MVT geometry is delta-encoded, so only the first point changes and
-    /// the rest is copied as it is. Returns false, writing nothing, when `bytes` does not
-    /// start with a MoveTo.
-    pub fn translated(&mut self, bytes: &[u8], origin: [i64; 2]) -> bool {
+/// A command stream written relative to another origin (see [`crate::tiles::grid`]), moved
+/// so that `origin` becomes (0, 0). MVT geometry is delta-encoded, so only the first point
+/// changes: `head` is the first command and point re-encoded, `rest` the bytes after them,
+/// copied as they are.
+pub struct Moved<'a> {
+    head: [u8; 30],
+    head_len: usize,
+    pub rest: &'a [u8],
+}
+
+impl<'a> Moved<'a> {
+    /// `None` when `bytes` does not start with a MoveTo and its point.
+    pub fn new(bytes: &'a [u8], origin: [i64; 2]) -> Option<Moved<'a>> {
         let mut at = 0;
-        let (Some(command), Some(x), Some(y)) = (
-            read_varint(bytes, &mut at),
-            read_varint(bytes, &mut at),
-            read_varint(bytes, &mut at),
-        ) else {
-            return false;
-        };
+        let command = read_varint(bytes, &mut at)?;
+        let x = read_varint(bytes, &mut at)?;
+        let y = read_varint(bytes, &mut at)?;
         if command & 7 != 1 {
-            return false;
+            return None;
         }
-        write_varint(&mut self.bytes, command);
-        write_varint(&mut self.bytes, zigzag(unzigzag(x) - origin[0]));
-        write_varint(&mut self.bytes, zigzag(unzigzag(y) - origin[1]));
-        self.bytes.extend_from_slice(&bytes[at..]);
-        true
+        let mut moved = Moved {
+            head: [0; 30],
+            head_len: 0,
+            rest: &bytes[at..],
+        };
+        // Three varints of at most 10 bytes each.
+        for v in [
+            command,
+            zigzag(unzigzag(x) - origin[0]),
+            zigzag(unzigzag(y) - origin[1]),
+        ] {
+            let mut v = v;
+            while v >= 0x80 {
+                moved.head[moved.head_len] = (v as u8) | 0x80;
+                moved.head_len += 1;
+                v >>= 7;
+            }
+            moved.head[moved.head_len] = v as u8;
+            moved.head_len += 1;
+        }
+        Some(moved)
+    }
+
+    pub fn head(&self) -> &[u8] {
+        &self.head[..self.head_len]
     }
 }
 
@@ -312,7 +337,8 @@ pub struct WriterBuffers {
     keys_used: Vec<u16>,
     values_order: Vec<u32>,
     features: Vec<u8>,
-    tags: Vec<u32>,
+    /// The packed tags of the feature being added.
+    tags: Vec<u8>,
     tail: Vec<u8>,
     value: Vec<u8>,
 }
@@ -360,7 +386,21 @@ impl<'v> LayerWriter<'v> {
         geometry: &GeometryWriter,
         tags: &[Tag],
     ) {
+        self.add_feature_split(id, geom_type, geometry.as_bytes(), &[], tags);
+    }
+
+    /// [`LayerWriter::add_feature`] for a geometry given in two pieces, `head` then `rest`
+    /// (see [`Moved`]), so that stored commands are copied once, straight into the layer.
+    pub fn add_feature_split(
+        &mut self,
+        id: u64,
+        geom_type: GeomType,
+        head: &[u8],
+        rest: &[u8],
+        tags: &[Tag],
+    ) {
         let buf = &mut self.buf;
+        // The packed tags are written as they are mapped to this tile's tables.
         buf.tags.clear();
         for (key, value) in tags {
             let Some(key_slot) = buf.key_slots.get_mut(*key as usize) else {
@@ -382,31 +422,30 @@ impl<'v> LayerWriter<'v> {
                 buf.values_order.push(*value);
                 next
             };
-            buf.tags.push(*key_slot);
-            buf.tags.push(v);
+            write_varint(&mut buf.tags, *key_slot as u64);
+            write_varint(&mut buf.tags, v as u64);
         }
         // Feature message fields: id (1), tags (2, packed), type (3), geometry (4, packed).
         // Its length is known before writing, so it goes straight into the layer buffer.
-        let tags_len: u64 = buf.tags.iter().map(|&t| varint_len(t as u64)).sum();
-        let geom = geometry.as_bytes();
-        let mut size =
-            1 + varint_len(id) + 2 + 1 + varint_len(geom.len() as u64) + geom.len() as u64;
+        let tags_len = buf.tags.len() as u64;
+        let geom_len = (head.len() + rest.len()) as u64;
+        let mut size = 1 + varint_len(id) + 2 + 1 + varint_len(geom_len) + geom_len;
         if !buf.tags.is_empty() {
             size += 1 + varint_len(tags_len) + tags_len;
         }
         let out = &mut buf.features;
+        out.reserve(size as usize + 10);
         write_key(out, 2, WIRE_LEN);
         write_varint(out, size);
         write_uint_field(out, 1, id);
         if !buf.tags.is_empty() {
-            write_key(out, 2, WIRE_LEN);
-            write_varint(out, tags_len);
-            for &t in &buf.tags {
-                write_varint(out, t as u64);
-            }
+            write_bytes(out, 2, &buf.tags);
         }
         write_uint_field(out, 3, geom_type as u64);
-        write_bytes(out, 4, geom);
+        write_key(out, 4, WIRE_LEN);
+        write_varint(out, geom_len);
+        out.extend_from_slice(head);
+        out.extend_from_slice(rest);
         self.count += 1;
     }
 
@@ -469,13 +508,14 @@ mod tests {
     }
 
     #[test]
-    fn a_translated_stream_moves_only_its_first_point() {
+    fn a_moved_stream_changes_only_its_first_point() {
         let mut at_origin = GeometryWriter::default();
         at_origin.ring(&[[103, 206], [108, 212], [120, 234]]);
-        let mut moved = GeometryWriter::default();
-        assert!(moved.translated(at_origin.as_bytes(), [100, 200]));
-        assert_eq!(moved.as_bytes(), [9, 6, 12, 18, 10, 12, 24, 44, 15]);
-        assert!(!moved.translated(&[10, 2, 2], [0, 0]), "a LineTo first");
+        let moved = Moved::new(at_origin.as_bytes(), [100, 200]).unwrap();
+        let whole = [moved.head(), moved.rest].concat();
+        assert_eq!(whole, [9, 6, 12, 18, 10, 12, 24, 44, 15]);
+        assert!(Moved::new(&[10, 2, 2], [0, 0]).is_none(), "a LineTo first");
+        assert!(Moved::new(&[9, 2], [0, 0]).is_none(), "cut off");
     }
 
     #[test]

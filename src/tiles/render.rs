@@ -8,7 +8,7 @@ use geo::{Coord, LineString};
 use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring_into};
 use crate::tiles::grid::{GridDecoder, tile_origin};
 use crate::tiles::mercator::ProjectedGeometry;
-use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Tag, Value, WriterBuffers};
+use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Moved, Tag, Value, WriterBuffers};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
@@ -325,18 +325,20 @@ impl<'v> LayerRenderer<'v> {
         inside: bool,
         tags: &[Tag],
     ) -> bool {
-        self.b.geometry.clear();
         if inside {
-            if !self.b.geometry.translated(bytes, self.origin) {
+            let Some(moved) = Moved::new(bytes, self.origin) else {
                 return false;
-            }
-        } else {
-            let mut decoded = std::mem::take(&mut self.b.decoded);
-            if decoded.decode(bytes, kind, self.origin) {
-                self.clip_decoded(kind, &decoded);
-            }
-            self.b.decoded = decoded;
+            };
+            self.layer
+                .add_feature_split(id, kind, moved.head(), moved.rest, tags);
+            return true;
         }
+        self.b.geometry.clear();
+        let mut decoded = std::mem::take(&mut self.b.decoded);
+        if decoded.decode(bytes, kind, self.origin) {
+            self.clip_decoded(kind, &decoded);
+        }
+        self.b.decoded = decoded;
         if self.b.geometry.is_empty() {
             return false;
         }
