@@ -10,6 +10,7 @@ use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::LayerIndex;
 use crate::model::TimeRange;
+use crate::tiles::mvt::WriterBuffers;
 use crate::tiles::render::Buffers;
 use crate::tiles::render::tolerance_units;
 use crate::tiles::{BUFFER_UNITS, EXTENT, LayerRenderer, TileCoord};
@@ -38,9 +39,10 @@ pub struct Rendered {
 /// data: not on the shape of the R*-trees, nor on the order of edits, nor on which server
 /// of several answers. Storage follows the same order, so memory is read front to back.
 pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Rendered {
-    // The tile is built in this thread's buffers, then copied out at its exact size.
-    let (mut buffers, mut out, mut hits) = SCRATCH.with(|s| s.take());
-    out.clear();
+    // Each layer is built in this thread's buffers, then all are copied once into the
+    // tile, allocated at its exact size.
+    let (mut buffers, mut closed, mut hits) = SCRATCH.with(|s| s.take());
+    let mut used = 0;
     let mut versions = Vec::with_capacity(layers.len());
     let span = tile.span_3857();
     let query = tile
@@ -68,6 +70,10 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         } else {
             tolerance_units(tile.z, def.maxzoom)
         };
+        if used == closed.len() {
+            closed.push(Default::default());
+        }
+        buffers.swap_writer(&mut closed[used]);
         let mut renderer = LayerRenderer::with_buffers(
             def.id.as_str(),
             &def.properties,
@@ -104,15 +110,20 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
                 }
             }
         }
-        buffers = renderer.finish(&mut out);
+        buffers = renderer.close();
+        buffers.swap_writer(&mut closed[used]);
+        used += 1;
     }
-    let bytes = out.clone();
-    SCRATCH.with(|s| s.set((buffers, out, hits)));
+    let mut bytes = Vec::with_capacity(closed[..used].iter().map(|w| w.layer_len()).sum());
+    for layer in &closed[..used] {
+        layer.write_to(&mut bytes);
+    }
+    SCRATCH.with(|s| s.set((buffers, closed, hits)));
     Rendered { bytes, versions }
 }
 
 thread_local! {
-    /// Work buffers of the tiles rendered on this thread: the renderers', the tile being
-    /// built and the index hits.
-    static SCRATCH: std::cell::Cell<(Buffers, Vec<u8>, Vec<u32>)> = Default::default();
+    /// Work buffers of the tiles rendered on this thread: the renderers', the closed
+    /// layers of the tile being built and the index hits.
+    static SCRATCH: std::cell::Cell<(Buffers, Vec<WriterBuffers>, Vec<u32>)> = Default::default();
 }

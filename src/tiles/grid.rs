@@ -20,7 +20,7 @@ use geo::{Coord, LineString};
 use crate::tiles::clip::Pt;
 use crate::tiles::mercator::{HALF_WORLD, ProjectedGeometry};
 use crate::tiles::mvt::{GeomType, GeometryWriter, read_varint, unzigzag};
-use crate::tiles::render::{area2, quantise};
+use crate::tiles::render::{grid_ring, quantise};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{EXTENT, TileCoord};
 
@@ -149,23 +149,7 @@ impl GridEncoder {
         if self.rings.len() == slot {
             self.rings.push(Vec::new());
         }
-        let grid = &mut self.rings[slot];
-        quantise(&self.points, grid);
-        while grid.len() > 1 && grid.first() == grid.last() {
-            grid.pop();
-        }
-        if grid.len() < 3 {
-            return None;
-        }
-        let mut a = area2(grid);
-        if a == 0 {
-            return None;
-        }
-        if (a > 0) != exterior {
-            grid.reverse();
-            a = -a;
-        }
-        Some(a)
+        grid_ring(&self.points, &mut self.rings[slot], exterior)
     }
 }
 
@@ -243,6 +227,7 @@ impl GridDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tiles::render::area2;
     use geo::{MultiLineString, MultiPolygon, line_string, polygon};
 
     fn tile_box(tile: TileCoord, at: [f64; 4]) -> geo::Polygon<f64> {

@@ -71,6 +71,17 @@ impl Value {
         })
     }
 
+    /// Length of the `Value` message [`Value::write`] writes.
+    fn encoded_len(&self) -> u64 {
+        match self {
+            Value::String(s) => 1 + varint_len(s.len() as u64) + s.len() as u64,
+            Value::Double(_) => 9,
+            Value::Uint(u) => 1 + varint_len(*u),
+            Value::Sint(i) => 1 + varint_len(zigzag(*i)),
+            Value::Bool(_) => 2,
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Value::String(s) => write_bytes(out, 1, s.as_bytes()),
@@ -333,6 +344,8 @@ pub struct LayerWriter<'v> {
 /// [`LayerWriter::with_buffers`]) so that a tile's layers, and a thread's tiles, reuse them.
 #[derive(Debug, Default)]
 pub struct WriterBuffers {
+    /// A closed layer's key, length and first fields.
+    head: Vec<u8>,
     key_slots: Vec<u32>,
     keys_used: Vec<u16>,
     values_order: Vec<u32>,
@@ -340,7 +353,22 @@ pub struct WriterBuffers {
     /// The packed tags of the feature being added.
     tags: Vec<u8>,
     tail: Vec<u8>,
-    value: Vec<u8>,
+}
+
+impl WriterBuffers {
+    /// Bytes of the layer closed in these buffers (0 when it had no feature).
+    pub fn layer_len(&self) -> usize {
+        self.head.len() + self.features.len() + self.tail.len()
+    }
+
+    /// Appends the layer closed in these buffers to a tile.
+    pub fn write_to(&self, tile: &mut Vec<u8>) {
+        if !self.head.is_empty() {
+            tile.extend_from_slice(&self.head);
+            tile.extend_from_slice(&self.features);
+            tile.extend_from_slice(&self.tail);
+        }
+    }
 }
 
 impl<'v> LayerWriter<'v> {
@@ -449,35 +477,36 @@ impl<'v> LayerWriter<'v> {
         self.count += 1;
     }
 
-    /// Appends the finished layer to `tile` (a Tile message); nothing when it has no
-    /// feature. Returns the buffers for the next writer.
-    pub fn finish(mut self, tile: &mut Vec<u8>, extent: u32) -> WriterBuffers {
+    /// Finishes the layer in its buffers without copying it anywhere, and returns them: a
+    /// tile of several layers then copies each once, into a buffer of the tile's exact size
+    /// (see [`WriterBuffers::layer_len`] and [`WriterBuffers::write_to`]). A layer without
+    /// features writes nothing.
+    pub fn close(mut self, extent: u32) -> WriterBuffers {
         let mut buf = std::mem::take(&mut self.buf);
+        buf.head.clear();
+        buf.tail.clear();
         if self.count == 0 {
+            buf.features.clear();
             return buf;
         }
-        // Everything but the features is small: build it, then write the layer's length and
-        // its parts, copying the feature bytes once.
-        let name = self.name.as_bytes();
-        let head_len = 2 + 1 + varint_len(name.len() as u64) as usize + name.len();
-        buf.tail.clear();
         for &k in &buf.keys_used {
             write_bytes(&mut buf.tail, 3, self.declared_keys[k as usize].as_bytes());
         }
         for &v in &buf.values_order {
-            buf.value.clear();
-            self.layer_values[v as usize].write(&mut buf.value);
-            write_bytes(&mut buf.tail, 4, &buf.value);
+            let value = &self.layer_values[v as usize];
+            write_key(&mut buf.tail, 4, WIRE_LEN);
+            write_varint(&mut buf.tail, value.encoded_len());
+            value.write(&mut buf.tail);
         }
         write_uint_field(&mut buf.tail, 5, extent as u64);
-        let len = head_len + buf.features.len() + buf.tail.len();
-        tile.reserve(len + 8);
-        write_key(tile, 3, WIRE_LEN);
-        write_varint(tile, len as u64);
-        write_uint_field(tile, 15, 2);
-        write_bytes(tile, 1, name);
-        tile.extend_from_slice(&buf.features);
-        tile.extend_from_slice(&buf.tail);
+        // Layer message: version (15), name (1), then the features and the tables.
+        let name = self.name.as_bytes();
+        let fields_len = 2 + 1 + varint_len(name.len() as u64) as usize + name.len();
+        let len = fields_len + buf.features.len() + buf.tail.len();
+        write_key(&mut buf.head, 3, WIRE_LEN);
+        write_varint(&mut buf.head, len as u64);
+        write_uint_field(&mut buf.head, 15, 2);
+        write_bytes(&mut buf.head, 1, name);
         buf
     }
 }
@@ -499,6 +528,23 @@ mod tests {
         assert_eq!(varint_len(0), 1);
         assert_eq!(varint_len(127), 1);
         assert_eq!(varint_len(128), 2);
+    }
+
+    #[test]
+    fn value_lengths_are_those_written() {
+        for v in [
+            Value::String("Mannerheimintie".into()),
+            Value::String("x".repeat(300).into()),
+            Value::Double(1.5),
+            Value::Uint(0),
+            Value::Uint(300),
+            Value::Sint(-70000),
+            Value::Bool(true),
+        ] {
+            let mut out = Vec::new();
+            v.write(&mut out);
+            assert_eq!(out.len() as u64, v.encoded_len(), "{v:?}");
+        }
     }
 
     #[test]

@@ -97,6 +97,28 @@ pub(crate) fn area2(ring: &[[i32; 2]]) -> i64 {
     sum
 }
 
+/// Rounds a ring (given without its closing point) to the grid into `grid`, wound for its
+/// role (exterior: positive area in tile coordinates, y down); returns twice its signed
+/// area, `None` when it collapsed to fewer than three points or no area.
+pub(crate) fn grid_ring(points: &[Pt], grid: &mut Vec<[i32; 2]>, exterior: bool) -> Option<i64> {
+    quantise(points, grid);
+    while grid.len() > 1 && grid.first() == grid.last() {
+        grid.pop();
+    }
+    if grid.len() < 3 {
+        return None;
+    }
+    let mut a = area2(grid);
+    if a == 0 {
+        return None;
+    }
+    if (a > 0) != exterior {
+        grid.reverse();
+        a = -a;
+    }
+    Some(a)
+}
+
 /// Twice the signed area of a ring of tile-local points.
 fn signed_area2(ring: &[Pt]) -> f64 {
     let n = ring.len();
@@ -106,6 +128,13 @@ fn signed_area2(ring: &[Pt]) -> f64 {
             a[0] * b[1] - b[0] * a[1]
         })
         .sum()
+}
+
+impl Buffers {
+    /// Exchanges the layer writer's buffers (a closed layer for another to work in).
+    pub fn swap_writer(&mut self, writer: &mut WriterBuffers) {
+        std::mem::swap(&mut self.writer, writer);
+    }
 }
 
 /// Builds one layer of one tile.
@@ -157,7 +186,7 @@ impl<'v> LayerRenderer<'v> {
         )
     }
 
-    /// A renderer working in `buffers` (from an earlier [`LayerRenderer::finish`]).
+    /// A renderer working in `buffers` (from an earlier [`LayerRenderer::close`]).
     pub fn with_buffers(
         name: &'v str,
         keys: &'v [String],
@@ -278,22 +307,11 @@ impl<'v> LayerRenderer<'v> {
         if self.b.rings.len() == self.ring_count {
             self.b.rings.push(Vec::new());
         }
-        let grid = &mut self.b.rings[self.ring_count];
-        quantise(&self.b.clipped, grid);
-        while grid.len() > 1 && grid.first() == grid.last() {
-            grid.pop();
-        }
-        if grid.len() < 3 {
-            return None;
-        }
-        let mut a = area2(grid);
-        if a == 0 {
-            return None;
-        }
-        if (a > 0) != exterior {
-            grid.reverse();
-            a = -a;
-        }
+        let a = grid_ring(
+            &self.b.clipped,
+            &mut self.b.rings[self.ring_count],
+            exterior,
+        )?;
         self.ring_count += 1;
         Some(a)
     }
@@ -400,11 +418,10 @@ impl<'v> LayerRenderer<'v> {
         }
     }
 
-    /// Appends the layer to `tile`; nothing when no feature was added. Returns the buffers
-    /// for the next renderer.
-    pub fn finish(self, tile: &mut Vec<u8>) -> Buffers {
+    /// Finishes the layer in `b.writer` without copying it (see [`LayerWriter::close`]).
+    pub fn close(self) -> Buffers {
         let mut b = self.b;
-        b.writer = self.layer.finish(tile, EXTENT);
+        b.writer = self.layer.close(EXTENT);
         b
     }
 }
