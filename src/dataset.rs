@@ -118,15 +118,22 @@ impl Dataset {
         Ok(data)
     }
 
-    /// Loads every layer from the store into its R*-tree.
+    /// Loads every layer from the store and indexes it. Reading one layer from the store
+    /// overlaps building the index of the one before, on a blocking thread.
     pub async fn load_index(&self) -> Result<(), StartError> {
         let started = Instant::now();
         let mut total = 0;
+        let mut building: Option<(&LayerId, tokio::task::JoinHandle<LayerIndex>)> = None;
         for def in &self.layers {
             let features = self.store.load_layer(&def.id).await?;
-            let layer = LayerIndex::build(def, features);
-            total += layer.len();
-            self.index.replace(&def.id, layer);
+            let owned = def.clone();
+            let handle = tokio::task::spawn_blocking(move || LayerIndex::build(&owned, features));
+            if let Some((id, built)) = building.replace((&def.id, handle)) {
+                total += install(&self.index, id, built).await;
+            }
+        }
+        if let Some((id, built)) = building {
+            total += install(&self.index, id, built).await;
         }
         tracing::info!(
             features = total,
@@ -136,6 +143,17 @@ impl Dataset {
         );
         Ok(())
     }
+}
+
+/// Puts a layer's index in place once it is built; returns its feature count.
+async fn install(index: &Index, id: &LayerId, built: tokio::task::JoinHandle<LayerIndex>) -> usize {
+    let layer = match built.await {
+        Ok(layer) => layer,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let n = layer.len();
+    index.replace(id, layer);
+    n
 }
 
 /// One summary line per ingest, plus the first bad records.
