@@ -28,7 +28,7 @@ use crate::config::LayerDef;
 use crate::model::time::parse_rfc3339;
 use crate::model::{Bbox, FeatureId, LayerId, Properties, StoredFeature, TimeRange};
 use crate::tiles::mercator::Rect3857;
-use crate::tiles::mvt::Tag;
+use crate::tiles::mvt::{EncodedValues, Tag};
 use crate::tiles::{ProjectedGeometry, Value};
 use levels::GridLevels;
 use packed::{PackedTree, ZoomBox};
@@ -65,6 +65,8 @@ impl IndexedFeature {
 #[derive(Debug, Default)]
 struct ValueTable {
     values: Vec<Value>,
+    /// The same values as tiles write them.
+    encoded: EncodedValues,
     ids: rustc_hash::FxHashMap<u64, u32>,
 }
 
@@ -90,6 +92,7 @@ impl ValueTable {
                 Some(&id) if self.values[id as usize] == value => id,
                 _ => {
                     let id = self.values.len() as u32;
+                    self.encoded.push(&value);
                     self.values.push(value);
                     self.ids.insert(hash, id);
                     id
@@ -426,6 +429,11 @@ impl LayerIndex {
     /// The distinct attribute values that feature tags index into.
     pub fn values(&self) -> &[Value] {
         &self.values.values
+    }
+
+    /// [`LayerIndex::values`] encoded as tiles write them.
+    pub fn encoded_values(&self) -> &EncodedValues {
+        &self.values.encoded
     }
 
     /// For layers with a validity interval: from the earliest start to the latest end of

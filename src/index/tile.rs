@@ -77,7 +77,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
         let mut renderer = LayerRenderer::with_buffers(
             def.id.as_str(),
             &def.properties,
-            index.values(),
+            index.encoded_values(),
             tile,
             tolerance,
             buffers,

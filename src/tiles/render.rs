@@ -8,7 +8,9 @@ use geo::{Coord, LineString};
 use crate::tiles::clip::{ClipSquare, Pt, clip_line, clip_ring_into};
 use crate::tiles::grid::{GridDecoder, tile_origin};
 use crate::tiles::mercator::ProjectedGeometry;
-use crate::tiles::mvt::{GeomType, GeometryWriter, LayerWriter, Moved, Tag, Value, WriterBuffers};
+use crate::tiles::mvt::{
+    EncodedValues, GeomType, GeometryWriter, LayerWriter, Moved, Tag, WriterBuffers,
+};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{BUFFER_UNITS, EXTENT, TileCoord};
 
@@ -172,7 +174,7 @@ impl<'v> LayerRenderer<'v> {
     pub fn new(
         name: &'v str,
         keys: &'v [String],
-        values: &'v [Value],
+        values: &'v EncodedValues,
         tile: TileCoord,
         tolerance_units: f64,
     ) -> Self {
@@ -190,7 +192,7 @@ impl<'v> LayerRenderer<'v> {
     pub fn with_buffers(
         name: &'v str,
         keys: &'v [String],
-        values: &'v [Value],
+        values: &'v EncodedValues,
         tile: TileCoord,
         tolerance_units: f64,
         mut buffers: Buffers,
@@ -448,7 +450,8 @@ mod tests {
         let tiny = tile_square(tile, span * 0.49999);
         let f = ProjectedGeometry::Polygons(MultiPolygon(vec![tiny]));
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
+        let values = EncodedValues::default();
+        let mut r = LayerRenderer::new("t", &keys, &values, tile, 1.0);
         assert!(!r.add(7, &f, &[]));
         assert!(r.is_empty());
     }
@@ -461,7 +464,8 @@ mod tests {
         let sq = tile_square(tile, tile.span_3857() / 4.0);
         let f = ProjectedGeometry::Polygons(MultiPolygon(vec![sq]));
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
+        let values = EncodedValues::default();
+        let mut r = LayerRenderer::new("t", &keys, &values, tile, 1.0);
         assert!(r.add(7, &f, &[]));
         assert_eq!(area2(&r.b.rings[0]), 2 * 2048 * 2048);
     }
@@ -475,7 +479,8 @@ mod tests {
         let donut = Polygon::new(shell.exterior().clone(), vec![hole.exterior().clone()]);
         let f = ProjectedGeometry::Polygons(MultiPolygon(vec![donut]));
         let keys = vec![];
-        let mut r = LayerRenderer::new("t", &keys, &[], tile, 1.0);
+        let values = EncodedValues::default();
+        let mut r = LayerRenderer::new("t", &keys, &values, tile, 1.0);
         assert!(!r.add(7, &f, &[]));
     }
 
