@@ -20,7 +20,7 @@ use geo::{Coord, LineString};
 use crate::tiles::clip::Pt;
 use crate::tiles::mercator::{HALF_WORLD, ProjectedGeometry};
 use crate::tiles::mvt::{GeomType, GeometryWriter, read_varint, unzigzag};
-use crate::tiles::render::{grid_ring, quantise};
+use crate::tiles::render::{grid_ring, open_ring, quantise, smaller_than};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{EXTENT, TileCoord};
 
@@ -133,15 +133,9 @@ impl GridEncoder {
         exterior: bool,
         slot: usize,
     ) -> Option<i64> {
-        let coords = &ring.0;
-        let n = if coords.len() > 1 && coords.first() == coords.last() {
-            coords.len() - 1
-        } else {
-            coords.len()
-        };
         self.points.clear();
         self.points
-            .extend(coords[..n].iter().map(|&c| to_grid(c, scale)));
+            .extend(open_ring(&ring.0).iter().map(|&c| to_grid(c, scale)));
         if smaller_than(&self.points, tolerance) {
             return None;
         }
@@ -151,19 +145,6 @@ impl GridEncoder {
         }
         grid_ring(&self.points, &mut self.rings[slot], exterior)
     }
-}
-
-/// Whether the points' box is smaller than `tolerance` on both axes (they would collapse).
-fn smaller_than(points: &[Pt], tolerance: f64) -> bool {
-    if tolerance <= 0.0 {
-        return false;
-    }
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for p in points {
-        lo = [lo[0].min(p[0]), lo[1].min(p[1])];
-        hi = [hi[0].max(p[0]), hi[1].max(p[1])];
-    }
-    hi[0] - lo[0] < tolerance && hi[1] - lo[1] < tolerance
 }
 
 /// Reads grid geometry back as parts of tile-local points: each MoveTo starts a part

@@ -59,21 +59,31 @@ impl Frame {
     /// smaller than the tolerance on both axes (it would collapse).
     fn local_ring(&self, ring: &LineString<f64>, out: &mut Vec<Pt>) -> bool {
         out.clear();
-        let coords = &ring.0;
-        let n = if coords.len() > 1 && coords.first() == coords.last() {
-            coords.len() - 1
-        } else {
-            coords.len()
-        };
-        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-        for c in &coords[..n] {
-            let p = self.local(*c);
-            lo = [lo[0].min(p[0]), lo[1].min(p[1])];
-            hi = [hi[0].max(p[0]), hi[1].max(p[1])];
-            out.push(p);
-        }
-        hi[0] - lo[0] < self.tolerance && hi[1] - lo[1] < self.tolerance
+        out.extend(open_ring(&ring.0).iter().map(|&c| self.local(c)));
+        smaller_than(out, self.tolerance)
     }
+}
+
+/// A ring's points without its closing point (a line's, when it does not close).
+pub(crate) fn open_ring(coords: &[Coord<f64>]) -> &[Coord<f64>] {
+    match coords {
+        [first, .., last] if first == last => &coords[..coords.len() - 1],
+        _ => coords,
+    }
+}
+
+/// Whether the points' box is smaller than `tolerance` on both axes, so that simplifying to
+/// it would collapse them; never for a tolerance of 0 (except no points at all).
+pub(crate) fn smaller_than(points: &[Pt], tolerance: f64) -> bool {
+    if tolerance <= 0.0 && !points.is_empty() {
+        return false;
+    }
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in points {
+        lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+        hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+    }
+    hi[0] - lo[0] < tolerance && hi[1] - lo[1] < tolerance
 }
 
 /// Rounds to the grid and drops consecutive repeats.
