@@ -21,6 +21,13 @@ use std::time::{Duration, Instant};
 use common::{TestServer, root};
 use urbantile::generate::rng::Rng;
 
+/// The tests here load the server on purpose, and one measures latency: they take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Percent-encodes everything but unreserved characters.
 fn enc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
@@ -62,6 +69,7 @@ fn raw(addr: SocketAddr, request: &[u8]) -> Option<u16> {
 
 #[test]
 fn a_filter_nested_5000_deep_gets_a_400_that_names_the_limit() {
+    let _turn = turn();
     let server = TestServer::start(&root().join("layers"));
     let deep = format!("{}name = 'x'{}", "(".repeat(5000), ")".repeat(5000));
     let json = format!(
@@ -97,6 +105,7 @@ fn a_filter_nested_5000_deep_gets_a_400_that_names_the_limit() {
 
 #[test]
 fn a_like_pattern_of_many_percent_signs_is_answered() {
+    let _turn = turn();
     let server = TestServer::start(&root().join("layers"));
     let filter = format!("name LIKE '{}x'", "%".repeat(60));
     let items = server.get(
@@ -122,6 +131,7 @@ fn a_like_pattern_of_many_percent_signs_is_answered() {
 
 #[test]
 fn health_answers_quickly_while_16_expensive_requests_run() {
+    let _turn = turn();
     let server = TestServer::start(&root().join("layers"));
     let addr = server.addr;
     // Expensive on purpose: long LIKE patterns over every building and road, and an
@@ -198,6 +208,7 @@ fn health_answers_quickly_while_16_expensive_requests_run() {
 
 #[test]
 fn a_full_queue_sheds_with_503_and_retry_after() {
+    let _turn = turn();
     // One worker, a queue of one and a short deadline: of many slow requests at once,
     // some are shed at once and some overrun; none waits for ever.
     let server = TestServer::start_with_limits(
@@ -471,6 +482,7 @@ fn hostile_request(rng: &mut Rng, key: &str) -> (Vec<u8>, bool) {
 
 #[test]
 fn ten_thousand_hostile_requests_get_no_server_error() {
+    let _turn = turn();
     let server = TestServer::start(&root().join("layers"));
     let key = server.add_key("hostile", "*", "*");
     let addr = server.addr;

@@ -295,23 +295,6 @@ fn with_offset(params: &[(String, String)], offset: usize, f: Option<&str>) -> S
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
-/// What an items page needs of its query once it has run.
-struct Paging {
-    offset: usize,
-    limit: usize,
-    properties: Option<Vec<usize>>,
-}
-
-impl Paging {
-    fn of(q: &ItemsQuery) -> Paging {
-        Paging {
-            offset: q.offset,
-            limit: q.limit,
-            properties: q.properties.clone(),
-        }
-    }
-}
-
 async fn items(
     State(state): State<AppState>,
     Auth(reader): Auth,
@@ -321,29 +304,39 @@ async fn items(
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
     let html = wants_html(&params, &headers)?;
-    // The query is parsed and run on the compute pool: a filter can take long. What the
-    // page needs of it comes back.
-    let (q, page_ids) = {
-        let (layer, params) = (def.id.clone(), params.clone());
-        state
-            .on_pool(move |data| {
-                let def = data.layer(layer.as_str()).ok_or_else(|| {
-                    ApiError::NotFound(format!("unknown layer {:?}", layer.as_str()))
-                })?;
-                let index = data.index.read(&def.id);
-                let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
-                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-                let page = run(&index, &q);
-                Ok((Paging::of(&q), page))
-            })
-            .await?
-    };
-    let features = state
-        .data
-        .store
-        .features_by_ids(&def.id, &page_ids.ids)
-        .await?;
     let base = base_url(&headers);
+    let layer = def.id.clone();
+    let runtime = tokio::runtime::Handle::current();
+    // The whole page is made on the compute pool: the query can take long, and reading
+    // and writing up to 10,000 features is CPU work too.
+    state
+        .on_pool(move |data| {
+            let def = data
+                .layer(layer.as_str())
+                .ok_or_else(|| ApiError::NotFound(format!("unknown layer {:?}", layer.as_str())))?;
+            items_page(data, def, &params, &base, html, &runtime)
+        })
+        .await
+}
+
+/// One page of items as GeoJSON or HTML; `runtime` runs the store's read.
+fn items_page(
+    data: &crate::dataset::Dataset,
+    def: &LayerDef,
+    params: &[(String, String)],
+    base: &str,
+    html: bool,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Response, ApiError> {
+    let (q, page_ids) = {
+        let index = data.index.read(&def.id);
+        let q = ItemsQuery::parse(def, &index, params, crate::model::time::now_secs())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let page = run(&index, &q);
+        (q, page)
+    };
+    let features = runtime.block_on(data.store.features_by_ids(&def.id, &page_ids.ids))?;
+    let id = def.id.as_str();
     let path = format!("{base}/collections/{id}/items");
     let next = (q.offset + q.limit < page_ids.matched).then(|| q.offset + q.limit);
     let prev = (q.offset > 0).then(|| q.offset.saturating_sub(q.limit));

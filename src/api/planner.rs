@@ -233,46 +233,52 @@ async fn aggregate(
         }
     };
     let (layer, by_layer) = (def.id.clone(), by.id.clone());
-    let groups = state
+    let runtime = tokio::runtime::Handle::current();
+    // Counting, and reading and writing up to every polygon of the grouping layer, on the
+    // compute pool.
+    let doc = state
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
-            let (index, groups_index) = data.index.read_both(&def.id, &by_layer);
-            if let Some(i) = sum
-                && index
-                    .field_types()
-                    .get(i)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|t| t != FieldType::Number)
-            {
-                return Err(bad(
-                    "sum",
-                    format!("{:?} is not a number", def.properties[i]),
-                ));
-            }
-            let filter = filters(def, &index, &rest)?;
-            Ok(planner::aggregate(&index, &filter, &groups_index, sum))
+            let groups = {
+                let (index, groups_index) = data.index.read_both(&def.id, &by_layer);
+                if let Some(i) = sum
+                    && index
+                        .field_types()
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .is_some_and(|t| t != FieldType::Number)
+                {
+                    return Err(bad(
+                        "sum",
+                        format!("{:?} is not a number", def.properties[i]),
+                    ));
+                }
+                let filter = filters(def, &index, &rest)?;
+                planner::aggregate(&index, &filter, &groups_index, sum)
+            };
+            let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
+            let found = runtime.block_on(data.store.features_by_ids(&by_layer, &ids))?;
+            let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
+                .iter()
+                .map(|f| (f.id, &f.feature.properties))
+                .collect();
+            Ok(json!({
+                "collection": def.id,
+                "by": by_layer,
+                "sum": sum.map(|i| def.properties[i].clone()),
+                "numberOfGroups": groups.len(),
+                "groups": groups.iter().map(|g| {
+                    let mut o = json!({"id": g.id.0, "properties": props.get(&g.id), "count": g.count});
+                    if let Some(s) = g.sum {
+                        o["sum"] = json!(s);
+                    }
+                    o
+                }).collect::<Vec<_>>(),
+            }))
         })
         .await?;
-    let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
-    let found = state.data.store.features_by_ids(&by.id, &ids).await?;
-    let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
-        .iter()
-        .map(|f| (f.id, &f.feature.properties))
-        .collect();
-    Ok(Json(json!({
-        "collection": def.id,
-        "by": by.id,
-        "sum": sum.map(|i| def.properties[i].clone()),
-        "numberOfGroups": groups.len(),
-        "groups": groups.iter().map(|g| {
-            let mut o = json!({"id": g.id.0, "properties": props.get(&g.id), "count": g.count});
-            if let Some(s) = g.sum {
-                o["sum"] = json!(s);
-            }
-            o
-        }).collect::<Vec<_>>(),
-    })))
+    Ok(Json(doc))
 }
 
 async fn queryables(
