@@ -81,9 +81,17 @@ impl FeatureStore for SqliteStore {
     /// Copies the whole WAL into the database file and empties it (TRUNCATE waits for
     /// readers and writers to finish), then closes every connection.
     async fn close(&self) -> Result<(), StoreError> {
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
+        // A checkpoint that meets a reader or writer says so (its first column, busy) rather
+        // than failing: try again for a while, then close anyway (the WAL is durable too).
+        for _ in 0..100 {
+            let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await?;
+            if busy == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         self.pool.close().await;
         Ok(())
     }
