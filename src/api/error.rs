@@ -1,7 +1,7 @@
 //! `ApiError`: every failure a handler can answer with, mapped to a status and the OGC-style
 //! JSON body `{"code": "...", "description": "..."}`. Internal errors are logged in full,
-//! inside the request's span, and answered with a generic body that carries the request id
-//! (see [`crate::api::trace`]), so that an operator can find the detail.
+//! with the request id, and answered with a generic body that carries the same id (see
+//! [`crate::api::trace`]), so that an operator can find the detail.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -96,9 +96,8 @@ impl IntoResponse for ApiError {
                     .into_response();
             }
             ApiError::Internal(detail) => {
-                // Inside the request's span: the log line carries the request id.
-                tracing::error!(%detail, "internal error");
                 let id = crate::api::trace::current_request_id();
+                tracing::error!(request = id.as_deref().unwrap_or("-"), %detail, "internal error");
                 let body = Json(serde_json::json!({
                     "code": "InternalError",
                     "description": format!(
