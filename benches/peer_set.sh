@@ -5,7 +5,9 @@
 #   1. as urbantile does by default: invalid geometry repaired, bad records skipped;
 #   2. with --strict: the first bad record stops the run with nothing written.
 # Before repair existed every invalid geometry was skipped, so the old skip count is
-# `repaired + skipped` of run 1.
+# `repaired + skipped` of run 1. Last, the untiled export is ingested once more and each
+# repaired geometry is compared with shapely's make_valid(method="structure"), an
+# independent implementation (GEOS) of the same rule, if shapely is installed.
 #
 #   benches/peer_set.sh                  # N=10, release build
 #   N=1 BIN=target/debug/urbantile benches/peer_set.sh
@@ -81,3 +83,34 @@ for layer in buildings parks; do
     RUST_LOG=warn "$BIN" --database "sqlite://$db" ingest "$layer" "$file" --strict 2>&1 | grep -m1 -E "^Error|written" || true
     rm -f "$db" "$db"-*
 done
+
+if python3 -c "import shapely" 2>/dev/null; then
+    for layer in buildings parks; do
+        file="$OUT/$layer-1.geojsonseq"
+        db="$OUT/$layer-check.db"
+        rm -f "$db" "$db"-*
+        RUST_LOG=warn "$BIN" --database "sqlite://$db" ingest "$layer" "$file" > "$OUT/$layer-check.txt"
+        python3 - "$file" "$db" "$OUT/$layer-check.txt" "$layer" <<'EOF'
+import json, re, sqlite3, sys
+from shapely import make_valid, wkb
+from shapely.geometry import shape
+path, db, report, layer = sys.argv[1:]
+skipped = {int(n) for n in re.findall(r"^  skipped line (\d+)", open(report).read(), re.M)}
+inputs = [json.loads(l.lstrip("\x1e")) for l in open(path) if l.strip()]
+kept = [f for i, f in enumerate(inputs, 1) if i not in skipped]
+rows = sqlite3.connect(db).execute("SELECT geom FROM features ORDER BY id").fetchall()
+assert len(kept) == len(rows), (len(kept), len(rows))
+worst, n = 0.0, 0
+for f, (blob,) in zip(kept, rows):
+    g = shape(f["geometry"])
+    if g.is_valid:
+        continue
+    ours, ref = wkb.loads(bytes(blob)), make_valid(g, method="structure", keep_collapsed=False)
+    assert ours.is_valid
+    worst = max(worst, ours.symmetric_difference(ref).area / max(ref.area, 1e-300))
+    n += 1
+print(f"== {layer}: {n} repaired geometries against shapely: largest symmetric difference {worst:.1e} of the area")
+EOF
+        rm -f "$db" "$db"-*
+    done
+fi
