@@ -59,8 +59,9 @@ impl Dataset {
         self.layers.iter().find(|l| l.id.as_str() == id)
     }
 
-    /// On an empty store, ingests every layer's `[source]` (bad records are skipped and
-    /// reported). Returns what was ingested; nothing when the store already had data.
+    /// On an empty store, ingests every layer's `[source]`: invalid geometries are made
+    /// valid, bad records skipped, and each layer logs one summary line ([`log_report`]).
+    /// Returns what was ingested; nothing when the store already had data.
     pub async fn ingest_sources_if_empty(
         &self,
     ) -> Result<Vec<(LayerId, IngestReport)>, StartError> {
@@ -160,16 +161,25 @@ async fn install(index: &Index, id: &LayerId, built: tokio::task::JoinHandle<Lay
     n
 }
 
-/// One summary line per ingest, plus the first bad records.
+/// One summary line per ingest: the counts, and the first few repaired and skipped records
+/// with their reasons (a real extract has thousands; the CLI prints more of them).
 pub fn log_report(def: &LayerDef, report: &IngestReport) {
+    const QUOTED: usize = 3;
+    let first = |kept: &[crate::ingest::RecordError], total: u64| {
+        let mut text: Vec<String> = kept.iter().take(QUOTED).map(|e| e.to_string()).collect();
+        if total > text.len() as u64 {
+            text.push(format!("... {} more", total - text.len() as u64));
+        }
+        text.join("; ")
+    };
     tracing::info!(
         layer = %def.id,
         written = report.written,
+        repaired = report.repaired,
         skipped = report.skipped,
         ms = report.elapsed.as_millis() as u64,
+        first_repaired = %first(&report.repairs, report.repaired),
+        first_skipped = %first(&report.errors, report.skipped),
         "ingested"
     );
-    for e in &report.errors {
-        tracing::warn!(layer = %def.id, "skipped {e}");
-    }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, Notify, broadcast};
 use crate::config::LayerDef;
 use crate::dataset::Dataset;
 use crate::index::{FieldType, LayerIndex};
-use crate::ingest::validate::validate;
+use crate::ingest::validate::{OnInvalid, validate_with};
 use crate::ingest::{Position, RecordError};
 use crate::model::{Feature, FeatureId, LayerId, StoredFeature, error_chain, stable_hash};
 use crate::store::{Change, ChangeKind, StoreError, WriteMode};
@@ -48,6 +48,13 @@ pub enum Edit {
         id: FeatureId,
         if_match: Option<String>,
     },
+}
+
+/// How edits treat what they are sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EditOptions {
+    /// Make an invalid geometry valid ([`crate::ingest::repair`]) instead of refusing it.
+    pub repair: bool,
 }
 
 /// What an edit left: the feature's id and, unless it was deleted, its new state and ETag.
@@ -145,16 +152,26 @@ struct Touched {
 }
 
 impl Dataset {
+    /// Applies `edits` to one layer, all or nothing, refusing invalid geometry.
+    pub async fn edit(
+        self: &Arc<Self>,
+        layer: &LayerId,
+        edits: Vec<Edit>,
+    ) -> Result<Vec<Done>, EditError> {
+        self.edit_with(layer, edits, EditOptions::default()).await
+    }
+
     /// Applies `edits` to one layer, all or nothing (see the module docs for the order).
     ///
     /// The edit runs as a task of its own, so that it finishes even if the request that
     /// asked for it is dropped (a client that hangs up): a transaction cut off half-way,
     /// say between its BEGIN and its first statement, would leave the store's write lock
     /// held by a pooled connection.
-    pub async fn edit(
+    pub async fn edit_with(
         self: &Arc<Self>,
         layer: &LayerId,
         edits: Vec<Edit>,
+        options: EditOptions,
     ) -> Result<Vec<Done>, EditError> {
         let data = self.clone();
         let layer = layer.clone();
@@ -162,13 +179,18 @@ impl Dataset {
             let Some(def) = data.layer(layer.as_str()) else {
                 return Err(EditError::Aborted(format!("unknown layer {layer}")));
             };
-            data.edit_now(def, edits).await
+            data.edit_now(def, edits, options).await
         })
         .await
         .map_err(|e| EditError::Aborted(e.to_string()))?
     }
 
-    async fn edit_now(&self, def: &LayerDef, edits: Vec<Edit>) -> Result<Vec<Done>, EditError> {
+    async fn edit_now(
+        &self,
+        def: &LayerDef,
+        edits: Vec<Edit>,
+        options: EditOptions,
+    ) -> Result<Vec<Done>, EditError> {
         let types = self.index.read(&def.id).field_types().to_vec();
         let _in_order = self.feed.write.lock().await;
         let mut w = self.store.begin_write(&def.id, WriteMode::Append).await?;
@@ -204,7 +226,7 @@ impl Dataset {
             };
             match edit {
                 Edit::Create(feature) => {
-                    let checked = check(def, &types, at(None), feature)?;
+                    let checked = check(def, &types, at(None), feature, options)?;
                     let id = w.create(&checked).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -214,7 +236,7 @@ impl Dataset {
                     if_match,
                 } => {
                     current(w.get(id).await?, id, &if_match)?;
-                    let checked = check(def, &types, at(Some(id)), feature)?;
+                    let checked = check(def, &types, at(Some(id)), feature, options)?;
                     w.overwrite(id, &checked, ChangeKind::Replace).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -226,7 +248,7 @@ impl Dataset {
                     let old = current(w.get(id).await?, id, &if_match)?;
                     let merged = merge_patch(&old.feature, &patch)
                         .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
-                    let checked = check(def, &types, at(Some(id)), merged)?;
+                    let checked = check(def, &types, at(Some(id)), merged, options)?;
                     w.overwrite(id, &checked, ChangeKind::Update).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -410,11 +432,14 @@ fn invalid(at: Position, field: &str, reason: impl Into<String>) -> EditError {
 
 /// Validates a written feature more strictly than an ingest does: besides geometry and
 /// time fields, every property must be one the layer declares, of the type its values have.
+/// An invalid geometry is refused unless `options.repair`; the refusal says whether it
+/// could be repaired, in the words of the HTTP API that asks for it.
 fn check(
     def: &LayerDef,
     types: &[Option<FieldType>],
     at: Position,
     feature: Feature,
+    options: EditOptions,
 ) -> Result<crate::store::NewFeature, EditError> {
     for (name, value) in &feature.properties {
         let Some(i) = def.properties.iter().position(|p| p == name) else {
@@ -446,7 +471,16 @@ fn check(
             return Err(invalid(at, name, format!("is {value}; it must be {want}")));
         }
     }
-    validate(def, &at, feature).map_err(EditError::Invalid)
+    let on_invalid = if options.repair {
+        OnInvalid::Repair
+    } else {
+        OnInvalid::Refuse {
+            how: "resend with ?repair=true",
+        }
+    };
+    validate_with(def, &at, feature, on_invalid)
+        .map(|checked| checked.feature)
+        .map_err(EditError::Invalid)
 }
 
 /// Applies a JSON merge patch to a feature's GeoJSON members `geometry` and `properties`;

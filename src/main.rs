@@ -202,21 +202,24 @@ async fn main() -> anyhow::Result<()> {
             bar.finish_and_clear();
             log_report(def, &report);
             println!(
-                "{}: {} written, {} skipped ({} read) in {:.2} s",
+                "{}: {} written ({} repaired), {} skipped ({} read) in {:.2} s",
                 def.id,
                 report.written,
+                report.repaired,
                 report.skipped,
                 report.read,
                 report.elapsed.as_secs_f64()
             );
-            for e in &report.errors {
-                println!("  skipped {e}");
-            }
-            if report.skipped as usize > report.errors.len() {
-                println!(
-                    "  ... and {} more",
-                    report.skipped as usize - report.errors.len()
-                );
+            for (what, kept, total) in [
+                ("repaired", &report.repairs, report.repaired),
+                ("skipped", &report.errors, report.skipped),
+            ] {
+                for e in kept {
+                    println!("  {what} {e}");
+                }
+                if total as usize > kept.len() {
+                    println!("  ... and {} more {what}", total as usize - kept.len());
+                }
             }
             Ok(())
         }

@@ -1,6 +1,6 @@
 //! `urbantile ingest` and `urbantile layers` as a user runs them: every input format, the
-//! bad-record report with positions, --strict writing nothing, --replace, and layer files
-//! with mistakes.
+//! bad-record report with positions, invalid geometry repaired and counted, --strict
+//! writing nothing, --replace, and layer files with mistakes.
 
 mod common;
 
@@ -129,7 +129,8 @@ fn a_geojson_collection_is_ingested_and_bad_features_are_reported_by_index() {
     let r = cli.run(&["ingest", "spots", path.to_str().unwrap()]);
     assert!(r.ok, "{}", r.all());
     assert!(
-        r.stdout.contains("2 written, 4 skipped (6 read)"),
+        r.stdout
+            .contains("2 written (0 repaired), 4 skipped (6 read)"),
         "{}",
         r.stdout
     );
@@ -170,6 +171,79 @@ fn strict_stops_at_the_first_bad_record_and_writes_nothing() {
     assert_eq!(cli.count("spots"), 0);
 }
 
+fn polygon(rings: &str) -> String {
+    format!(
+        r#"{{"type":"Feature","properties":{{}},"geometry":{{"type":"Polygon","coordinates":{rings}}}}}"#
+    )
+}
+
+/// Valid, repairable and hopeless polygons, one a line.
+fn messy_polygons() -> String {
+    [
+        // 1: a valid square
+        polygon("[[[24.94,60.17],[24.95,60.17],[24.95,60.18],[24.94,60.18],[24.94,60.17]]]"),
+        // 2: a bow-tie: two triangles
+        polygon("[[[24.94,60.17],[24.95,60.18],[24.95,60.17],[24.94,60.18],[24.94,60.17]]]"),
+        // 3: overlapping parts of a multipolygon: their union
+        r#"{"type":"Feature","properties":{},"geometry":{"type":"MultiPolygon","coordinates":[[[[24.94,60.17],[24.96,60.17],[24.96,60.19],[24.94,60.19],[24.94,60.17]]],[[[24.95,60.18],[24.97,60.18],[24.97,60.20],[24.95,60.20],[24.95,60.18]]]]}}"#.to_string(),
+        // 4: a ring with 2 distinct points: nothing is left
+        polygon("[[[24.94,60.17],[24.95,60.18],[24.94,60.17],[24.95,60.18],[24.94,60.17]]]"),
+        // 5: a square with a spike
+        polygon("[[[24.94,60.17],[24.95,60.17],[24.95,60.175],[24.99,60.175],[24.95,60.175],[24.95,60.18],[24.94,60.18],[24.94,60.17]]]"),
+    ]
+    .join("\n")
+}
+
+#[test]
+fn invalid_polygons_are_repaired_and_counted_apart_from_skipped_ones() {
+    let cli = Cli::new();
+    let path = cli.file("areas.geojsonseq", &messy_polygons());
+    let r = cli.run(&["ingest", "areas", path.to_str().unwrap()]);
+    assert!(r.ok, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("areas: 4 written (3 repaired), 1 skipped (5 read)"),
+        "{}",
+        r.stdout
+    );
+    for expected in [
+        "repaired line 2, field \"geometry\": is invalid: exterior ring has a self-intersection at (24.945000, 60.175000); repaired",
+        "repaired line 3, field \"geometry\": is invalid: polygons at indices 0 and 1 overlap; repaired",
+        "repaired line 5, field \"geometry\": is invalid: exterior ring has a self-intersection at (24.950000, 60.175000); repaired",
+        "skipped line 4, field \"geometry\": is invalid: exterior ring has a self-intersection at (24.950000, 60.180000); it cannot be repaired: no area is left",
+    ] {
+        assert!(
+            r.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            r.stdout
+        );
+    }
+    assert_eq!(cli.count("areas"), 4);
+    // The spike (out to 24.99) is cut off: the layer ends where the parts of line 3 do.
+    let r = cli.run(&["layers"]);
+    let line = r.stdout.lines().find(|l| l.starts_with("areas ")).unwrap();
+    assert!(
+        line.contains("24.94000,60.17000,24.97000,60.20000"),
+        "{line}"
+    );
+}
+
+#[test]
+fn strict_stops_at_the_first_invalid_geometry_saying_it_could_be_repaired() {
+    let cli = Cli::new();
+    let path = cli.file("areas.geojsonseq", &messy_polygons());
+    let r = cli.run(&["ingest", "areas", path.to_str().unwrap(), "--strict"]);
+    assert!(!r.ok);
+    assert!(
+        r.stderr.contains(
+            "line 2, field \"geometry\": is invalid: exterior ring has a self-intersection at (24.945000, 60.175000); it can be repaired: ingest without --strict"
+        ) && r.stderr.contains("nothing was written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(cli.count("areas"), 0);
+}
+
 #[test]
 fn malformed_geojson_names_line_and_column_and_writes_nothing() {
     let cli = Cli::new();
@@ -198,7 +272,11 @@ fn geojsonseq_reports_bad_lines_by_number() {
     let path = cli.file("s.geojsonseq", &text);
     let r = cli.run(&["ingest", "spots", path.to_str().unwrap()]);
     assert!(r.ok, "{}", r.all());
-    assert!(r.stdout.contains("2 written, 1 skipped"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 written (0 repaired), 1 skipped"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout.contains("line 2: not a GeoJSON Feature"),
         "{}",
@@ -215,7 +293,11 @@ fn csv_with_lon_lat_reports_bad_numbers_with_line_and_column() {
     );
     let r = cli.run(&["ingest", "spots", path.to_str().unwrap()]);
     assert!(r.ok, "{}", r.all());
-    assert!(r.stdout.contains("2 written, 2 skipped"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 written (0 repaired), 2 skipped"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("line 3, field \"lat\": \"sixty\" is not a number"),
@@ -231,7 +313,7 @@ fn csv_with_lon_lat_reports_bad_numbers_with_line_and_column() {
 }
 
 #[test]
-fn csv_with_wkt_polygons_refuses_unclosed_and_self_intersecting_rings() {
+fn csv_with_wkt_polygons_refuses_unclosed_rings_and_repairs_self_intersecting_ones() {
     let cli = Cli::new();
     let path = cli.file(
         "areas.csv",
@@ -243,7 +325,11 @@ fn csv_with_wkt_polygons_refuses_unclosed_and_self_intersecting_rings() {
     );
     let r = cli.run(&["ingest", "areas", path.to_str().unwrap()]);
     assert!(r.ok, "{}", r.all());
-    assert!(r.stdout.contains("1 written, 3 skipped"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 written (1 repaired), 2 skipped"),
+        "{}",
+        r.stdout
+    );
     assert!(
         r.stdout
             .contains("line 3, field \"wkt\": ring 0 is not closed"),
@@ -251,7 +337,8 @@ fn csv_with_wkt_polygons_refuses_unclosed_and_self_intersecting_rings() {
         r.stdout
     );
     assert!(
-        r.stdout.contains("line 4, field \"geometry\": is invalid"),
+        r.stdout
+            .contains("repaired line 4, field \"geometry\": is invalid"),
         "{}",
         r.stdout
     );

@@ -486,6 +486,154 @@ fn bad_writes_get_an_error_naming_feature_and_field_and_change_nothing() {
     assert_eq!(count(&s, "urban_problems", None), before + 2);
 }
 
+fn zone(rings: Value) -> Value {
+    json!({
+        "type": "Feature",
+        "geometry": {"type": "Polygon", "coordinates": rings},
+        "properties": {"name": "test zone"}
+    })
+}
+
+/// The stored geometry of a feature, read back through the API.
+fn stored_geometry(s: &TestServer, path: &str) -> geo::Geometry<f64> {
+    let r = s.get(path, &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let g: geojson::Geometry = serde_json::from_value(r.json()["geometry"].clone()).unwrap();
+    g.try_into().unwrap()
+}
+
+#[test]
+fn an_invalid_polygon_gets_422_saying_it_can_be_repaired_and_is_stored_valid_with_repair_true() {
+    use geo::{Area, Validation};
+    let dir = tempfile::tempdir().unwrap();
+    let layers = common::layer_folder(dir.path(), &["toll_zones"], &[]);
+    let s = TestServer::start(&layers);
+    let key = s.add_key("w", "-", "toll_zones");
+    let items = "/collections/toll_zones/items";
+    let before = count(&s, "toll_zones", None);
+    // A 0.01 x 0.01 degree bow-tie: two triangles of a quarter of the square each.
+    let bowtie = zone(json!([[
+        [24.94, 60.17],
+        [24.95, 60.18],
+        [24.95, 60.17],
+        [24.94, 60.18],
+        [24.94, 60.17]
+    ]]));
+    let r = send(&s, "POST", items, Some(&key), &bowtie);
+    assert_eq!(r.status, 422);
+    let said = r.json()["description"].as_str().unwrap().to_owned();
+    assert!(
+        said.contains("self-intersection")
+            && said.ends_with("it can be repaired: resend with ?repair=true"),
+        "{said}"
+    );
+    // Nothing with area left: no repair helps, and the answer says so.
+    let flat = zone(json!([[
+        [24.94, 60.17],
+        [24.95, 60.18],
+        [24.94, 60.17],
+        [24.94, 60.17]
+    ]]));
+    for path in [items.to_owned(), format!("{items}?repair=true")] {
+        let r = send(&s, "POST", &path, Some(&key), &flat);
+        assert_eq!(r.status, 422);
+        let said = r.json()["description"].as_str().unwrap().to_owned();
+        assert!(
+            said.contains("it cannot be repaired: no area is left"),
+            "{said}"
+        );
+    }
+    // Unknown parameters and values are 400, on every write.
+    for (method, path) in [
+        ("POST", format!("{items}?fix=true")),
+        ("POST", format!("{items}?repair=yes")),
+        ("PUT", format!("{items}/1?fix=true")),
+        ("PATCH", format!("{items}/1?repair=1")),
+        ("DELETE", format!("{items}/1?repair=true")),
+    ] {
+        let r = send(&s, method, &path, Some(&key), &bowtie);
+        assert_eq!(r.status, 400, "{method} {path}");
+    }
+    assert_eq!(count(&s, "toll_zones", None), before);
+
+    let r = send(
+        &s,
+        "POST",
+        &format!("{items}?repair=true"),
+        Some(&key),
+        &bowtie,
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let path = path_of(r.header("location").unwrap());
+    let g = stored_geometry(&s, &path);
+    assert!(g.is_valid(), "{:?}", g.validation_errors());
+    assert!(
+        matches!(&g, geo::Geometry::MultiPolygon(mp) if mp.0.len() == 2),
+        "{g:?}"
+    );
+    assert!(
+        (g.unsigned_area() - 0.5e-4).abs() < 1e-10,
+        "{}",
+        g.unsigned_area()
+    );
+    assert_eq!(count(&s, "toll_zones", None), before + 1);
+
+    // PUT and PATCH refuse the same way and repair when asked.
+    let overlapping = json!({
+        "type": "Feature",
+        "geometry": {"type": "MultiPolygon", "coordinates": [
+            [[[24.94, 60.17], [24.96, 60.17], [24.96, 60.19], [24.94, 60.19], [24.94, 60.17]]],
+            [[[24.95, 60.18], [24.97, 60.18], [24.97, 60.20], [24.95, 60.20], [24.95, 60.18]]]
+        ]},
+        "properties": {"name": "test zone"}
+    });
+    let r = send(&s, "PUT", &path, Some(&key), &overlapping);
+    assert_eq!(r.status, 422);
+    assert!(
+        r.json()["description"]
+            .as_str()
+            .unwrap()
+            .contains("resend with ?repair=true")
+    );
+    let r = send(
+        &s,
+        "PUT",
+        &format!("{path}?repair=true"),
+        Some(&key),
+        &overlapping,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let g = stored_geometry(&s, &path);
+    assert!(
+        g.is_valid() && matches!(g, geo::Geometry::Polygon(_)),
+        "{g:?}"
+    );
+    assert!(
+        (g.unsigned_area() - 7e-4).abs() < 1e-10,
+        "{}",
+        g.unsigned_area()
+    );
+    let patch = json!({"geometry": bowtie["geometry"]});
+    assert_eq!(send(&s, "PATCH", &path, Some(&key), &patch).status, 422);
+    let r = send(
+        &s,
+        "PATCH",
+        &format!("{path}?repair=false"),
+        Some(&key),
+        &patch,
+    );
+    assert_eq!(r.status, 422);
+    let r = send(
+        &s,
+        "PATCH",
+        &format!("{path}?repair=true"),
+        Some(&key),
+        &patch,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(stored_geometry(&s, &path).is_valid());
+}
+
 #[test]
 fn bodies_over_the_limit_get_413_and_cut_off_bodies_400() {
     let (_d, s) = live_server(Some(64 * 1024));

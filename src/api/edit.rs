@@ -3,10 +3,13 @@
 //! scope: none gets 401, a key without the scope 403. The edit itself is
 //! [`crate::live`]'s: all or nothing, durable before the answer, and visible to the next
 //! tile or query.
+//!
+//! An invalid geometry gets 422, saying whether it could be repaired; POST, PUT and PATCH
+//! take `?repair=true` to store it made valid instead. Other query parameters are 400.
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -18,7 +21,7 @@ use crate::auth::Reader;
 use crate::config::LayerDef;
 use crate::ingest::Position;
 use crate::ingest::geojson::{feature_record, read_collection};
-use crate::live::{Done, Edit};
+use crate::live::{Done, Edit, EditOptions};
 use crate::model::{Feature, FeatureId, StoredFeature};
 
 pub fn routes() -> Router<AppState> {
@@ -45,6 +48,29 @@ fn writable<'a>(state: &'a AppState, reader: &Reader, id: &str) -> Result<&'a La
         )));
     }
     Ok(def)
+}
+
+/// The query string of a write: `repair=true|false` where `repairs` says it applies.
+fn write_options(params: &[(String, String)], repairs: bool) -> Result<EditOptions, ApiError> {
+    let mut options = EditOptions::default();
+    for (k, v) in params {
+        match (k.as_str(), v.as_str()) {
+            ("repair", "true") if repairs => options.repair = true,
+            ("repair", "false") if repairs => options.repair = false,
+            ("repair", other) if repairs => {
+                return Err(ApiError::BadRequest(format!(
+                    "repair must be true or false, not {other:?}"
+                )));
+            }
+            (other, _) => {
+                let accepted = if repairs { "repair" } else { "none" };
+                return Err(ApiError::BadRequest(format!(
+                    "unknown query parameter {other:?} (this write accepts: {accepted})"
+                )));
+            }
+        }
+    }
+    Ok(options)
 }
 
 fn feature_id(id: &str, fid: &str) -> Result<FeatureId, ApiError> {
@@ -147,10 +173,12 @@ async fn create(
     State(state): State<AppState>,
     Auth(reader): Auth,
     Path(id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let def = writable(&state, &reader, &id)?;
+    let options = write_options(&params, true)?;
     let body = read_body(&state, &headers, body, FEATURE_TYPES).await?;
     let single = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -166,7 +194,7 @@ async fn create(
             "the FeatureCollection has no features".into(),
         ));
     }
-    let mut done = state.data.edit(&def.id, edits).await?;
+    let mut done = state.data.edit_with(&def.id, edits, options).await?;
     if single {
         let d = done.remove(0);
         return Ok(written(&headers, def, d, StatusCode::CREATED));
@@ -213,10 +241,12 @@ async fn replace(
     State(state): State<AppState>,
     Auth(reader): Auth,
     Path((id, fid)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let def = writable(&state, &reader, &id)?;
+    let options = write_options(&params, true)?;
     let fid = feature_id(&id, &fid)?;
     let body = read_body(&state, &headers, body, FEATURE_TYPES).await?;
     let feature = one_feature(&body, Position::Stored(fid.0))?;
@@ -225,7 +255,7 @@ async fn replace(
         feature,
         if_match: if_match(&headers),
     };
-    one_edit(&state, &headers, def, edit).await
+    one_edit(&state, &headers, def, edit, options).await
 }
 
 /// Applies one edit of one feature and answers with the feature as now stored.
@@ -234,8 +264,13 @@ async fn one_edit(
     headers: &HeaderMap,
     def: &LayerDef,
     edit: Edit,
+    options: EditOptions,
 ) -> Result<Response, ApiError> {
-    let done = state.data.edit(&def.id, vec![edit]).await?.remove(0);
+    let done = state
+        .data
+        .edit_with(&def.id, vec![edit], options)
+        .await?
+        .remove(0);
     Ok(written(headers, def, done, StatusCode::OK))
 }
 
@@ -244,10 +279,12 @@ async fn update(
     State(state): State<AppState>,
     Auth(reader): Auth,
     Path((id, fid)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let def = writable(&state, &reader, &id)?;
+    let options = write_options(&params, true)?;
     let fid = feature_id(&id, &fid)?;
     let body = read_body(
         &state,
@@ -267,7 +304,7 @@ async fn update(
         patch,
         if_match: if_match(&headers),
     };
-    one_edit(&state, &headers, def, edit).await
+    one_edit(&state, &headers, def, edit, options).await
 }
 
 /// `DELETE /collections/{id}/items/{fid}`: 204.
@@ -275,9 +312,11 @@ async fn remove(
     State(state): State<AppState>,
     Auth(reader): Auth,
     Path((id, fid)): Path<(String, String)>,
+    Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let def = writable(&state, &reader, &id)?;
+    write_options(&params, false)?;
     let fid = feature_id(&id, &fid)?;
     let edit = Edit::Delete {
         id: fid,

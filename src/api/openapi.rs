@@ -197,24 +197,28 @@ fn write_paths(def: &LayerDef, paths: &mut Map<String, Value>) {
         json!({"type": "string"}),
         true,
     );
+    let repair = q(
+        "repair",
+        "true: store an invalid geometry made valid instead of answering 422",
+        json!({"type": "boolean", "default": false}),
+    );
     let created = json!({"description": "Created; Location names the (first) new feature"});
     let changed = json!({"description": "The feature as now stored, with its new ETag"});
     if let Some(Value::Object(item)) = paths.get_mut(&format!("/collections/{id}/items")) {
-        item.insert(
-            "post".into(),
-            write(
-                format!(
-                    "{}: add a Feature, or a FeatureCollection in one transaction",
-                    def.title
-                ),
-                Some(geojson_body(
-                    "The new feature(s)",
-                    &["Feature", "FeatureCollection"],
-                )),
-                ("201", created),
-                &[],
+        let mut post = write(
+            format!(
+                "{}: add a Feature, or a FeatureCollection in one transaction",
+                def.title
             ),
+            Some(geojson_body(
+                "The new feature(s)",
+                &["Feature", "FeatureCollection"],
+            )),
+            ("201", created),
+            &[],
         );
+        post["parameters"] = json!([repair.clone()]);
+        item.insert("post".into(), post);
     }
     if let Some(Value::Object(item)) =
         paths.get_mut(&format!("/collections/{id}/items/{{featureId}}"))
@@ -225,7 +229,7 @@ fn write_paths(def: &LayerDef, paths: &mut Map<String, Value>) {
             ("200", changed.clone()),
             &[412],
         );
-        put["parameters"] = json!([fid.clone(), if_match.clone()]);
+        put["parameters"] = json!([fid.clone(), if_match.clone(), repair.clone()]);
         let mut patch = write(
             format!("{}: change a feature (JSON merge patch)", def.title),
             Some(json!({"required": true, "content": {
@@ -234,7 +238,7 @@ fn write_paths(def: &LayerDef, paths: &mut Map<String, Value>) {
             ("200", changed),
             &[412],
         );
-        patch["parameters"] = json!([fid.clone(), if_match.clone()]);
+        patch["parameters"] = json!([fid.clone(), if_match.clone(), repair]);
         let mut delete = write(
             format!("{}: delete a feature", def.title),
             None,

@@ -1,6 +1,7 @@
 //! Readers that turn files into [`Feature`]s, one record at a time, with an error per bad
-//! record that says where it is and what is wrong. Storing the features is the store's job;
-//! this module only reads and validates.
+//! record that says where it is and what is wrong, and the checks ([`validate`]) and
+//! geometry repair ([`repair`]) a feature passes before it is stored. Storing the features
+//! is the store's job; this module only reads, validates and repairs.
 //!
 //! Formats: GeoJSON FeatureCollection, GeoJSONSeq (newline-delimited, RFC 8142 record
 //! separators allowed), CSV (lon/lat columns or a WKT column) and OSM PBF (with a tag filter).
@@ -8,6 +9,7 @@
 pub mod csv;
 pub mod geojson;
 pub mod osm;
+pub mod repair;
 pub mod run;
 pub mod validate;
 

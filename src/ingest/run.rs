@@ -1,7 +1,8 @@
 //! One ingest run: open a source, read and validate its records, write them to the store in
-//! batches inside one transaction, and report. A bad record is skipped and counted, or with
-//! `strict` stops the run; either way nothing is half-written, because the transaction
-//! commits only at the end.
+//! batches inside one transaction, and report. An invalid geometry is made valid and counted
+//! as repaired; a bad record is skipped and counted. With `strict` the first bad record,
+//! invalid geometry included, stops the run; either way nothing is half-written, because
+//! the transaction commits only at the end.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,13 +14,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::LayerDef;
 use crate::ingest::osm::{OsmData, OsmError, TagFilter, read_osm};
-use crate::ingest::validate::validate;
+use crate::ingest::validate::{OnInvalid, validate_with};
 use crate::ingest::{Format, Record, RecordError, csv, geojson};
 use crate::store::{FeatureStore, NewFeature, StoreError, WriteMode};
 
 /// Features per store batch.
 const BATCH: usize = 2_000;
-/// Record errors kept for the report; the rest are only counted.
+/// Record errors (and repairs) kept for the report; the rest are only counted.
 const ERRORS_KEPT: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,16 +58,23 @@ pub enum IngestError {
 #[derive(Debug, Default)]
 pub struct IngestReport {
     pub read: u64,
+    /// Features stored, the repaired ones included.
     pub written: u64,
+    /// Features stored after their geometry was made valid.
+    pub repaired: u64,
     pub skipped: u64,
     /// The first bad records, in input order.
     pub errors: Vec<RecordError>,
+    /// What was wrong with the first repaired records, in input order.
+    pub repairs: Vec<RecordError>,
     pub elapsed: Duration,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IngestOptions {
     pub replace: bool,
+    /// Stop at the first bad record, an invalid geometry included, instead of skipping it
+    /// (or repairing the geometry).
     pub strict: bool,
 }
 
@@ -178,11 +186,27 @@ pub async fn ingest_records(
     let mut report = IngestReport::default();
     let mut batch: Vec<NewFeature> = Vec::with_capacity(BATCH);
     let mut last_log = Instant::now();
+    let on_invalid = if options.strict {
+        OnInvalid::Refuse {
+            how: "ingest without --strict",
+        }
+    } else {
+        OnInvalid::Repair
+    };
     for record in records {
         report.read += 1;
-        let checked = record.and_then(|(position, feature)| validate(def, &position, feature));
+        let checked = record
+            .and_then(|(position, feature)| validate_with(def, &position, feature, on_invalid));
         match checked {
-            Ok(f) => batch.push(f),
+            Ok(checked) => {
+                if let Some(repair) = checked.repaired {
+                    report.repaired += 1;
+                    if report.repairs.len() < ERRORS_KEPT {
+                        report.repairs.push(repair);
+                    }
+                }
+                batch.push(checked.feature);
+            }
             Err(error) if options.strict => {
                 return Err(IngestError::Strict {
                     path: source.to_owned(),

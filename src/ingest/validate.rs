@@ -2,21 +2,55 @@
 //! coordinates inside WGS84 bounds, OGC validity (closed and non-self-intersecting rings,
 //! holes inside their shell), and RFC 3339 validity fields. Keeps only the layer's declared
 //! properties.
+//!
+//! A geometry that is not OGC-valid is either refused, with a reason that says whether it
+//! could be repaired, or made valid by [`super::repair`] (ingest does that by default).
 
 use geo::{CoordsIter, Validation};
 
 use crate::config::LayerDef;
+use crate::ingest::repair::{locate, make_valid};
 use crate::ingest::{Position, RecordError};
 use crate::model::time::parse_rfc3339;
 use crate::model::{Feature, GeometryKind, Properties, TimeRange};
 use crate::store::NewFeature;
 
-/// The feature as the store will keep it, or what is wrong with it and where.
+/// What to do with a geometry that is not OGC-valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Refuse the record. The reason says whether the geometry could be repaired and, when
+    /// it could, `how` the sender asks for that (e.g. "resend with ?repair=true").
+    Refuse { how: &'static str },
+    /// Make it valid and keep it; refuse only a geometry with no area (or length) left.
+    Repair,
+}
+
+/// A feature that passed: as the store will keep it, and what was wrong with its geometry
+/// when it had to be repaired.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub feature: NewFeature,
+    pub repaired: Option<RecordError>,
+}
+
+/// The feature as the store will keep it, or what is wrong with it and where. An invalid
+/// geometry is refused (see [`validate_with`] to repair it).
 pub fn validate(
     def: &LayerDef,
     position: &Position,
     feature: Feature,
 ) -> Result<NewFeature, RecordError> {
+    validate_with(def, position, feature, OnInvalid::Refuse { how: "" }).map(|c| c.feature)
+}
+
+/// Like [`validate`], with a choice of what to do with an invalid geometry. The repair
+/// runs only on a geometry that fails validation (its cost is in [`super::repair`]).
+pub fn validate_with(
+    def: &LayerDef,
+    position: &Position,
+    mut feature: Feature,
+    on_invalid: OnInvalid,
+) -> Result<Checked, RecordError> {
     let err = |field: &str, reason: String| RecordError::new(position.clone(), Some(field), reason);
     let g = &feature.geometry;
     match GeometryKind::of(g) {
@@ -60,8 +94,35 @@ pub fn validate(
             ));
         }
     }
+    let mut repaired = None;
     if let Some(problem) = g.validation_errors().first() {
-        return Err(err("geometry", format!("is invalid: {problem}")));
+        let at = locate(g, problem)
+            .map(|c| format!(" at ({:.6}, {:.6})", c.x, c.y))
+            .unwrap_or_default();
+        let problem = format!("is invalid: {problem}{at}");
+        match (make_valid(g), on_invalid) {
+            (Ok(valid), OnInvalid::Repair) => {
+                feature.geometry = valid;
+                repaired = Some(err("geometry", format!("{problem}; repaired")));
+            }
+            (Ok(_), OnInvalid::Refuse { how }) => {
+                let how = if how.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {how}")
+                };
+                return Err(err(
+                    "geometry",
+                    format!("{problem}; it can be repaired{how}"),
+                ));
+            }
+            (Err(why), _) => {
+                return Err(err(
+                    "geometry",
+                    format!("{problem}; it cannot be repaired: {why}"),
+                ));
+            }
+        }
     }
 
     let mut kept = Properties::new();
@@ -99,12 +160,15 @@ pub fn validate(
             ));
         }
     }
-    Ok(NewFeature {
-        feature: Feature {
-            geometry: feature.geometry,
-            properties: kept,
+    Ok(Checked {
+        feature: NewFeature {
+            feature: Feature {
+                geometry: feature.geometry,
+                properties: kept,
+            },
+            time,
         },
-        time,
+        repaired,
     })
 }
 
@@ -182,6 +246,56 @@ mod tests {
         let f = feature(bowtie.into(), serde_json::json!({}));
         let e = validate(&def("polygon"), &AT, f).unwrap_err();
         assert!(e.reason.contains("invalid"), "{e}");
+    }
+
+    #[test]
+    fn a_self_intersecting_polygon_is_repaired_when_asked_and_says_so() {
+        let bowtie =
+            polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 1.0, y: 0.0), (x: 0.0, y: 1.0)];
+        let f = feature(bowtie.into(), serde_json::json!({"status": "open"}));
+        let how = "resend with ?repair=true";
+        let e =
+            validate_with(&def("polygon"), &AT, f.clone(), OnInvalid::Refuse { how }).unwrap_err();
+        assert!(
+            e.reason.contains("self-intersection")
+                && e.reason
+                    .ends_with("it can be repaired: resend with ?repair=true"),
+            "{e}"
+        );
+        let checked = validate_with(&def("polygon"), &AT, f, OnInvalid::Repair).unwrap();
+        assert!(checked.feature.feature.geometry.is_valid());
+        assert!(matches!(
+            checked.feature.feature.geometry,
+            geo::Geometry::MultiPolygon(ref mp) if mp.0.len() == 2
+        ));
+        let note = checked.repaired.unwrap();
+        assert!(
+            note.to_string()
+                .starts_with("line 7, field \"geometry\": is invalid")
+                && note.reason.ends_with("; repaired"),
+            "{note}"
+        );
+    }
+
+    #[test]
+    fn a_polygon_with_no_area_cannot_be_repaired() {
+        let flat = polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 0.0)];
+        let f = feature(flat.into(), serde_json::json!({}));
+        let e = validate_with(&def("polygon"), &AT, f, OnInvalid::Repair).unwrap_err();
+        assert!(
+            e.reason.contains("it cannot be repaired: no area is left"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_valid_geometry_is_kept_as_it_is() {
+        let square =
+            polygon![(x: 0.0, y: 0.0), (x: 1.0, y: 0.0), (x: 1.0, y: 1.0), (x: 0.0, y: 1.0)];
+        let f = feature(square.clone().into(), serde_json::json!({}));
+        let checked = validate_with(&def("polygon"), &AT, f, OnInvalid::Repair).unwrap();
+        assert!(checked.repaired.is_none());
+        assert_eq!(checked.feature.feature.geometry, square.into());
     }
 
     #[test]
