@@ -64,7 +64,7 @@ warm_cache "$WORK/tiles"
 stream() { # name, connections, then env assignments for the wrk script
   local name=$1 conns=$2
   shift 2
-  env "$@" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 10s --latency -s benches/counted.lua "$URL" \
+  env "$@" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 15s --latency -s benches/counted.lua "$URL" \
     > "$WORK/$name.out" 2>&1 &
   PIDS+=($!)
 }
