@@ -20,6 +20,7 @@
 #   benches/soak.sh                      # 10 minutes
 #   DURATION=60 benches/soak.sh          # a short try
 #   BIN=/path/to/release benches/soak.sh # prebuilt binaries, no cargo build
+#   CACHE_MB=256 benches/soak.sh         # the default cache size (fills after ~4 minutes)
 #
 # Needs wrk (Debian package) and python3. Stops what it started (server, load generators,
 # sampler) by PID, on exit too.
@@ -28,7 +29,11 @@ cd "$(dirname "$0")/.."
 N=${N:-10}
 DURATION=${DURATION:-600}
 PORT=${PORT:-18788}
-CACHE_MB=${CACHE_MB:-256}
+# The tile cache is limited so that it is full, and churning, before the 1-minute mark:
+# the cycle's cached tiles take about 67 MiB, the never-cached ones fill the rest within
+# seconds. With the default 256 MiB it fills only after minutes of this load, and RSS
+# grows with it.
+CACHE_MB=${CACHE_MB:-96}
 WRITE_RATE=${WRITE_RATE:-300}
 SSE_SUBSCRIBERS=${SSE_SUBSCRIBERS:-4}
 . benches/lib.sh
@@ -171,6 +176,10 @@ p(f"- **RSS growth from the 1-minute mark to the end: {growth:+.2f}%** "
 p(f"- **Errors (answers other than 2xx/304, socket errors, dropped SSE streams, from every "
   f"client): {errors}**; required 0: **{'held' if err_ok else 'FAILED'}**. "
   f"503s (load shed, counted apart): {shed}. Server alive and answering /health at the end: {alive}.")
+half = next((r for t, r in rss if t >= duration // 2), None)
+if half and end:
+    p(f"- RSS growth over the second half ({duration // 2} s to the end): {(end - half) / half * 100:+.2f}%; "
+      f"largest sample {mib(max(r for _, r in rss))} MiB.")
 p(f"- Server log: {len(panics)} panics, {len(log_errors)} ERROR lines, {len(log_warns)} WARN lines. "
   f"RSS 10 s after the load: {mib(int(rss_idle))} MiB. SIGTERM to exit: {stop_s} s.")
 p("")
