@@ -21,6 +21,7 @@
 #   DURATION=60 benches/soak.sh          # a short try
 #   BIN=/path/to/release benches/soak.sh # prebuilt binaries, no cargo build
 #   CACHE_MB=256 benches/soak.sh         # the default cache size (fills after ~4 minutes)
+#   STREAMS=writes,sse DURATION=240 benches/soak.sh   # some streams only, to find what grows
 #
 # Needs wrk (Debian package) and python3. Stops what it started (server, load generators,
 # sampler) by PID, on exit too.
@@ -35,7 +36,10 @@ PORT=${PORT:-18788}
 # grows with it.
 CACHE_MB=${CACHE_MB:-96}
 WRITE_RATE=${WRITE_RATE:-300}
+WRITE_THREADS=${WRITE_THREADS:-3}
 SSE_SUBSCRIBERS=${SSE_SUBSCRIBERS:-4}
+STREAMS=${STREAMS:-cached,uncached,items,planner,writes,sse}
+on() { [[ ",$STREAMS," == *",$1,"* ]]; }
 . benches/lib.sh
 
 WORK=$(mktemp -d)
@@ -63,12 +67,13 @@ echo "N=$N: ${features:-?} features, $(wc -l < "$WORK/tiles") tiles; soak of ${D
 # For scale: a fixed answer's rate on this machine now, before the load.
 echo /ping > "$WORK/ping"
 ping=$(URLS_FILE="$WORK/ping" GZIP=0 wrk -t2 -c32 -d10s --latency -s benches/cycle.lua "$URL")
-warm_cache "$WORK/tiles"
+if on cached; then warm_cache "$WORK/tiles"; fi
 
 # Every load generator runs DURATION seconds and stops by itself.
 stream() { # name, connections, then env assignments for the wrk script
   local name=$1 conns=$2
   shift 2
+  on "$name" || return 0
   env "$@" wrk -t1 -c"$conns" -d"${DURATION}s" --timeout 15s --latency -s benches/counted.lua "$URL" \
     > "$WORK/$name.out" 2>&1 &
   PIDS+=($!)
@@ -77,13 +82,17 @@ stream cached 8 SCRIPT=benches/cycle.lua URLS_FILE="$WORK/tiles" GZIP=1
 stream uncached 4 SCRIPT=benches/bust.lua URLS_FILE="$WORK/tiles" GZIP=1
 stream items 2 SCRIPT=benches/cycle.lua URLS_FILE="$WORK/items" GZIP=0
 stream planner 2 SCRIPT=benches/cycle.lua URLS_FILE="$WORK/planner" GZIP=0
-python3 benches/soak_clients.py writes "127.0.0.1:$PORT" "$KEY" "$WRITE_RATE" "$DURATION" \
-  > "$WORK/writes.json" 2> "$WORK/writes.err" &
-PIDS+=($!)
+if on writes; then
+  python3 benches/soak_clients.py writes "127.0.0.1:$PORT" "$KEY" "$WRITE_RATE" "$DURATION" "$WRITE_THREADS" \
+    > "$WORK/writes.json" 2> "$WORK/writes.err" &
+  PIDS+=($!)
+fi
 # The subscribers go on 3 s longer, to receive the last writes' events.
-python3 benches/soak_clients.py sse "127.0.0.1:$PORT" "$SSE_SUBSCRIBERS" "$((DURATION + 3))" \
-  > "$WORK/sse.json" 2> "$WORK/sse.err" &
-PIDS+=($!)
+if on sse; then
+  python3 benches/soak_clients.py sse "127.0.0.1:$PORT" "$SSE_SUBSCRIBERS" "$((DURATION + 3))" \
+    > "$WORK/sse.json" 2> "$WORK/sse.err" &
+  PIDS+=($!)
+fi
 
 # RSS every 10 s, from the start of the load to its end.
 start=$(date +%s)
@@ -104,13 +113,14 @@ stop_t0=$(date +%s.%N)
 stop_server
 stop_s=$(python3 -c "print(round($(date +%s.%N) - $stop_t0, 2))")
 
-report="benches/results/soak-$(date -u +%Y%m%d-%H%M).md"
+report=${REPORT:-benches/results/soak-$(date -u +%Y%m%d-%H%M).md}
 python3 - "$WORK" "$report" "$DURATION" "$N" "${features:-?}" "$alive" "$rss_after_kb" "$rss_idle_kb" "$stop_s" \
   "$CACHE_MB" "$WRITE_RATE" "$SSE_SUBSCRIBERS" "$(nproc)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
-  "$(wrk_field "$ping" rps)" <<'PY'
+  "$(wrk_field "$ping" rps)" "$STREAMS" "$WRITE_THREADS" <<'PY'
 import json, re, sys, time
 (work, report, duration, n, features, alive, rss_after, rss_idle, stop_s, cache_mb, write_rate,
- subscribers, nproc, cpu, ping) = sys.argv[1:]
+ subscribers, nproc, cpu, ping, enabled, write_threads) = sys.argv[1:]
+enabled = enabled.split(",")
 duration = int(duration)
 
 def wrk(name):
@@ -123,9 +133,10 @@ def wrk(name):
     return {"rps": float(rps.group(1)) if rps else None, "p50": lat.get("50"), "p90": lat.get("90"),
             "p99": lat.get("99"), "status": status, "socket": sock, "text": text}
 
-streams = {k: wrk(k) for k in ["cached", "uncached", "items", "planner"]}
-writes = json.load(open(f"{work}/writes.json"))
-sse = json.load(open(f"{work}/sse.json"))["subscribers"]
+streams = {k: wrk(k) for k in ["cached", "uncached", "items", "planner"] if k in enabled}
+writes = (json.load(open(f"{work}/writes.json")) if "writes" in enabled else
+          {"by_status": {}, "socket_errors": 0, "rate": 0, "p50_ms": None, "p99_ms": None, "max_ms": None})
+sse = json.load(open(f"{work}/sse.json"))["subscribers"] if "sse" in enabled else []
 rss = [tuple(map(int, l.split())) for l in open(f"{work}/rss")]
 
 def good(code):
@@ -168,7 +179,8 @@ p("")
 p(f"Machine: {nproc} cores, {cpu}, shared with other builds; load generators on the same machine. "
   f"A fixed answer (`/ping`, wrk -t2 -c32, 10 s, before the load): {float(ping):,.0f}/s, for scale.")
 p(f"Data: metro N={n}, {features} features, on a copy of the store; tile cache {cache_mb} MiB. "
-  f"Mixed load for {duration} s, every stream at once, over 127.0.0.1.")
+  f"Mixed load for {duration} s, every stream at once, over 127.0.0.1"
+  + (f"; streams: {', '.join(enabled)}." if len(enabled) < 6 else "."))
 p("")
 p(f"- **RSS growth from the 1-minute mark to the end: {growth:+.2f}%** "
   f"({mib(at60)} -> {mib(end)} MiB; required < 5%): **{'held' if rss_ok else 'FAILED'}**"
@@ -193,7 +205,7 @@ what = {"cached": "composite tiles, cached, gzip",
 for name, s, bad, s503, codes in rows:
     p(f"| {what[name]} | {conns[name]} | {s['rps']:,.1f} | {s['p50']} | {s['p90']} | {s['p99']} | {codes} | {bad} | {s503} | {s['socket']} |")
 codes = ", ".join(f"{c}: {k}" for c, k in sorted(w_status.items()))
-p(f"| single-feature writes (POST, then DELETE it), paced at {write_rate}/s | python, 3 | {writes['rate']:,.1f} | "
+if "writes" in enabled: p(f"| single-feature writes (POST, then DELETE it), paced at {write_rate}/s | python, {write_threads} | {writes['rate']:,.1f} | "
   f"{writes['p50_ms']} ms | | {writes['p99_ms']} ms (max {writes['max_ms']}) | {codes} | {w_bad} | {w_503} | {writes['socket_errors']} |")
 p("")
 p(f"Change feed: {subscribers} subscribers on `/changes`; {writes_ok} writes answered 2xx. "

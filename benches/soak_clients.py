@@ -5,6 +5,8 @@
       Single-feature writes to urban_problems at RATE requests/s in all (paced on a fixed
       schedule, THREADS connections, 3 by default) for SECONDS: a POST of a new report,
       then a DELETE of it, so the data set keeps its size however long the soak runs.
+      Each report has its own ticket_no (a value no feature had before), unless
+      SOAK_SAME_TICKET=1 gives them all one.
   soak_clients.py sse HOST:PORT SUBSCRIBERS SECONDS
       SUBSCRIBERS clients on GET /changes (every layer), each reading continuously for
       SECONDS; one that is cut off reconnects with Last-Event-ID and is counted.
@@ -17,6 +19,7 @@ percentiles in ms (writes), events seen, gaps in the event ids and reconnects (s
 """
 import http.client
 import json
+import os
 import random
 import socket
 import sys
@@ -40,6 +43,7 @@ def writes(host, key, rate, seconds, threads=3):
     behind = [0.0]
     start = time.monotonic()
     end = start + seconds
+    same_ticket = os.environ.get("SOAK_SAME_TICKET") == "1"
 
     def worker(w):
         rng = random.Random(w)
@@ -62,7 +66,7 @@ def writes(host, key, rate, seconds, threads=3):
                 body = json.dumps({
                     "type": "Feature",
                     "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-                    "properties": {"ticket_no": f"SOAK-{w}-{n}", "category": "litter",
+                    "properties": {"ticket_no": "SOAK" if same_ticket else f"SOAK-{w}-{n}", "category": "litter",
                                    "status": "new", "reported_at": "2026-12-01T12:00:00Z"}})
                 method, path = "POST", "/collections/urban_problems/items"
             else:
