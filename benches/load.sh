@@ -11,6 +11,10 @@
 #
 #   benches/load.sh            # N=10, 20 s per run
 #   N=3 DURATION=5s benches/load.sh
+#   BIN=/path/to/release benches/load.sh   # prebuilt binaries (a folder), no cargo build
+#   TILES_ONLY=1 benches/load.sh           # only the composite tile runs and /ping
+#   REPORT=/tmp/x.md benches/load.sh       # the report there instead of benches/results/
+# (benches/ab.sh runs it A/B between two builds with all three.)
 #
 # Needs wrk (Debian package) and python3. Stops the server it started, by its PID.
 set -euo pipefail
@@ -24,8 +28,11 @@ DB=data/metro-$N.db
 OUT=benches/results
 mkdir -p "$OUT" data
 
-cargo build --release --bins 2>&1 | tail -1
-BIN=target/release
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --bins 2>&1 | tail -1
+  BIN=${CARGO_TARGET_DIR:-target}/release
+fi
+TILES_ONLY=${TILES_ONLY:-}
 
 if [ ! -f "$DATA/.complete" ]; then
   echo "generating metro N=$N into $DATA"
@@ -105,6 +112,7 @@ gzip=$(run 1)
 # Feature queries (OGC API items and the planners' routes), one request at a time, over the
 # first copy of the city (central Helsinki).
 QUERY_DURATION=${QUERY_DURATION:-5s}
+if [ -z "$TILES_ONLY" ]; then
 query() {
   echo "$1" > "$COPY/query"
   URLS_FILE="$COPY/query" GZIP=0 wrk -t1 -c1 -d"$QUERY_DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT"
@@ -114,6 +122,7 @@ q_cql2=$(query "/collections/accidents/items?limit=100&filter=S_INTERSECTS%28geo
 q_nearest=$(query "/collections/schools/nearest?point=24.9445,60.1690&k=5")
 q_contain=$(query "/collections/zoning/containing?point=24.9445,60.1690")
 q_aggregate=$(query "/collections/accidents/aggregate?by=zoning&sum=vehicles")
+fi
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 bytes_plain=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$plain" | awk '{print $2}')
 bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2}')
@@ -121,9 +130,14 @@ stop_server
 
 # 2. The cache on, on a copy of the store (the writes below must not change the data set).
 python3 -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')" "$DB"
-cp "$DB" "$COPY/store.db"
-KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems | tail -1)
-start_server "$COPY/store.db"
+if [ -z "$TILES_ONLY" ]; then
+  cp "$DB" "$COPY/store.db"
+  KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems | tail -1)
+  start_server "$COPY/store.db"
+else
+  # Only reads: the store itself.
+  start_server "$DB"
+fi
 # Fill the cache with one pass over the cycle, measuring the mean compressed tile.
 mean_gz=$(python3 - "$PORT" "$URLS" <<'PY'
 import http.client, sys
@@ -149,6 +163,7 @@ rps() { grep 'Requests/sec' <<<"$1" | awk '{print $2}'; }
 ratio=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping_sized")))")
 ratio_tiny=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping")))")
 cache_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+if [ -z "$TILES_ONLY" ]; then
 posts=$(KEY=$KEY wrk -t1 -c4 -d"$QUERY_DURATION" --latency -s benches/post.lua "http://127.0.0.1:$PORT")
 post_errors=$( (grep -o 'Non-2xx or 3xx responses: [0-9]*' <<<"$posts" || true) | awk '{print $NF}')
 latency_idle=$(python3 benches/live_latency.py "127.0.0.1:$PORT" "$KEY" 200)
@@ -157,10 +172,11 @@ LOADER=$!
 sleep 2
 latency_load=$(python3 benches/live_latency.py "127.0.0.1:$PORT" "$KEY" 200)
 wait "$LOADER"
+fi
 stop_server
 latency_row() { awk -v n="$2" -v what="$3" '$1 == n {print "| " what " | " $2 " ms | " $3 " ms | " $4 " ms |"}' <<<"$1"; }
 
-report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
+report=${REPORT:-$OUT/load-$(date -u +%Y%m%d-%H%M).md}
 {
   echo "# Load benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
   echo
@@ -173,6 +189,7 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   summarise "$plain" "identity ($bytes_plain/s)"
   summarise "$gzip" "Accept-Encoding: gzip ($bytes_gzip/s)"
   echo
+  if [ -z "$TILES_ONLY" ]; then
   echo "Feature queries, one connection ($QUERY_DURATION each):"
   echo
   echo "| query | requests/s | p50 | p99 |"
@@ -183,6 +200,7 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   summarise "$q_contain" "zoning containing a point"
   summarise "$q_aggregate" "accidents per zoning polygon, with sum (40k in 20k polygons)"
   echo
+  fi
   echo "With the tile cache (256 MiB), on a copy of the store; resident memory $((cache_rss_kb / 1024)) MiB after the cached runs:"
   echo
   echo "| run | requests/s | p50 | p99 |"
@@ -190,10 +208,11 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   summarise "$cached" "composite tiles, gzip, all cached (mean body $mean_gz bytes)"
   summarise "$ping_sized" "/ping?bytes=$mean_gz: a fixed answer of the same size"
   summarise "$ping" "/ping: a fixed 2-byte answer"
-  summarise "$posts" "single-feature POST, 4 connections (non-2xx: ${post_errors:-0})"
+  [ -n "$TILES_ONLY" ] || summarise "$posts" "single-feature POST, 4 connections (non-2xx: ${post_errors:-0})"
   echo
   echo "Cached gzip tiles run at **${ratio}%** of the requests/s of a fixed answer of their mean size, and at ${ratio_tiny}% of a 2-byte one (the difference is the kernel moving the bytes over loopback, for the server and for wrk on the same 2 cores)."
   echo
+  if [ -z "$TILES_ONLY" ]; then
   echo "Latency after a PATCH is answered (200 rounds, one client):"
   echo
   echo "| measure | p50 | p99 | max |"
@@ -203,6 +222,7 @@ report="$OUT/load-$(date -u +%Y%m%d-%H%M).md"
   latency_row "$latency_load" write_to_visible "write to changed composite tile, under the tile load"
   latency_row "$latency_load" change_event "change event on /changes, under the tile load"
   echo
+  fi
   echo '```'
   echo "$plain"
   echo "$gzip"
