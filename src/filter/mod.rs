@@ -248,11 +248,29 @@ impl Checker<'_> {
             }
             other => return fail(format!("{other:?} is not a geometry")),
         };
+        // CRS84 bounds first: Web Mercator clamps latitudes, and a clamped literal can
+        // fold onto itself, which geo's relate does not survive.
+        if let Some((i, c)) = geo::CoordsIter::coords_iter(&lon_lat)
+            .enumerate()
+            .find(|(_, c)| !((-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y)))
+        {
+            return fail(format!(
+                "coordinate {i} of the geometry literal ({} {}) is outside -180..180, -90..90",
+                c.x, c.y
+            ));
+        }
         if let Some(problem) = geo::Validation::validation_errors(&lon_lat).first() {
             return fail(format!("the geometry literal is invalid: {problem}"));
         }
-        ProjectedGeometry::from_lon_lat(&lon_lat)
-            .ok_or_else(|| FilterError("a mixed geometry collection is not supported".into()))
+        let projected = ProjectedGeometry::from_lon_lat(&lon_lat)
+            .ok_or_else(|| FilterError("a mixed geometry collection is not supported".into()))?;
+        let in_3857 = to_geometry(projected.clone());
+        if let Some(problem) = geo::Validation::validation_errors(&in_3857).first() {
+            return fail(format!(
+                "the geometry literal is invalid in Web Mercator (near a pole?): {problem}"
+            ));
+        }
+        Ok(projected)
     }
 
     fn interval(&self, n: &Node) -> Result<TimeRange, FilterError> {
@@ -843,6 +861,12 @@ mod tests {
         assert!(e.contains("invalid"), "{e}");
         let e = err("S_INTERSECTS(geometry, POLYGON((1 2, 3 x)))");
         assert!(e.contains("not valid WKT"), "{e}");
+        // Found by fuzzing: latitudes past the poles, clamped by Web Mercator, made a
+        // literal that geo's relate panicked on.
+        let e = err(
+            "S_INTERSECTS(geometry, POLYGON((24.9 60.1,2.60 294.1,24962. 0.12, 4.9 60.12,24.9 60.1),(24.905 60.105,24.905 60.11,24.91 1e308,48.905 60.104)))",
+        );
+        assert!(e.contains("outside -180..180, -90..90"), "{e}");
         assert!(err("name = 'unterminated").contains("unterminated"));
         assert!(err("T_BEFORE(name, DATE('2026-01-01'))").contains("time property"));
         let e = Filter::parse(&def(), &idx, "{", "cql2-json")

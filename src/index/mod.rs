@@ -389,6 +389,7 @@ impl LayerIndex {
         self.sorted = self.features.len();
         self.packed = PackedTree::build(&self.boxes);
         self.recent = RTree::new();
+        release_freed_memory();
     }
 
     /// Puts storage positions (from [`LayerIndex::positions_at_zoom`]) in write order, so
@@ -620,6 +621,18 @@ impl Index {
             index.version = slot.version + 1;
             *slot = index;
         }
+    }
+}
+
+/// Gives the memory a compaction freed back to the system. A compaction builds the layer's
+/// new arrays beside the old ones; glibc keeps what they freed in its arenas (and, once a
+/// large block has been freed, serves large blocks from there too), so without this a
+/// server under a steady stream of writes grows by a layer's size at each compaction.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
