@@ -16,12 +16,12 @@ pub const MAX_ZOOM: u8 = 24;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read layer folder {path}: {source}")]
+    #[error("cannot read layer folder {path}")]
     Folder {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cache::TileCache;
+use crate::compute::Compute;
 use crate::config::{ConfigError, LayerDef, load_layers};
 use crate::index::{Index, LayerIndex};
 use crate::ingest::Format;
@@ -23,7 +24,7 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("first start, layer {layer}: {source}")]
+    #[error("first start, layer {layer}")]
     Ingest { layer: LayerId, source: IngestError },
 }
 
@@ -34,6 +35,8 @@ pub struct Dataset {
     pub index: Index,
     pub cache: TileCache,
     pub feed: Feed,
+    /// Where CPU-heavy work runs: request work and layer rebuilds.
+    pub compute: Compute,
 }
 
 impl Dataset {
@@ -48,6 +51,7 @@ impl Dataset {
             index,
             cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
             feed: Feed::default(),
+            compute: Compute::new(crate::compute::Limits::default()),
         })
     }
 

@@ -9,6 +9,8 @@
 //! | module | owns |
 //! | --- | --- |
 //! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time |
+//! | [`limits`] | the size and depth bounds of every parser of client input, and the JSON depth scan |
+//! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip (pure, sync) |
@@ -28,12 +30,14 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod compute;
 pub mod config;
 pub mod dataset;
 pub mod filter;
 pub mod generate;
 pub mod index;
 pub mod ingest;
+pub mod limits;
 pub mod live;
 pub mod model;
 pub mod planner;

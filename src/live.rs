@@ -21,7 +21,7 @@ use crate::dataset::Dataset;
 use crate::index::{FieldType, LayerIndex};
 use crate::ingest::validate::validate;
 use crate::ingest::{Position, RecordError};
-use crate::model::{Feature, FeatureId, LayerId, StoredFeature, stable_hash};
+use crate::model::{Feature, FeatureId, LayerId, StoredFeature, error_chain, stable_hash};
 use crate::store::{Change, ChangeKind, StoreError, WriteMode};
 use crate::tiles::ProjectedGeometry;
 
@@ -71,6 +71,15 @@ pub enum EditError {
     Store(#[from] StoreError),
     #[error("the edit stopped: {0}")]
     Aborted(String),
+}
+
+/// Why the feed could not apply a change from the store (it tries again).
+#[derive(Debug, thiserror::Error)]
+enum FollowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rebuilding a layer's index")]
+    Rebuild(#[from] crate::compute::Refused),
 }
 
 /// The ETag of a feature's stored state: a hash of its geometry (WKB) and properties, so
@@ -238,6 +247,14 @@ impl Dataset {
         Ok(done)
     }
 
+    /// The end of a server's life: waits for an edit under way to commit (or roll back)
+    /// and reach the index, stops the compute pool, then checkpoints and closes the store.
+    pub async fn shut_down(&self) -> Result<(), StoreError> {
+        let _no_edit_under_way = self.feed.write.lock().await;
+        self.compute.close();
+        self.store.close().await
+    }
+
     /// Puts features' new states (`None`: deleted) into the layer's index and drops the
     /// cached tiles they change.
     fn apply_to_index(
@@ -281,7 +298,7 @@ impl Dataset {
             let batch = match self.store.changes_since(last, 1000).await {
                 Ok(b) => b,
                 Err(e) => {
-                    tracing::warn!("reading the change log: {e}");
+                    tracing::warn!("reading the change log: {}", error_chain(&e));
                     tokio::time::sleep(poll).await;
                     continue;
                 }
@@ -293,7 +310,7 @@ impl Dataset {
                 tracing::warn!(from = last, "change log pruned past this server: reloading");
                 for def in &self.layers {
                     if let Err(e) = self.reload(def).await {
-                        tracing::warn!(layer = %def.id, "reloading: {e}");
+                        tracing::warn!(layer = %def.id, "reloading: {}", error_chain(&e));
                         tokio::time::sleep(poll).await;
                         continue 'poll;
                     }
@@ -304,7 +321,11 @@ impl Dataset {
                     && let Err(e) = self.apply_external(&change).await
                 {
                     // Not applied: try again on the next poll, without moving on.
-                    tracing::warn!(seq = change.seq, "applying a change from the store: {e}");
+                    tracing::warn!(
+                        seq = change.seq,
+                        "applying a change from the store: {}",
+                        error_chain(&e)
+                    );
                     tokio::time::sleep(poll).await;
                     continue 'poll;
                 }
@@ -323,7 +344,7 @@ impl Dataset {
                     .prune_changes_through(last - CHANGE_LOG_KEEP)
                     .await
                 {
-                    tracing::warn!("pruning the change log: {e}");
+                    tracing::warn!("pruning the change log: {}", error_chain(&e));
                 }
             }
             if !full {
@@ -336,10 +357,15 @@ impl Dataset {
     }
 
     /// Replaces a layer's index with what the store holds and drops its cached tiles.
-    async fn reload(&self, def: &LayerDef) -> Result<(), StoreError> {
+    async fn reload(&self, def: &LayerDef) -> Result<(), FollowError> {
         let _in_order = self.feed.write.lock().await;
         let features = self.store.load_layer(&def.id).await?;
-        let fresh = LayerIndex::build(def, features);
+        // Built on the compute pool, never on the async runtime: a big layer takes seconds.
+        let owned = def.clone();
+        let fresh = self
+            .compute
+            .run_always(move || LayerIndex::build(&owned, features))
+            .await?;
         let count = fresh.len();
         self.index.replace(&def.id, fresh);
         let version = self.index.read(&def.id).version();
@@ -349,7 +375,7 @@ impl Dataset {
     }
 
     /// Brings the index and cache up to date with a change another process made.
-    async fn apply_external(&self, change: &Change) -> Result<(), StoreError> {
+    async fn apply_external(&self, change: &Change) -> Result<(), FollowError> {
         let Some(def) = self.layer(change.layer.as_str()) else {
             return Ok(());
         };

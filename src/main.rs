@@ -53,6 +53,19 @@ enum Command {
         /// Largest request body accepted (feature writes), in MiB; larger ones get 413.
         #[arg(long, env = "URBANTILE_MAX_BODY_MB", default_value_t = 32)]
         max_body_mb: usize,
+        /// Threads for CPU-heavy work (uncached tiles, item queries, nearest, containing,
+        /// aggregate); by default one per core.
+        #[arg(long, env = "URBANTILE_WORKERS")]
+        workers: Option<usize>,
+        /// Expensive requests that may wait for a worker; past it they get 503 at once.
+        #[arg(long, env = "URBANTILE_QUEUE", default_value_t = urbantile::compute::DEFAULT_QUEUE)]
+        queue: usize,
+        /// Seconds an expensive request may take, waiting included; past it, 503.
+        #[arg(long, env = "URBANTILE_DEADLINE_SECS", default_value_t = 10.0)]
+        deadline_secs: f64,
+        /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests under way.
+        #[arg(long, env = "URBANTILE_DRAIN_SECS", default_value_t = 10.0)]
+        drain_secs: f64,
     },
     /// Load a file into a layer.
     Ingest {
@@ -117,12 +130,32 @@ async fn main() -> anyhow::Result<()> {
             basemap,
             cache_mb,
             max_body_mb,
+            workers,
+            queue,
+            deadline_secs,
+            drain_secs,
         } => {
+            let seconds = |flag: &str, s: f64| {
+                if s.is_finite() && s > 0.0 {
+                    Ok(std::time::Duration::from_secs_f64(s))
+                } else {
+                    Err(anyhow::anyhow!(
+                        "--{flag} must be a positive number of seconds"
+                    ))
+                }
+            };
+            let defaults = urbantile::compute::Limits::default();
             let options = ServeOptions {
                 bind,
                 basemap,
                 cache_bytes: cache_mb << 20,
                 max_body: max_body_mb << 20,
+                compute: urbantile::compute::Limits {
+                    threads: workers.unwrap_or(defaults.threads).max(1),
+                    queue,
+                    deadline: seconds("deadline-secs", deadline_secs)?,
+                },
+                drain: seconds("drain-secs", drain_secs)?,
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -275,6 +308,8 @@ struct ServeOptions {
     basemap: Option<String>,
     cache_bytes: usize,
     max_body: usize,
+    compute: urbantile::compute::Limits,
+    drain: std::time::Duration,
 }
 
 async fn serve(
@@ -286,22 +321,74 @@ async fn serve(
         .await
         .with_context(|| format!("starting with layers from {}", layers.display()))?;
     data.cache = urbantile::cache::TileCache::new(options.cache_bytes);
+    data.compute = urbantile::compute::Compute::new(options.compute);
     data.ingest_sources_if_empty().await?;
     let data = data.go_live().await?;
+    let (closing, closing_rx) = tokio::sync::watch::channel(false);
     let app = router(AppState {
-        data,
+        data: data.clone(),
         basemap: options.basemap.map(Into::into),
         max_body: options.max_body,
+        closing: closing_rx.clone(),
     });
     let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding {bind}"))?;
-    tracing::info!("serving on http://{}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tracing::info!(
+        workers = options.compute.threads,
+        queue = options.compute.queue,
+        deadline_s = options.compute.deadline.as_secs_f64(),
+        "serving on http://{}",
+        listener.local_addr()?
+    );
+    let mut stop_accepting = closing_rx;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop_accepting.wait_for(|c| *c).await;
+    });
+    let mut server = tokio::spawn(async move { server.await });
+    tokio::select! {
+        done = &mut server => return Ok(done??),
+        signal = shutdown_signal() => tracing::info!(
+            "{signal}: shutting down; no new connections, up to {:.1} s for requests under way",
+            options.drain.as_secs_f64()
+        ),
+    }
+    // Stop accepting, end the change streams, and let requests under way finish.
+    let _ = closing.send(true);
+    match tokio::time::timeout(options.drain, server).await {
+        Ok(done) => done??,
+        Err(_) => tracing::warn!("requests were still under way at the end of the drain"),
+    }
+    // An edit under way commits (or rolls back) before the store is closed; the WAL is
+    // then checkpointed into the database file.
+    match tokio::time::timeout(options.drain, data.shut_down()).await {
+        Ok(Ok(())) => tracing::info!("stopped; the store is checkpointed and closed"),
+        Ok(Err(e)) => tracing::warn!("closing the store: {}", urbantile::model::error_chain(&e)),
+        Err(_) => tracing::warn!("an edit was still under way at the end of the drain"),
+    }
     Ok(())
+}
+
+/// Resolves at the first SIGTERM or SIGINT, with its name.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

@@ -5,6 +5,9 @@
 //! Geometry is compared in Web Mercator, which keeps "contains" exact and distances exact up
 //! to the projection's scale; distances are converted to ground metres with the scale at the
 //! query point's latitude (1 / cos(lat)), within a fraction of a per cent across a city.
+//!
+//! On the compute pool, each question stops early once the job's deadline has passed
+//! ([`crate::compute::expired`]); the pool then throws the answer away.
 
 use std::collections::HashMap;
 
@@ -60,7 +63,7 @@ pub fn nearest(
             } else {
                 f64::INFINITY
             };
-            if box_d > kth.min(limit_3857) {
+            if box_d > kth.min(limit_3857) || crate::compute::expired() {
                 break;
             }
             let f = index.feature(entry.data);
@@ -98,6 +101,7 @@ pub fn containing(index: &LayerIndex, filter: &ItemsQuery, lon: f64, lat: f64) -
     let p = Point::new(x, y);
     let mut ids: Vec<FeatureId> = index
         .features_at_point([x, y])
+        .take_while(|_| !crate::compute::expired())
         .filter(|f| filter.matches(index, f) && covers(&f.geometry, &p))
         .map(|f| f.id)
         .collect();
@@ -137,6 +141,9 @@ pub fn aggregate(
 ) -> Vec<Group> {
     let mut acc: HashMap<FeatureId, (u64, f64)> = HashMap::new();
     for f in layer.features() {
+        if crate::compute::expired() {
+            break;
+        }
         if !filter.matches(layer, f) {
             continue;
         }

@@ -416,18 +416,20 @@ impl ItemsQuery {
 }
 
 /// Runs `q` on a layer's index. Order: the `sortby` keys, then feature id, so that paging
-/// with `offset` walks every feature exactly once.
+/// with `offset` walks every feature exactly once. On the compute pool, the scan stops
+/// early once the job's deadline has passed ([`crate::compute::expired`]); the pool then
+/// throws the page away.
 pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
     let bbox = q.bbox_3857();
+    let pass = |f: &&IndexedFeature| q.meets_bbox(&bbox, f) && q.filters_match(index, f);
+    let in_time = |_: &&IndexedFeature| !crate::compute::expired();
     let mut hits: Vec<&IndexedFeature> = match q.search_box() {
         Some(search) => index
             .query(search)
-            .filter(|f| q.meets_bbox(&bbox, f) && q.filters_match(index, f))
+            .take_while(in_time)
+            .filter(pass)
             .collect(),
-        None => index
-            .features()
-            .filter(|f| q.meets_bbox(&bbox, f) && q.filters_match(index, f))
-            .collect(),
+        None => index.features().take_while(in_time).filter(pass).collect(),
     };
     hits.sort_unstable_by(|a, b| {
         for key in &q.sortby {

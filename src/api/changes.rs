@@ -14,7 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -95,10 +95,12 @@ async fn changes(
         backlog: std::collections::VecDeque::new(),
         reset,
     };
+    // The stream ends when the server starts shutting down, so that it can drain.
     let stream = futures_util::stream::unfold(feed, |mut f| async move {
         let event = f.next().await?;
         Some((Ok(event), f))
-    });
+    })
+    .take_until(crate::api::closing(state.closing.clone()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -53,9 +53,10 @@ fn feature_id(id: &str, fid: &str) -> Result<FeatureId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("collection {id:?} has no feature {fid:?}")))
 }
 
-/// The request body, checked for its media type and size. A body that breaks off before
-/// its announced length is a 400; one over the limit a 413, refused before it is read
-/// when its length is announced.
+/// The request body, checked for its media type, size and nesting. A body that breaks off
+/// before its announced length is a 400; one over the limit a 413, refused before it is
+/// read when its length is announced; one that nests deeper than
+/// [`crate::limits::MAX_JSON_DEPTH`] a 400.
 async fn read_body(
     state: &AppState,
     headers: &HeaderMap,
@@ -87,7 +88,7 @@ async fn read_body(
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
         while let Some(s) = source {
             if s.is::<http_body_util::LengthLimitError>() {
@@ -95,8 +96,14 @@ async fn read_body(
             }
             source = s.source();
         }
-        ApiError::BadRequest(format!("the request body could not be read whole: {e}"))
-    })
+        ApiError::BadRequest(format!(
+            "the request body could not be read whole: {}",
+            crate::model::error_chain(&e)
+        ))
+    })?;
+    // Bounded before any recursive JSON reader walks it.
+    crate::limits::check_json_depth("the body", &bytes, crate::limits::MAX_JSON_DEPTH)?;
+    Ok(bytes)
 }
 
 const FEATURE_TYPES: &[&str] = &["application/geo+json", "application/json"];

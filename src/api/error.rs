@@ -1,6 +1,7 @@
 //! `ApiError`: every failure a handler can answer with, mapped to a status and the OGC-style
-//! JSON body `{"code": "...", "description": "..."}`. Internal errors are logged in full and
-//! answered with a generic body.
+//! JSON body `{"code": "...", "description": "..."}`. Internal errors are logged in full,
+//! inside the request's span, and answered with a generic body that carries the request id
+//! (see [`crate::api::trace`]), so that an operator can find the detail.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -31,6 +32,15 @@ pub enum ApiError {
     /// Well-formed, but its content does not fit the layer (names feature and field).
     #[error("{0}")]
     Unprocessable(String),
+    /// A request past one of [`crate::limits`]' bounds (a 400 that names the limit).
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
+    /// Overloaded, past the deadline or shutting down: try again after `retry_after_s`.
+    #[error("{description}")]
+    Unavailable {
+        description: String,
+        retry_after_s: u32,
+    },
     #[error("{0}")]
     Internal(String),
 }
@@ -48,6 +58,22 @@ impl IntoResponse for ApiError {
                 d,
             ),
             ApiError::Unprocessable(d) => (StatusCode::UNPROCESSABLE_ENTITY, "InvalidFeature", d),
+            ApiError::Limit(e) => (StatusCode::BAD_REQUEST, "LimitExceeded", e.to_string()),
+            ApiError::Unavailable {
+                description,
+                retry_after_s,
+            } => {
+                let body = Json(serde_json::json!({
+                    "code": "ServiceUnavailable",
+                    "description": description,
+                }));
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(axum::http::header::RETRY_AFTER, retry_after_s.to_string())],
+                    body,
+                )
+                    .into_response();
+            }
             ApiError::PreconditionFailed { description, etag } => {
                 let body = Json(serde_json::json!({
                     "code": "PreconditionFailed",
@@ -70,12 +96,18 @@ impl IntoResponse for ApiError {
                     .into_response();
             }
             ApiError::Internal(detail) => {
+                // Inside the request's span: the log line carries the request id.
                 tracing::error!(%detail, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "the server failed to answer; the error is in its log".to_owned(),
-                )
+                let id = crate::api::trace::current_request_id();
+                let body = Json(serde_json::json!({
+                    "code": "InternalError",
+                    "description": format!(
+                        "the server failed to answer; its log has the detail under request id {}",
+                        id.as_deref().unwrap_or("-")
+                    ),
+                    "request_id": id,
+                }));
+                return (StatusCode::INTERNAL_SERVER_ERROR, body).into_response();
             }
         };
         (
@@ -102,8 +134,24 @@ impl From<crate::live::EditError> for ApiError {
     }
 }
 
+impl From<crate::compute::Refused> for ApiError {
+    fn from(e: crate::compute::Refused) -> Self {
+        use crate::compute::Refused as R;
+        let retry_after_s = match e {
+            R::Busy { .. } => 1,
+            R::Stopped => 5,
+            R::Overrun { .. } => 30,
+            R::Panicked => return ApiError::Internal(e.to_string()),
+        };
+        ApiError::Unavailable {
+            description: e.to_string(),
+            retry_after_s,
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        ApiError::Internal(crate::model::error_chain(&e))
     }
 }

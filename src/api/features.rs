@@ -295,6 +295,23 @@ fn with_offset(params: &[(String, String)], offset: usize, f: Option<&str>) -> S
     if q.is_empty() { q } else { format!("?{q}") }
 }
 
+/// What an items page needs of its query once it has run.
+struct Paging {
+    offset: usize,
+    limit: usize,
+    properties: Option<Vec<usize>>,
+}
+
+impl Paging {
+    fn of(q: &ItemsQuery) -> Paging {
+        Paging {
+            offset: q.offset,
+            limit: q.limit,
+            properties: q.properties.clone(),
+        }
+    }
+}
+
 async fn items(
     State(state): State<AppState>,
     Auth(reader): Auth,
@@ -304,12 +321,22 @@ async fn items(
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
     let html = wants_html(&params, &headers)?;
+    // The query is parsed and run on the compute pool: a filter can take long. What the
+    // page needs of it comes back.
     let (q, page_ids) = {
-        let index = state.data.index.read(&def.id);
-        let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let page_ids = run(&index, &q);
-        (q, page_ids)
+        let (layer, params) = (def.id.clone(), params.clone());
+        state
+            .on_pool(move |data| {
+                let def = data.layer(layer.as_str()).ok_or_else(|| {
+                    ApiError::NotFound(format!("unknown layer {:?}", layer.as_str()))
+                })?;
+                let index = data.index.read(&def.id);
+                let q = ItemsQuery::parse(def, &index, &params, crate::model::time::now_secs())
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                let page = run(&index, &q);
+                Ok((Paging::of(&q), page))
+            })
+            .await?
     };
     let features = state
         .data

@@ -1,5 +1,10 @@
 //! HTTP: `router(state)` assembles one router from the area modules (tiles, catalog). Each
 //! module exports `routes()`; handlers turn domain errors into [`ApiError`] at the call site.
+//!
+//! Handlers stay cheap on the async runtime: CPU-heavy work (uncached tiles, item queries,
+//! the planners' questions) goes to the [`crate::compute`] pool through
+//! [`AppState::on_pool`]. Every request passes [`trace::layer`] first (its span, its id,
+//! the URI's bounds).
 
 pub mod catalog;
 pub mod changes;
@@ -10,6 +15,7 @@ pub mod map;
 pub mod openapi;
 pub mod planner;
 pub mod tiles;
+pub mod trace;
 
 use std::sync::Arc;
 
@@ -29,18 +35,41 @@ pub struct AppState {
     pub basemap: Option<Arc<str>>,
     /// Largest request body accepted, in bytes.
     pub max_body: usize,
+    /// Turns true when the server starts shutting down: long-lived answers (`/changes`)
+    /// end then.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Default for [`AppState::max_body`]: 32 MiB.
 pub const DEFAULT_MAX_BODY: usize = 32 << 20;
 
 impl AppState {
+    /// A state with the default limits, never closing.
     pub fn new(data: Arc<Dataset>) -> AppState {
         AppState {
             data,
             basemap: None,
             max_body: DEFAULT_MAX_BODY,
+            closing: tokio::sync::watch::channel(false).1,
         }
+    }
+
+    /// Runs `work` on the compute pool with the dataset: refused with a 503 when the pool's
+    /// queue is full, and stopped with a 503 at the deadline (see [`crate::compute`]).
+    pub(crate) async fn on_pool<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Dataset) -> Result<T, ApiError> + Send + 'static,
+    {
+        let data = self.data.clone();
+        self.data.compute.run(move || work(&data)).await?
+    }
+}
+
+/// Resolves once the server starts shutting down (never, for a state without a sender).
+pub(crate) async fn closing(mut closing: tokio::sync::watch::Receiver<bool>) {
+    if closing.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -78,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
+        .layer(axum::middleware::from_fn(trace::layer))
         .with_state(state)
 }
 

@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use crate::api::features::{GEOJSON, feature_json, with_type};
 use crate::api::{ApiError, AppState, Auth, base_url, visible_layer};
 use crate::config::LayerDef;
+use crate::dataset::Dataset;
 use crate::index::FieldType;
-use crate::model::{FeatureId, GeometryKind};
+use crate::model::{FeatureId, GeometryKind, LayerId};
 use crate::planner::{self, MAX_K};
 use crate::query::ItemsQuery;
 
@@ -34,18 +35,16 @@ pub fn routes() -> Router<AppState> {
 }
 
 type Params = Query<Vec<(String, String)>>;
+/// Query parameters in request order.
+type Pairs = Vec<(String, String)>;
 
 fn bad(parameter: &str, reason: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("{parameter}: {reason}"))
 }
 
-/// Splits off this route's own parameters (`own`); the rest must be item filters.
-fn split(
-    state: &AppState,
-    def: &LayerDef,
-    params: Vec<(String, String)>,
-    own: &[&str],
-) -> Result<(Vec<(String, String)>, ItemsQuery), ApiError> {
+/// Splits off this route's own parameters (`own`); the rest must be item filters, parsed
+/// by [`filters`] on the compute pool.
+fn split(params: Pairs, own: &[&str]) -> Result<(Pairs, Pairs), ApiError> {
     let (mine, rest): (Vec<_>, Vec<_>) = params
         .into_iter()
         .partition(|(k, _)| own.contains(&k.as_str()));
@@ -55,11 +54,23 @@ fn split(
     {
         return Err(bad(k, "is not used by this route"));
     }
-    let now = crate::model::time::now_secs();
-    let index = state.data.index.read(&def.id);
-    let filter = ItemsQuery::parse(def, &index, &rest, now)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok((mine, filter))
+    Ok((mine, rest))
+}
+
+/// The item filters of a planner's question, checked against the layer.
+fn filters(
+    def: &LayerDef,
+    index: &crate::index::LayerIndex,
+    rest: &[(String, String)],
+) -> Result<ItemsQuery, ApiError> {
+    ItemsQuery::parse(def, index, rest, crate::model::time::now_secs())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// A layer of the dataset by id, on the compute pool (its visibility was checked before).
+fn layer_of<'a>(data: &'a Dataset, id: &LayerId) -> Result<&'a LayerDef, ApiError> {
+    data.layer(id.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("unknown layer {:?}", id.as_str())))
 }
 
 /// A route parameter; an empty one counts as not given.
@@ -96,7 +107,7 @@ async fn nearest(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
-    let (own, filter) = split(&state, def, params, &["point", "k", "max_distance", "f"])?;
+    let (own, rest) = split(params, &["point", "k", "max_distance", "f"])?;
     let (lon, lat) = parse_point(&own)?;
     let k = match param(&own, "k") {
         None => 5,
@@ -122,11 +133,24 @@ async fn nearest(
             }
         },
     };
-    let hits = planner::nearest(&state.data.index.read(&def.id), &filter, lon, lat, k, max);
+    let layer = def.id.clone();
+    let hits = state
+        .on_pool(move |data| {
+            let def = layer_of(data, &layer)?;
+            let index = data.index.read(&def.id);
+            let filter = filters(def, &index, &rest)?;
+            Ok(planner::nearest(&index, &filter, lon, lat, k, max))
+        })
+        .await?;
     let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
     let mut features = features_of(&state, def, &ids).await?;
-    for (f, (_, d)) in features.iter_mut().zip(&hits) {
-        f["distance_m"] = json!((d * 100.0).round() / 100.0);
+    // Joined by id: a feature deleted since the index answered is simply missing.
+    let distance: std::collections::HashMap<u64, f64> =
+        hits.iter().map(|(id, d)| (id.0, *d)).collect();
+    for f in &mut features {
+        if let Some(d) = f["id"].as_u64().and_then(|id| distance.get(&id)) {
+            f["distance_m"] = json!((d * 100.0).round() / 100.0);
+        }
     }
     Ok(feature_collection(features))
 }
@@ -159,9 +183,17 @@ async fn containing(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
-    let (own, filter) = split(&state, def, params, &["point", "f"])?;
+    let (own, rest) = split(params, &["point", "f"])?;
     let (lon, lat) = parse_point(&own)?;
-    let ids = planner::containing(&state.data.index.read(&def.id), &filter, lon, lat);
+    let layer = def.id.clone();
+    let ids = state
+        .on_pool(move |data| {
+            let def = layer_of(data, &layer)?;
+            let index = data.index.read(&def.id);
+            let filter = filters(def, &index, &rest)?;
+            Ok(planner::containing(&index, &filter, lon, lat))
+        })
+        .await?;
     Ok(feature_collection(features_of(&state, def, &ids).await?))
 }
 
@@ -172,7 +204,7 @@ async fn aggregate(
     Query(params): Params,
 ) -> Result<Json<Value>, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
-    let (own, filter) = split(&state, def, params, &["by", "sum", "f"])?;
+    let (own, rest) = split(params, &["by", "sum", "f"])?;
     let by_id =
         param(&own, "by").ok_or_else(|| bad("by", "is required: a polygon layer to group by"))?;
     let by = state
@@ -200,23 +232,28 @@ async fn aggregate(
             Some(i)
         }
     };
-    let groups = {
-        let (index, groups_index) = state.data.index.read_both(&def.id, &by.id);
-        if let Some(i) = sum
-            && index
-                .field_types()
-                .get(i)
-                .copied()
-                .flatten()
-                .is_some_and(|t| t != FieldType::Number)
-        {
-            return Err(bad(
-                "sum",
-                format!("{:?} is not a number", def.properties[i]),
-            ));
-        }
-        planner::aggregate(&index, &filter, &groups_index, sum)
-    };
+    let (layer, by_layer) = (def.id.clone(), by.id.clone());
+    let groups = state
+        .on_pool(move |data| {
+            let def = layer_of(data, &layer)?;
+            let (index, groups_index) = data.index.read_both(&def.id, &by_layer);
+            if let Some(i) = sum
+                && index
+                    .field_types()
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|t| t != FieldType::Number)
+            {
+                return Err(bad(
+                    "sum",
+                    format!("{:?} is not a number", def.properties[i]),
+                ));
+            }
+            let filter = filters(def, &index, &rest)?;
+            Ok(planner::aggregate(&index, &filter, &groups_index, sum))
+        })
+        .await?;
     let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
     let found = state.data.store.features_by_ids(&by.id, &ids).await?;
     let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found

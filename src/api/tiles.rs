@@ -1,7 +1,7 @@
 //! Tile routes: `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and the TileJSON `GET /tiles/{layers}.json`.
 //!
-//! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded, compressed
-//! once and cached. A gzip client gets the cached bytes as they are; others get them
+//! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded and
+//! compressed once on the [`crate::compute`] pool (never on the async runtime), and cached. A gzip client gets the cached bytes as they are; others get them
 //! inflated. Every tile carries an ETag of its uncompressed bytes, so that revalidation
 //! costs no transfer and the ETag changes exactly when the tile does.
 
@@ -22,7 +22,7 @@ use crate::auth::Reader;
 use crate::cache::{CachedTile, TileKey};
 use crate::config::LayerDef;
 use crate::filter::Filter;
-use crate::index::tile::{Rendered, TileLayer, render_tile};
+use crate::index::tile::{TileLayer, render_tile};
 use crate::model::time::parse_datetime_param;
 use crate::model::{LayerId, TimeRange};
 use crate::tiles::TileCoord;
@@ -74,18 +74,18 @@ fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("tile {e}")))
 }
 
-/// Query parameters a tile accepts; anything else is a 400.
 /// What a tile request asks beyond its coordinates.
-struct TileQuery<'q> {
+struct TileQuery {
     time: Option<TimeRange>,
     /// CQL2 text or JSON and its language, parsed per layer.
-    filter: Option<(&'q str, &'q str)>,
+    filter: Option<(String, String)>,
     /// The query in canonical form for the cache key; `None` when the answer depends on
     /// the clock (`datetime` with `now`) and must not be cached.
     cache_key: Option<String>,
 }
 
-fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
+/// Query parameters a tile accepts; anything else is a 400.
+fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery, ApiError> {
     let mut time = None;
     for (k, v) in q {
         match k.as_str() {
@@ -107,7 +107,7 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
     }
     let lang = q.get("filter-lang").map_or("cql2-text", String::as_str);
     let filter = match q.get("filter") {
-        Some(text) => Some((text.as_str(), lang)),
+        Some(text) => Some((text.clone(), lang.to_owned())),
         None if q.contains_key("filter-lang") => {
             return Err(ApiError::BadRequest(
                 "filter-lang: is given without a filter".into(),
@@ -123,7 +123,7 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery<'_>, ApiError> {
         if let Some(t) = time {
             key.push_str(&format!("t={:?}..{:?};", t.start, t.end));
         }
-        if let Some((text, lang)) = filter {
+        if let Some((text, lang)) = &filter {
             key.push_str(&format!("{lang}:{text}"));
         }
         key
@@ -209,22 +209,17 @@ async fn tile(
     let (tile, raw) = match key.as_ref().and_then(|k| cache.get(k)) {
         Some(hit) => (hit, None),
         None => {
-            let rendered = render(&state, &defs, &asked, coord)?;
-            let bytes = rendered.bytes;
-            let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
-            // Compressed once, for this answer and for every later one from the cache.
-            let gzip = if bytes.is_empty() || !(gzip_ok || cache.enabled()) {
-                Bytes::new()
-            } else {
-                gzip(&bytes)
-                    .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
-                    .into()
-            };
-            let public = defs.iter().all(|d| !d.private);
-            let tile = CachedTile { gzip, etag, public };
+            let layers: Vec<usize> = defs
+                .iter()
+                .filter_map(|d| state.data.layers.iter().position(|l| l.id == d.id))
+                .collect();
+            let compress = gzip_ok || cache.enabled();
+            let (tile, bytes, versions) = state
+                .on_pool(move |data| cut(data, &layers, &asked, coord, compress))
+                .await?;
             if let Some(key) = key {
                 let ids: Arc<[LayerId]> = defs.iter().map(|d| d.id.clone()).collect();
-                cache.insert(key, ids, &rendered.versions, tile.clone());
+                cache.insert(key, ids, &versions, tile.clone());
             }
             (tile, Some(bytes))
         }
@@ -320,27 +315,43 @@ fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Resp
     answer(hit, None, accepts_gzip(headers), headers).ok()
 }
 
-/// Cuts a tile from the index.
-fn render(
-    state: &AppState,
-    defs: &[&LayerDef],
-    asked: &TileQuery<'_>,
+/// Cuts a tile from the index and compresses it (when `compress`): the tile, its
+/// uncompressed bytes and the versions of the layers it was cut from. Runs on the compute
+/// pool; `layers` are positions in [`crate::dataset::Dataset::layers`].
+fn cut(
+    data: &crate::dataset::Dataset,
+    layers: &[usize],
+    asked: &TileQuery,
     coord: TileCoord,
-) -> Result<Rendered, ApiError> {
-    let mut layers: Vec<TileLayer> = Vec::with_capacity(defs.len());
-    for &def in defs {
-        let index = state.data.index.slot(&def.id);
+    compress: bool,
+) -> Result<(CachedTile, Vec<u8>, Vec<u64>), ApiError> {
+    let mut parts: Vec<TileLayer> = Vec::with_capacity(layers.len());
+    for &i in layers {
+        let def = &data.layers[i];
+        let index = data.index.slot(&def.id);
         // A filter applies to every layer of the tile, so each must have its properties.
-        let filter = match asked.filter {
+        let filter = match &asked.filter {
             None => None,
             Some((text, lang)) => Some(
                 Filter::parse(def, &index.read(), text, lang)
                     .map_err(|e| ApiError::BadRequest(format!("layer {}: {e}", def.id)))?,
             ),
         };
-        layers.push(TileLayer { def, index, filter });
+        parts.push(TileLayer { def, index, filter });
     }
-    Ok(render_tile(&layers, coord, asked.time))
+    let rendered = render_tile(&parts, coord, asked.time);
+    let bytes = rendered.bytes;
+    let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
+    // Compressed once, for this answer and for every later one from the cache.
+    let gzip = if bytes.is_empty() || !compress {
+        Bytes::new()
+    } else {
+        gzip(&bytes)
+            .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
+            .into()
+    };
+    let public = layers.iter().all(|&i| !data.layers[i].private);
+    Ok((CachedTile { gzip, etag, public }, bytes, rendered.versions))
 }
 
 fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -7,11 +7,17 @@
 //! with WKT points, lines, polygons (and multi-) and `BBOX(w,s,e,n)`; `T_INTERSECTS`,
 //! `T_BEFORE`, `T_AFTER`, `T_DURING` with `TIMESTAMP`, `DATE` and `INTERVAL` on layers with
 //! a validity interval (a time property stands for the feature's whole interval).
-//! Geometry literals are CRS84; they are projected to Web Mercator once, at parse time.
+//! Geometry literals are CRS84; they are projected to Web Mercator and prepared for
+//! relate tests (an R-tree over their edges) once, at parse time: a filter is parsed per
+//! request, and used by one thread.
+//!
+//! Every filter comes from an anonymous client, so its cost is bounded: its length
+//! ([`MAX_FILTER_BYTES`]), its nesting ([`MAX_FILTER_DEPTH`]), and `LIKE` patterns
+//! ([`MAX_LIKE_PATTERN`] characters, matched in time linear in pattern x value).
 
 use std::cmp::Ordering;
 
-use geo::{Geometry, Relate};
+use geo::{Geometry, PreparedGeometry, Relate};
 
 mod parse;
 
@@ -19,6 +25,7 @@ use parse::{Node, parse_json, parse_text};
 
 use crate::config::LayerDef;
 use crate::index::{FieldType, IndexedFeature, LayerIndex};
+use crate::limits::{MAX_FILTER_BYTES, MAX_FILTER_DEPTH, MAX_LIKE_PATTERN, json_depth};
 use crate::model::TimeRange;
 use crate::model::time::parse_rfc3339;
 use crate::query::value_of;
@@ -84,12 +91,42 @@ enum Cond {
     Or(Vec<Cond>),
     Not(Box<Cond>),
     Compare(Operand, Cmp, Operand),
-    Like(Operand, String),
+    Like(Operand, Like),
     In(Operand, Vec<Lit>),
     Between(Operand, Operand, Operand),
     IsNull(Operand),
-    Spatial(Spatial, ProjectedGeometry, Rect3857),
+    Spatial(Spatial, Box<Literal>, Rect3857),
     Temporal(Temporal, TimeRange),
+}
+
+/// A geometry literal in Web Mercator, prepared once for the relate tests against every
+/// feature.
+#[derive(Clone)]
+struct Literal(PreparedGeometry<'static, Geometry<f64>>);
+
+impl std::fmt::Debug for Literal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.geometry().fmt(f)
+    }
+}
+
+impl PartialEq for Literal {
+    fn eq(&self, other: &Literal) -> bool {
+        self.0.geometry() == other.0.geometry()
+    }
+}
+
+/// A `LIKE` pattern, compiled once: runs of `%` folded into one.
+#[derive(Debug, Clone, PartialEq)]
+struct Like(Vec<LikeTok>);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum LikeTok {
+    /// `%`: any run of characters, the empty one too.
+    Any,
+    /// `_`: exactly one character.
+    One,
+    Char(char),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -316,7 +353,7 @@ impl Checker<'_> {
                 let Node::Str(pattern) = &args[1] else {
                     return fail("LIKE needs a text pattern");
                 };
-                Cond::Like(self.operand(&args[0])?, pattern.clone())
+                Cond::Like(self.operand(&args[0])?, Like::compile(pattern)?)
             }
             "between" => {
                 arity(3)?;
@@ -382,7 +419,8 @@ impl Checker<'_> {
                         k => k,
                     };
                 }
-                Cond::Spatial(kind, g, r)
+                let literal = Literal(PreparedGeometry::from(to_geometry(g)));
+                Cond::Spatial(kind, Box::new(literal), r)
             }
             t @ ("t_intersects" | "t_before" | "t_after" | "t_during") => {
                 arity(2)?;
@@ -409,9 +447,21 @@ impl Filter {
         text: &str,
         lang: &str,
     ) -> Result<Filter, FilterError> {
+        if text.len() > MAX_FILTER_BYTES {
+            return fail(format!(
+                "is {} bytes long, over the limit of {MAX_FILTER_BYTES} bytes",
+                text.len()
+            ));
+        }
         let node = match lang {
             "cql2-text" => parse_text(text)?,
             "cql2-json" => {
+                let depth = json_depth(text.as_bytes());
+                if depth > MAX_FILTER_DEPTH {
+                    return fail(format!(
+                        "nests {depth} levels deep, over the limit of {MAX_FILTER_DEPTH} levels"
+                    ));
+                }
                 let v: serde_json::Value = serde_json::from_str(text)
                     .map_err(|e| FilterError(format!("not JSON: {e}")))?;
                 parse_json(&v)?
@@ -465,7 +515,7 @@ impl Cond {
                 None => false,
             },
             Cond::Like(a, pattern) => match resolve(index, f, a) {
-                Some(Lit::Str(s)) => like(&s, pattern),
+                Some(Lit::Str(s)) => pattern.matches(&s),
                 _ => false,
             },
             Cond::In(a, list) => list
@@ -476,7 +526,7 @@ impl Cond {
                     && compare(index, f, a, hi).is_some_and(|o| o != Ordering::Greater)
             }
             Cond::IsNull(a) => resolve(index, f, a).is_none(),
-            Cond::Spatial(kind, g, _) => spatial(*kind, &f.geometry, g),
+            Cond::Spatial(kind, literal, r) => spatial(*kind, &f.geometry, literal, r),
             Cond::Temporal(kind, t) => temporal(*kind, &f.time, t),
         }
     }
@@ -513,44 +563,105 @@ fn compare(index: &LayerIndex, f: &IndexedFeature, a: &Operand, b: &Operand) -> 
     }
 }
 
-/// SQL LIKE: `%` any run, `_` one character; `\` escapes either.
-fn like(s: &str, pattern: &str) -> bool {
-    let s: Vec<char> = s.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    fn go(s: &[char], p: &[char]) -> bool {
-        match p.first() {
-            None => s.is_empty(),
-            Some('%') => (0..=s.len()).any(|i| go(&s[i..], &p[1..])),
-            Some('_') => !s.is_empty() && go(&s[1..], &p[1..]),
-            Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && go(&s[1..], &p[2..]),
-            Some(c) => s.first() == Some(c) && go(&s[1..], &p[1..]),
+impl Like {
+    /// SQL LIKE: `%` any run, `_` one character; a backslash escapes either (or itself).
+    fn compile(pattern: &str) -> Result<Like, FilterError> {
+        let n = pattern.chars().count();
+        if n > MAX_LIKE_PATTERN {
+            return fail(format!(
+                "a LIKE pattern of {n} characters is over the limit of {MAX_LIKE_PATTERN} characters"
+            ));
         }
+        let mut toks = Vec::with_capacity(n);
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            let tok = match c {
+                '%' => LikeTok::Any,
+                '_' => LikeTok::One,
+                '\\' => LikeTok::Char(chars.next().unwrap_or('\\')),
+                c => LikeTok::Char(c),
+            };
+            if !(tok == LikeTok::Any && toks.last() == Some(&LikeTok::Any)) {
+                toks.push(tok);
+            }
+        }
+        Ok(Like(toks))
     }
-    go(&s, &p)
+
+    /// Does `s` match? Greedy, remembering only the last `%`: when a later part fails, that
+    /// `%` takes one more character and matching resumes after it. Earlier `%`s never need
+    /// to be revisited (whatever they could take, the last one can take instead), so the
+    /// cost is at most pattern x value steps, never exponential.
+    fn matches(&self, s: &str) -> bool {
+        let p = &self.0;
+        let (mut si, mut pi) = (0, 0);
+        // After the last `%` met: (pattern index after it, value index it resumes at).
+        let mut retry: Option<(usize, usize)> = None;
+        while si < s.len() {
+            let c = s[si..].chars().next().unwrap_or_default();
+            match p.get(pi) {
+                Some(LikeTok::Any) => {
+                    pi += 1;
+                    retry = Some((pi, si));
+                    continue;
+                }
+                Some(LikeTok::One) => {
+                    si += c.len_utf8();
+                    pi += 1;
+                    continue;
+                }
+                Some(LikeTok::Char(want)) if *want == c => {
+                    si += c.len_utf8();
+                    pi += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let Some((after, from)) = retry else {
+                return false;
+            };
+            let skipped = s[from..].chars().next().unwrap_or_default();
+            let from = from + skipped.len_utf8();
+            retry = Some((after, from));
+            (pi, si) = (after, from);
+        }
+        p[pi..].iter().all(|t| *t == LikeTok::Any)
+    }
 }
 
-fn to_geometry(g: &ProjectedGeometry) -> Geometry<f64> {
+fn to_geometry(g: ProjectedGeometry) -> Geometry<f64> {
     match g {
-        ProjectedGeometry::Points(m) => Geometry::MultiPoint(m.clone()),
-        ProjectedGeometry::Lines(m) => Geometry::MultiLineString(m.clone()),
-        ProjectedGeometry::Polygons(m) => Geometry::MultiPolygon(m.clone()),
+        ProjectedGeometry::Points(m) => Geometry::MultiPoint(m),
+        ProjectedGeometry::Lines(m) => Geometry::MultiLineString(m),
+        ProjectedGeometry::Polygons(m) => Geometry::MultiPolygon(m),
     }
 }
 
-fn spatial(kind: Spatial, feature: &ProjectedGeometry, literal: &ProjectedGeometry) -> bool {
+fn spatial(
+    kind: Spatial,
+    feature: &ProjectedGeometry,
+    literal: &Literal,
+    literal_box: &Rect3857,
+) -> bool {
     // Cheap rejection on the boxes first.
-    let (Some(a), Some(b)) = (feature.bounds(), literal.bounds()) else {
+    let Some(a) = feature.bounds() else {
         return false;
     };
-    if !a.intersects(&b) {
+    if !a.intersects(literal_box) {
         return kind == Spatial::Disjoint;
     }
-    let m = to_geometry(feature).relate(&to_geometry(literal));
+    // The matrix relates the literal to the feature: "the feature is within the literal"
+    // reads "the literal contains the feature".
+    let m = match feature {
+        ProjectedGeometry::Points(g) => literal.0.relate(g),
+        ProjectedGeometry::Lines(g) => literal.0.relate(g),
+        ProjectedGeometry::Polygons(g) => literal.0.relate(g),
+    };
     match kind {
         Spatial::Intersects => m.is_intersects(),
         Spatial::Disjoint => m.is_disjoint(),
-        Spatial::Within => m.is_within(),
-        Spatial::Contains => m.is_contains(),
+        Spatial::Within => m.is_contains(),
+        Spatial::Contains => m.is_within(),
     }
 }
 
@@ -763,5 +874,108 @@ mod tests {
         )
         .unwrap();
         assert!(f.prefilter().is_none());
+    }
+
+    /// The plain backtracking reading of LIKE (exponential on hostile patterns), as the
+    /// reference on small inputs.
+    fn like_reference(s: &[char], p: &[char]) -> bool {
+        match p.first() {
+            None => s.is_empty(),
+            Some('%') => (0..=s.len()).any(|i| like_reference(&s[i..], &p[1..])),
+            Some('_') => !s.is_empty() && like_reference(&s[1..], &p[1..]),
+            Some('\\') if p.len() > 1 => {
+                s.first() == Some(&p[1]) && like_reference(&s[1..], &p[2..])
+            }
+            Some(c) => s.first() == Some(c) && like_reference(&s[1..], &p[1..]),
+        }
+    }
+
+    #[test]
+    fn like_agrees_with_the_backtracking_reference() {
+        let mut rng = crate::generate::rng::Rng::new(7);
+        let pick = |rng: &mut crate::generate::rng::Rng, alphabet: &[char], n: usize| -> String {
+            (0..n)
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect()
+        };
+        for _ in 0..20_000 {
+            let pn = rng.below(7) as usize;
+            let sn = rng.below(9) as usize;
+            let pattern = pick(&mut rng, &['a', 'b', 'ä', '%', '_', '\\'], pn);
+            let value = pick(&mut rng, &['a', 'b', 'ä', '%', '\\'], sn);
+            let want = like_reference(
+                &value.chars().collect::<Vec<_>>(),
+                &pattern.chars().collect::<Vec<_>>(),
+            );
+            let got = Like::compile(&pattern).unwrap().matches(&value);
+            assert_eq!(got, want, "{value:?} LIKE {pattern:?}");
+        }
+    }
+
+    /// Runs `work` on a thread with the stack of a compute thread (2 MiB), and fails if it
+    /// takes more than a minute: the hostile inputs below took minutes to forever (or a
+    /// stack overflow) before they were bounded.
+    fn finishes<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || tx.send(work()))
+            .unwrap();
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the work did not finish")
+    }
+
+    #[test]
+    fn hostile_filters_are_refused_or_cheap() {
+        // Deep nesting, on a small stack: a clear error that names the limit.
+        for text in [
+            format!("{}n = 1{}", "(".repeat(5000), ")".repeat(5000)),
+            format!("{}n = 1", "NOT ".repeat(3000)),
+            format!(
+                "T_INTERSECTS(from, {}'2026-01-01', '2026-01-02'{})",
+                "INTERVAL(".repeat(1000),
+                ")".repeat(1000)
+            ),
+        ] {
+            let e =
+                finishes(move || Filter::parse(&def(), &index(), &text, "cql2-text").map(|_| ()))
+                    .unwrap_err();
+            assert!(e.0.contains("limit of 64 levels"), "{e}");
+        }
+        let json = format!(
+            "{}true{}",
+            "{\"op\":\"not\",\"args\":[".repeat(200),
+            "]}".repeat(200)
+        );
+        let e = finishes(move || Filter::parse(&def(), &index(), &json, "cql2-json").map(|_| ()))
+            .unwrap_err();
+        assert!(e.0.contains("limit of 64 levels"), "{e}");
+        // Too long.
+        let long = format!("name = '{}'", "x".repeat(20_000));
+        let e = Filter::parse(&def(), &index(), &long, "cql2-text").unwrap_err();
+        assert!(e.0.contains("limit of 16384 bytes"), "{e}");
+        // Nesting at the limit is still answered.
+        let ok = format!("{}n = 1{}", "(".repeat(60), ")".repeat(60));
+        assert!(finishes(move || Filter::parse(
+            &def(),
+            &index(),
+            &ok,
+            "cql2-text"
+        )
+        .is_ok()));
+        // A LIKE pattern that backtracks exponentially in a naive matcher.
+        let pattern = format!("{}x", "%a".repeat(200));
+        let value = "a".repeat(5000);
+        assert!(!finishes(move || Like::compile(&pattern)
+            .unwrap()
+            .matches(&value)));
+        let e = Filter::parse(
+            &def(),
+            &index(),
+            &format!("name LIKE '{}'", "%".repeat(2000)),
+            "cql2-text",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("limit of 1024 characters"), "{e}");
     }
 }

@@ -3,6 +3,7 @@
 //! Errors say where (the character of the text) and what was expected.
 
 use super::{FilterError, fail};
+use crate::limits::MAX_FILTER_DEPTH as MAX_DEPTH;
 
 // ---------------------------------------------------------------------------------------
 // cql2-text: a tokenizer and a recursive-descent parser into a neutral tree
@@ -122,6 +123,9 @@ struct Parser<'a> {
     text: &'a str,
     toks: Vec<(usize, Tok)>,
     pos: usize,
+    /// How many nested groups (parentheses, NOT, INTERVAL) the parser is inside: each is
+    /// a recursive call, so the depth is bounded before the stack is.
+    depth: usize,
 }
 
 const GEOMETRY_WORDS: &[&str] = &[
@@ -134,6 +138,23 @@ const GEOMETRY_WORDS: &[&str] = &[
 ];
 
 impl<'a> Parser<'a> {
+    /// Enters one nesting level; an error past [`MAX_DEPTH`]. Errors end the parse, so
+    /// only successful returns call [`Parser::leave`].
+    fn enter(&mut self) -> Result<(), FilterError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return fail(format!(
+                "nests deeper than the limit of {MAX_DEPTH} levels at {}",
+                self.at()
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|(_, t)| t)
     }
@@ -192,7 +213,10 @@ impl<'a> Parser<'a> {
 
     fn not(&mut self) -> Result<Node, FilterError> {
         if self.eat_keyword("NOT") {
-            return Ok(Node::Op("not".into(), vec![self.not()?]));
+            self.enter()?;
+            let inner = self.not()?;
+            self.leave();
+            return Ok(Node::Op("not".into(), vec![inner]));
         }
         self.predicate()
     }
@@ -200,7 +224,9 @@ impl<'a> Parser<'a> {
     fn predicate(&mut self) -> Result<Node, FilterError> {
         if self.peek() == Some(&Tok::Sym("(")) {
             self.pos += 1;
+            self.enter()?;
             let inner = self.or()?;
+            self.leave();
             self.expect(")")?;
             return Ok(inner);
         }
@@ -310,9 +336,11 @@ impl<'a> Parser<'a> {
                     }
                     "INTERVAL" => {
                         self.expect("(")?;
+                        self.enter()?;
                         let a = self.operand()?;
                         self.expect(",")?;
                         let b = self.operand()?;
+                        self.leave();
                         self.expect(")")?;
                         Node::Interval(Box::new(a), Box::new(b))
                     }
@@ -376,7 +404,12 @@ pub(super) fn parse_text(text: &str) -> Result<Node, FilterError> {
     if toks.is_empty() {
         return fail("is empty");
     }
-    let mut p = Parser { text, toks, pos: 0 };
+    let mut p = Parser {
+        text,
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let node = p.or()?;
     if p.pos < p.toks.len() {
         return fail(format!("unexpected text at {}", p.at()));
@@ -388,6 +421,8 @@ pub(super) fn parse_text(text: &str) -> Result<Node, FilterError> {
 // cql2-json
 // ---------------------------------------------------------------------------------------
 
+/// Reads a parsed `cql2-json` value. The caller has bounded its nesting (see
+/// [`crate::model::json_depth`]), and with it this recursion.
 pub(super) fn parse_json(v: &serde_json::Value) -> Result<Node, FilterError> {
     use serde_json::Value as J;
     Ok(match v {

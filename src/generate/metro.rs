@@ -22,7 +22,7 @@ use crate::model::{Bbox, Feature};
 pub enum MetroError {
     #[error(transparent)]
     Ingest(#[from] IngestError),
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write {
         path: std::path::PathBuf,
         source: std::io::Error,

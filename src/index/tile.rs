@@ -32,7 +32,8 @@ pub struct Rendered {
     pub versions: Vec<u64>,
 }
 
-/// Encodes the tile.
+/// Encodes the tile. On the compute pool, stops early once the job's deadline has passed
+/// ([`crate::compute::expired`]); the pool then throws the tile away.
 ///
 /// Features are written in write order (spatial, ties by id; see
 /// [`LayerIndex::sort_positions`]), so that a tile's bytes (and ETag) depend only on the
@@ -48,7 +49,7 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
     let query = tile
         .bounds_3857()
         .expand(span * BUFFER_UNITS as f64 / EXTENT as f64);
-    for layer in layers {
+    'layers: for layer in layers {
         let def = layer.def;
         // One layer locked at a time, never two: see [`crate::index::Index::read`].
         let index = layer.index.read();
@@ -83,6 +84,11 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
             buffers,
         );
         for &i in &hits {
+            if crate::compute::expired() {
+                buffers = renderer.close();
+                buffers.swap_writer(&mut closed[used]);
+                break 'layers;
+            }
             let f = index.feature(i);
             if time.is_some_and(|t| !f.time.overlaps(&t)) {
                 continue;

@@ -224,12 +224,12 @@ pub struct OsmStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OsmError {
-    #[error("cannot open OSM file {}: {source}", path.display())]
+    #[error("cannot open OSM file {}", path.display())]
     Open {
         path: PathBuf,
         source: osmpbf::Error,
     },
-    #[error("cannot read OSM file {}: {source}", path.display())]
+    #[error("cannot read OSM file {}", path.display())]
     Read {
         path: PathBuf,
         source: osmpbf::Error,

@@ -24,19 +24,19 @@ const ERRORS_KEPT: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}: cannot tell the format from the file name; pass --format ({})", super::FORMATS.join(", "))]
     UnknownFormat { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     NotGeoJson {
         path: PathBuf,
         source: geojson::NotGeoJson,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Csv {
         path: PathBuf,
         source: csv::BadHeader,
@@ -49,7 +49,7 @@ pub enum IngestError {
     NoOsmFilter { layer: String },
     #[error("{path}: {error} (stopped: --strict; nothing was written)")]
     Strict { path: PathBuf, error: RecordError },
-    #[error("writing layer {layer}: {source}")]
+    #[error("writing layer {layer}")]
     Store { layer: String, source: StoreError },
 }
 

@@ -174,6 +174,20 @@ impl Bbox {
     }
 }
 
+/// An error and its causes on one line, `what: why: why`, for log lines and internal error
+/// details. Error types here say only their own part and leave the cause to `source()`,
+/// so that nothing is said twice.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// A 64-bit hash of byte strings (FNV-style multiply and rotate, in four independent lanes
 /// of eight bytes so that the CPU overlaps them): stable across runs and builds, unlike
 /// std's hasher, and fast enough to run on every tile. For ETags, not for security.

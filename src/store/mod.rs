@@ -22,11 +22,11 @@ pub struct LayerStats {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open store {url}: {source}")]
+    #[error("cannot open store {url}")]
     Open { url: String, source: sqlx::Error },
-    #[error("store migration failed: {0}")]
+    #[error("store migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("store query failed: {0}")]
+    #[error("store query failed")]
     Query(#[from] sqlx::Error),
     #[error("feature {id} of layer {layer} has unreadable geometry: {reason}")]
     Geometry {
@@ -115,6 +115,10 @@ pub struct NewFeature {
 pub trait FeatureStore: Send + Sync {
     /// Succeeds when the store answers a query.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// Makes everything committed durable in the store's own files and closes it: the last
+    /// step of a shutdown. Calls after it fail.
+    async fn close(&self) -> Result<(), StoreError>;
 
     /// Number of features of a layer and their lon/lat bounds.
     async fn stats(&self, layer: &LayerId) -> Result<LayerStats, StoreError>;

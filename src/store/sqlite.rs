@@ -78,6 +78,16 @@ impl FeatureStore for SqliteStore {
         Ok(())
     }
 
+    /// Copies the whole WAL into the database file and empties it (TRUNCATE waits for
+    /// readers and writers to finish), then closes every connection.
+    async fn close(&self) -> Result<(), StoreError> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        self.pool.close().await;
+        Ok(())
+    }
+
     async fn stats(&self, layer: &LayerId) -> Result<LayerStats, StoreError> {
         let row = sqlx::query(
             "SELECT count(*), min(min_x), min(min_y), max(max_x), max(max_y) FROM features WHERE layer = ?",

@@ -33,6 +33,19 @@ impl TestServer {
 
     /// Like [`TestServer::start`], refusing request bodies over `max_body` bytes.
     pub fn start_with_body_limit(layers_dir: &Path, max_body: usize) -> TestServer {
+        Self::start_configured(layers_dir, max_body, urbantile::compute::Limits::default())
+    }
+
+    /// Like [`TestServer::start`], with these compute pool limits.
+    pub fn start_with_limits(layers_dir: &Path, limits: urbantile::compute::Limits) -> TestServer {
+        Self::start_configured(layers_dir, urbantile::api::DEFAULT_MAX_BODY, limits)
+    }
+
+    fn start_configured(
+        layers_dir: &Path,
+        max_body: usize,
+        limits: urbantile::compute::Limits,
+    ) -> TestServer {
         std::env::set_current_dir(root()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("urbantile.db").display());
@@ -42,7 +55,8 @@ impl TestServer {
             .build()
             .unwrap();
         let (addr, data) = runtime.block_on(async {
-            let data = Dataset::open(layers_dir, &url).await.unwrap();
+            let mut data = Dataset::open(layers_dir, &url).await.unwrap();
+            data.compute = urbantile::compute::Compute::new(limits);
             data.ingest_sources_if_empty().await.unwrap();
             let data = data.go_live().await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -152,6 +166,38 @@ pub fn http_request(
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     parse_response(&raw)
+}
+
+/// Like [`http_request`], for a server that may be going away: the status, or `None` when
+/// the connection is refused or cut before a status line comes.
+pub fn try_http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let line = raw.split(|&b| b == b'\r').next()?;
+    std::str::from_utf8(line)
+        .ok()?
+        .split(' ')
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[derive(Debug)]

@@ -1,0 +1,357 @@
+//! Where CPU-heavy request work runs: a pool of threads sized to the cores, apart from the
+//! async runtime, with a bounded queue and a deadline per job.
+//!
+//! Rendering an uncached tile, running a filtered item query, nearest, containing or an
+//! aggregate can take from microseconds to seconds. On the runtime's own threads a few slow
+//! ones would stall every connection: `/health`, cached tiles and `/changes` included.
+//! Here they queue for the pool instead, and:
+//! - a job past the queue's bound is refused at once ([`Refused::Busy`], a 503 with
+//!   `Retry-After`), rather than joining an ever-growing queue;
+//! - a job has a deadline from the moment it is admitted. Long loops call [`expired`],
+//!   which tells them, cheaply, that the deadline has passed; they stop, and the job's
+//!   result is thrown away ([`Refused::Overrun`]): a half-cut tile is never served nor
+//!   cached;
+//! - a job whose client has gone before it starts is skipped.
+//!
+//! The pool's threads run at a lower scheduling priority than the runtime's, so that
+//! answering cached tiles and health checks wins the cores from long work.
+//!
+//! Maintenance that must finish (rebuilding a layer's index after a reload) runs here too,
+//! through [`Compute::run_always`]: not shed, no deadline.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+/// The pool's bounds; each is a `serve` flag.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Threads; the default is one per core.
+    pub threads: usize,
+    /// Jobs admitted beyond the running ones; past it, [`Refused::Busy`].
+    pub queue: usize,
+    /// How long a job may take from its admission, waiting in the queue included.
+    pub deadline: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            queue: DEFAULT_QUEUE,
+            deadline: DEFAULT_DEADLINE,
+        }
+    }
+}
+
+/// Default of [`Limits::queue`].
+pub const DEFAULT_QUEUE: usize = 128;
+/// Default of [`Limits::deadline`].
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why a job gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the server is busy: {queued} expensive requests are already waiting")]
+    Busy { queued: usize },
+    #[error("the request did not finish within the server's deadline of {:.1} s", deadline.as_secs_f64())]
+    Overrun { deadline: Duration },
+    #[error("the server is shutting down")]
+    Stopped,
+    /// The work panicked (a bug); the pool thread lives on.
+    #[error("the work panicked")]
+    Panicked,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The pool. Cloning shares it.
+#[derive(Clone)]
+pub struct Compute {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sender: Mutex<Option<mpsc::Sender<Job>>>,
+    limits: Limits,
+    /// Jobs admitted and not finished: running plus queued.
+    admitted: AtomicUsize,
+}
+
+impl Compute {
+    /// Starts the pool's threads.
+    pub fn new(limits: Limits) -> Compute {
+        let limits = Limits {
+            threads: limits.threads.max(1),
+            ..limits
+        };
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..limits.threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("compute-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    loop {
+                        // The lock is held only while waiting for the next job.
+                        let job = match receiver.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("starting a compute thread");
+        }
+        Compute {
+            inner: Arc::new(Inner {
+                sender: Mutex::new(Some(sender)),
+                limits,
+                admitted: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Runs `work` on the pool under the deadline, or refuses it at once when the queue is
+    /// full. `work` should call [`expired`] in its long loops.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, Refused>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let limits = self.inner.limits;
+        let admitted = self.inner.admitted.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(self.inner.clone());
+        if admitted >= limits.threads + limits.queue {
+            drop(slot);
+            return Err(Refused::Busy {
+                queued: limits.queue,
+            });
+        }
+        let deadline = Instant::now() + limits.deadline;
+        let (tx, rx) = oneshot::channel();
+        self.submit(Box::new(move || {
+            // A client that hung up while the job waited has no use for it.
+            if tx.is_closed() {
+                return;
+            }
+            let overrun = Refused::Overrun {
+                deadline: limits.deadline,
+            };
+            let answer = if Instant::now() >= deadline {
+                Err(overrun)
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    with_deadline(deadline, work)
+                }))
+                .map_err(|_| Refused::Panicked)
+                .and_then(|done| done.ok_or(overrun))
+            };
+            // The place is free before the answer is seen.
+            drop(slot);
+            let _ = tx.send(answer);
+        }))?;
+        rx.await.unwrap_or(Err(Refused::Stopped))
+    }
+
+    /// Runs `work` on the pool whatever the load and without a deadline: work that must
+    /// be done, such as rebuilding a layer's index.
+    pub async fn run_always<T, F>(&self, work: F) -> Result<T, Refused>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Box::new(move || {
+            let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            let _ = tx.send(done.map_err(|_| Refused::Panicked));
+        }))?;
+        rx.await.unwrap_or(Err(Refused::Stopped))
+    }
+
+    fn submit(&self, job: Job) -> Result<(), Refused> {
+        let sender = self.inner.sender.lock().map_err(|_| Refused::Stopped)?;
+        sender
+            .as_ref()
+            .ok_or(Refused::Stopped)?
+            .send(job)
+            .map_err(|_| Refused::Stopped)
+    }
+
+    /// Jobs admitted and not finished.
+    pub fn admitted(&self) -> usize {
+        self.inner.admitted.load(Ordering::Acquire)
+    }
+
+    /// Takes no more jobs; the threads end after the queued ones.
+    pub fn close(&self) {
+        if let Ok(mut sender) = self.inner.sender.lock() {
+            sender.take();
+        }
+    }
+}
+
+/// Gives back a job's place in the bounds when the job ends, however it ends.
+struct Slot(Arc<Inner>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+thread_local! {
+    /// The deadline of the job running on this thread, and whether the job has seen it
+    /// pass.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static OVERRUN: Cell<bool> = const { Cell::new(false) };
+    static TICKS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `work` with `deadline` as this thread's; `None` when the work saw it pass (its
+/// result is incomplete and thrown away).
+pub fn with_deadline<T>(deadline: Instant, work: impl FnOnce() -> T) -> Option<T> {
+    /// Clears the thread's deadline however `work` ends, a panic included.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            DEADLINE.set(None);
+        }
+    }
+    DEADLINE.set(Some(deadline));
+    OVERRUN.set(false);
+    let clear = Clear;
+    let out = work();
+    drop(clear);
+    (!OVERRUN.replace(false)).then_some(out)
+}
+
+/// True once the deadline of the job running on this thread has passed; the caller should
+/// stop and return whatever it has, which will be thrown away. Reads the clock once every
+/// 64 calls, so a loop can call it per item. Always false outside a job.
+pub fn expired() -> bool {
+    let Some(deadline) = DEADLINE.get() else {
+        return false;
+    };
+    if OVERRUN.get() {
+        return true;
+    }
+    let ticks = TICKS.get().wrapping_add(1);
+    TICKS.set(ticks);
+    if ticks % 64 != 0 {
+        return false;
+    }
+    let past = Instant::now() >= deadline;
+    OVERRUN.set(past);
+    past
+}
+
+/// Lowers this thread's scheduling priority (Linux threads have their own nice value).
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on this thread's id changes only this thread's nice value.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 5);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(threads: usize, queue: usize, deadline_ms: u64) -> Compute {
+        Compute::new(Limits {
+            threads,
+            queue,
+            deadline: Duration::from_millis(deadline_ms),
+        })
+    }
+
+    #[tokio::test]
+    async fn work_runs_off_the_runtime_and_answers() {
+        let p = pool(2, 4, 10_000);
+        let name = p
+            .run(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("compute-"));
+        assert_eq!(p.admitted(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let p = pool(1, 1, 10_000);
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let wait = Arc::new(Mutex::new(wait));
+        let blocker = {
+            let p = p.clone();
+            let wait = wait.clone();
+            tokio::spawn(async move { p.run(move || wait.lock().unwrap().recv().ok()).await })
+        };
+        let queued = {
+            let p = p.clone();
+            let wait = wait.clone();
+            tokio::spawn(async move { p.run(move || wait.lock().unwrap().recv().ok()).await })
+        };
+        while p.admitted() < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            p.run(|| ()).await,
+            Err(Refused::Busy { queued: 1 }),
+            "a third job is refused"
+        );
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert!(blocker.await.unwrap().is_ok());
+        assert!(queued.await.unwrap().is_ok());
+        assert_eq!(p.admitted(), 0);
+        assert_eq!(p.run(|| 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn work_that_checks_stops_at_the_deadline_and_is_thrown_away() {
+        let p = pool(1, 1, 50);
+        let started = Instant::now();
+        let r = p
+            .run(|| {
+                let mut n = 0u64;
+                while !expired() {
+                    n += 1;
+                    std::hint::black_box(n);
+                }
+                n
+            })
+            .await;
+        assert_eq!(
+            r,
+            Err(Refused::Overrun {
+                deadline: Duration::from_millis(50)
+            })
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // The next job on that thread starts afresh.
+        assert_eq!(p.run(expired).await, Ok(false));
+        assert!(!expired(), "no deadline outside a job");
+    }
+
+    #[tokio::test]
+    async fn maintenance_is_not_shed() {
+        let p = pool(1, 0, 10);
+        assert_eq!(p.run_always(|| 1).await, Ok(1));
+        p.close();
+        assert_eq!(p.run(|| 1).await, Err(Refused::Stopped));
+    }
+}
