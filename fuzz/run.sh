@@ -3,11 +3,12 @@
 # the recorded runs (fuzz/README.md), and prints each run's figures.
 #   fuzz/run.sh SECONDS TARGET...        e.g. fuzz/run.sh 420 wkt csv
 # Needs: cargo install cargo-fuzz; a nightly toolchain. Logs go to fuzz/logs/ (not kept).
+# NOBUILD=1 runs the binaries as they are (while another build holds the lock).
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=$1
 shift
-cargo +nightly fuzz build -O -a -s none --codegen-units 8 "$@" > /dev/null
+[ -n "${NOBUILD:-}" ] || cargo +nightly fuzz build -O -a -s none --codegen-units 8 > /dev/null
 bin=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs artifacts
 for t in "$@"; do
