@@ -344,8 +344,32 @@ const OSM_FILTERS: &[&str] = &[
     "natural=*&natural!=water",
 ];
 
+thread_local! {
+    static IN_PBF_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `read_osm` turns a panic of the PBF decoder (osmpbf, protobuf) into an error naming the
+/// file. libFuzzer's panic hook would abort on the panic before it unwinds that far, so
+/// while `read_osm` runs a hook lets through panics raised in those two crates' code; any
+/// other panic still goes to the hook before (libFuzzer's, or the default).
+fn let_read_osm_catch_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let decoder = info
+                .location()
+                .is_some_and(|l| l.file().contains("/osmpbf-") || l.file().contains("/protobuf-"));
+            if !(decoder && IN_PBF_DECODER.with(|f| f.get())) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 pub fn osm_pbf(data: &[u8]) {
     use urbantile::ingest::osm::{TagFilter, read_osm};
+    let_read_osm_catch_decoder_panics();
     // One file per thread, rewritten for each input.
     thread_local! {
         static FILE: tempfile::NamedTempFile =
@@ -355,7 +379,10 @@ pub fn osm_pbf(data: &[u8]) {
         std::fs::write(f.path(), data).expect("writing the temp file");
         f.path().to_owned()
     });
-    let osm = match read_osm(&path) {
+    IN_PBF_DECODER.with(|f| f.set(true));
+    let read = read_osm(&path);
+    IN_PBF_DECODER.with(|f| f.set(false));
+    let osm = match read {
         Ok(osm) => osm,
         Err(e) => {
             assert!(
