@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Mutations per target, and the time they may take (a safety cap for slow machines; a
 /// debug build does the count in well under it).
 const MUTATIONS: usize = 300;
-const MUTATION_TIME: Duration = Duration::from_secs(2);
+const MUTATION_TIME: Duration = Duration::from_secs(3);
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
