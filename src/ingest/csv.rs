@@ -123,12 +123,21 @@ pub fn read_csv(input: impl Read + 'static) -> Result<impl Iterator<Item = Recor
         GeometryColumns::LonLat(x, y) => vec![x, y],
         GeometryColumns::Wkt(w) => vec![w],
     };
+    // The csv crate counts lines by '\n' only, yet also ends records at a lone '\r': in a
+    // file with old Mac line ends every record would be on "line 1", the header's. A record
+    // starts on a later line than the one before it, so its line is at least one past that.
+    let mut last_line = headers.position().map_or(1, |p| p.line());
+    let mut line_of = move |reported: Option<&csv::Position>| {
+        let line = reported.map_or(0, |p| p.line()).max(last_line + 1);
+        last_line = line;
+        line
+    };
     Ok(reader.into_records().map(move |row| {
         let row = row.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            let line = line_of(e.position());
             RecordError::new(Position::Line(line), None, e.to_string())
         })?;
-        let position = Position::Line(row.position().map(|p| p.line()).unwrap_or(0));
+        let position = Position::Line(line_of(row.position()));
         if row.len() != headers.len() {
             return Err(RecordError::new(
                 position,
@@ -208,6 +217,27 @@ mod tests {
         ));
         assert!(r[1].clone().unwrap_err().reason.contains("not closed"));
         assert!(r[2].clone().unwrap_err().reason.contains("not valid WKT"));
+    }
+
+    #[test]
+    fn records_of_a_file_with_lone_carriage_returns_are_on_their_own_lines() {
+        // Found by the csv fuzz target: every record here was reported on line 1.
+        let r = records("lon,lat,a\r24.9,60.1,1\r24.9,sixty,2\r1,2\r");
+        assert_eq!(r[0].clone().unwrap().0, Position::Line(2));
+        assert_eq!(r[1].clone().unwrap_err().position, Position::Line(3));
+        assert_eq!(r[2].clone().unwrap_err().position, Position::Line(4));
+        let r = records("lon,lat\n24.9,60.1\n\"24.9\n\",60.1\n1,2\n");
+        let lines: Vec<Position> = r
+            .iter()
+            .map(|x| match x {
+                Ok((p, _)) => p.clone(),
+                Err(e) => e.position.clone(),
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [Position::Line(2), Position::Line(3), Position::Line(5)]
+        );
     }
 
     #[test]

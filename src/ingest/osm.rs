@@ -249,8 +249,11 @@ pub fn read_osm(path: &Path) -> Result<OsmData, OsmError> {
     // returned from inside the callback, which cannot fail.
     let mut invalid: Option<String> = None;
 
-    reader
-        .for_each(|element| match element {
+    // osmpbf panics on some malformed blocks (a relation member of an unknown type unwraps
+    // an enum): a bad file must be an error that names it, not a crash of the ingest or of
+    // the server's first start. Nothing read before the panic is kept.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reader.for_each(|element| match element {
             osmpbf::Element::Node(n) => data.add_node(n.id(), n.lon(), n.lat(), n.tags()),
             osmpbf::Element::DenseNode(n) => data.add_node(n.id(), n.lon(), n.lat(), n.tags()),
             osmpbf::Element::Way(way) => {
@@ -287,10 +290,22 @@ pub fn read_osm(path: &Path) -> Result<OsmData, OsmError> {
                 });
             }
         })
-        .map_err(|source| OsmError::Read {
+    }));
+    let read = read.map_err(|panic| {
+        let what = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        OsmError::Invalid {
             path: path.to_owned(),
-            source,
-        })?;
+            reason: format!("malformed PBF data (the decoder stopped: {what})"),
+        }
+    })?;
+    read.map_err(|source| OsmError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     if let Some(reason) = invalid {
         return Err(OsmError::Invalid {
             path: path.to_owned(),
@@ -639,6 +654,19 @@ mod tests {
             Ok((position, _)) => position,
             Err(e) => &e.position,
         }
+    }
+
+    #[test]
+    fn a_relation_member_of_an_unknown_type_is_an_error_naming_the_file() {
+        // Found by the osm_pbf fuzz target: osmpbf unwraps the member type and panicked.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/osm_pbf/regression-unknown-member-type");
+        let e = read_osm(&path).err().expect("an error");
+        let text = e.to_string();
+        assert!(
+            text.contains("regression-unknown-member-type") && text.contains("malformed"),
+            "{text}"
+        );
     }
 
     #[test]
