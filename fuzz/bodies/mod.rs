@@ -437,6 +437,13 @@ pub fn wkt(data: &[u8]) {
     let Ok(geometry) = geo::Geometry::<f64>::try_from(parsed) else {
         return;
     };
+    // As ingest and the CQL2 filter do: coordinates outside CRS84 bounds are refused before
+    // geo's validity check, which can panic on them (it relates rings to each other).
+    let in_bounds = geo::CoordsIter::coords_iter(&geometry)
+        .all(|c| (-180.0..=180.0).contains(&c.x) && (-90.0..=90.0).contains(&c.y));
+    if !in_bounds {
+        return;
+    }
     let valid = geometry.is_valid();
     let _ = geometry.bounding_rect();
     let Some(projected) = ProjectedGeometry::from_lon_lat(&geometry) else {
@@ -453,6 +460,11 @@ pub fn wkt(data: &[u8]) {
         ProjectedGeometry::Polygons(m) => geo::Geometry::MultiPolygon(m.clone()),
     };
     if geo::CoordsIter::coords_iter(&literal).any(|c| !c.x.is_finite() || !c.y.is_finite()) {
+        return;
+    }
+    // As the CQL2 filter does: a literal that Web Mercator's clamping makes invalid is
+    // refused before any relate test.
+    if !literal.is_valid() {
         return;
     }
     for f in index.features().take(3) {
