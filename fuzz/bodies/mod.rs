@@ -24,8 +24,11 @@ use urbantile::model::{Feature, FeatureId, GeometryKind, Properties, StoredFeatu
 use urbantile::tiles::mercator::{HALF_WORLD, epsg3857_to_lon_lat, lon_lat_to_3857};
 use urbantile::tiles::{BUFFER_UNITS, EXTENT, ProjectedGeometry, TileCoord};
 
+/// A target's body: one input, a panic for a finding.
+pub type Body = fn(&[u8]);
+
 /// Every target, by the name of its folder under `fuzz/corpus/` and its cargo-fuzz binary.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("cql2_text", cql2_text),
     ("cql2_json", cql2_json),
     ("geojson_write", geojson_write),

@@ -371,13 +371,13 @@ fn items_page(
         if let Some(p) = prev {
             nav.push_str(&format!(
                 "<a href=\"{}\">Previous</a> ",
-                escape(&with_offset(&params, p, Some("html")))
+                escape(&with_offset(params, p, Some("html")))
             ));
         }
         if let Some(n) = next {
             nav.push_str(&format!(
                 "<a href=\"{}\">Next</a>",
-                escape(&with_offset(&params, n, Some("html")))
+                escape(&with_offset(params, n, Some("html")))
             ));
         }
         return Ok(page(
@@ -393,13 +393,13 @@ fn items_page(
 
     let mut links = vec![
         link(
-            format!("{path}{}", with_offset(&params, q.offset, None)),
+            format!("{path}{}", with_offset(params, q.offset, None)),
             "self",
             GEOJSON,
             "This page",
         ),
         link(
-            format!("{path}{}", with_offset(&params, q.offset, Some("html"))),
+            format!("{path}{}", with_offset(params, q.offset, Some("html"))),
             "alternate",
             "text/html",
             "This page as HTML",
@@ -413,7 +413,7 @@ fn items_page(
     ];
     if let Some(n) = next {
         links.push(link(
-            format!("{path}{}", with_offset(&params, n, None)),
+            format!("{path}{}", with_offset(params, n, None)),
             "next",
             GEOJSON,
             "Next page",
@@ -421,7 +421,7 @@ fn items_page(
     }
     if let Some(p) = prev {
         links.push(link(
-            format!("{path}{}", with_offset(&params, p, None)),
+            format!("{path}{}", with_offset(params, p, None)),
             "prev",
             GEOJSON,
             "Previous page",
