@@ -3,8 +3,7 @@
 //! An edit is, in this order and under one per-server write lock: checked against the
 //! layer, written and logged in one store transaction, committed (durable), applied in
 //! place to the layer's index, and turned into exact invalidations of the tile cache. Only
-//! then is it answered, so the next tile or query sees it. The checks run on the
-//! [`crate::compute`] pool, never on the async runtime.
+//! then is it answered, so the next tile or query sees it.
 //!
 //! The feed follows the store's change log in `seq` order ([`Dataset::follow_changes`]):
 //! it applies edits written by other processes sharing the store (an `ingest --replace`
@@ -79,9 +78,6 @@ pub enum EditError {
     Store(#[from] StoreError),
     #[error("the edit stopped: {0}")]
     Aborted(String),
-    /// The compute pool refused the validation (busy, past the deadline, shutting down).
-    #[error(transparent)]
-    Refused(#[from] crate::compute::Refused),
 }
 
 /// Why the feed could not apply a change from the store (it tries again).
@@ -230,7 +226,7 @@ impl Dataset {
             };
             match edit {
                 Edit::Create(feature) => {
-                    let checked = self.check(def, &types, at(None), feature, options).await?;
+                    let checked = check(def, &types, at(None), feature, options)?;
                     let id = w.create(&checked).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -240,9 +236,7 @@ impl Dataset {
                     if_match,
                 } => {
                     current(w.get(id).await?, id, &if_match)?;
-                    let checked = self
-                        .check(def, &types, at(Some(id)), feature, options)
-                        .await?;
+                    let checked = check(def, &types, at(Some(id)), feature, options)?;
                     w.overwrite(id, &checked, ChangeKind::Replace).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -254,9 +248,7 @@ impl Dataset {
                     let old = current(w.get(id).await?, id, &if_match)?;
                     let merged = merge_patch(&old.feature, &patch)
                         .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
-                    let checked = self
-                        .check(def, &types, at(Some(id)), merged, options)
-                        .await?;
+                    let checked = check(def, &types, at(Some(id)), merged, options)?;
                     w.overwrite(id, &checked, ChangeKind::Update).await?;
                     done.push(Done::new(id, checked.feature));
                 }
@@ -275,22 +267,6 @@ impl Dataset {
         self.apply_to_index(def, done.iter().map(|d| (d.id, d.feature.clone())));
         self.feed.wake.notify_one();
         Ok(done)
-    }
-
-    /// Checks a written feature ([`check`]) on the compute pool: geo's validity test is
-    /// quadratic in a ring's size, too slow for the async runtime on a big polygon.
-    async fn check(
-        &self,
-        def: &LayerDef,
-        types: &[Option<FieldType>],
-        at: Position,
-        feature: Feature,
-        options: EditOptions,
-    ) -> Result<crate::store::NewFeature, EditError> {
-        let (def, types) = (def.clone(), types.to_vec());
-        self.compute
-            .run(move || check(&def, &types, at, feature, options))
-            .await?
     }
 
     /// The end of a server's life: waits for an edit under way to commit (or roll back)

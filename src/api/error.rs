@@ -129,7 +129,6 @@ impl From<crate::live::EditError> for ApiError {
             E::Invalid(r) => ApiError::Unprocessable(r.to_string()),
             E::Store(s) => s.into(),
             E::Aborted(detail) => ApiError::Internal(detail),
-            E::Refused(r) => r.into(),
         }
     }
 }
