@@ -41,30 +41,8 @@ fn enc(s: &str) -> String {
     out
 }
 
-/// Sends raw request bytes; the status of the answer, or `None` when no status line came.
-/// With `hang_up`, the client closes its side after the request, as one whose body is cut
-/// off does; the server may then drop the request unanswered.
-fn raw_request(addr: SocketAddr, request: &[u8], hang_up: bool) -> Option<u16> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    // The server may answer and close before it has read a whole (bad) body.
-    let _ = s.write_all(request);
-    if hang_up {
-        let _ = s.shutdown(std::net::Shutdown::Write);
-    }
-    let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
-    let line = answer.split(|&b| b == b'\r').next()?;
-    std::str::from_utf8(line)
-        .ok()?
-        .split(' ')
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn raw(addr: SocketAddr, request: &[u8]) -> Option<u16> {
-    raw_request(addr, request, false)
+    common::send_raw(addr, request, false)
 }
 
 #[test]
@@ -496,7 +474,7 @@ fn ten_thousand_hostile_requests_get_no_server_error() {
                 let mut counts = std::collections::BTreeMap::<u16, usize>::new();
                 for i in 0..per_thread {
                     let (request, cut) = hostile_request(&mut rng, &key);
-                    let Some(status) = raw_request(addr, &request, cut) else {
+                    let Some(status) = common::send_raw(addr, &request, cut) else {
                         if cut {
                             // The client hung up mid-body: nobody is left to answer.
                             *counts.entry(0).or_default() += 1;

@@ -177,8 +177,6 @@ pub fn try_http_request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<u16> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -187,11 +185,25 @@ pub fn try_http_request(
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
-    s.write_all(req.as_bytes()).ok()?;
-    s.write_all(body).ok()?;
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let line = raw.split(|&b| b == b'\r').next()?;
+    let mut raw = req.into_bytes();
+    raw.extend_from_slice(body);
+    send_raw(addr, &raw, false)
+}
+
+/// Sends raw request bytes over a fresh connection; the status of the answer, or `None`
+/// when no status line came. With `hang_up`, the client closes its side after the request,
+/// as one whose body is cut off does; the server may then drop the request unanswered.
+pub fn send_raw(addr: SocketAddr, request: &[u8], hang_up: bool) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    // The server may answer and close before it has read a whole (bad) body.
+    let _ = s.write_all(request);
+    if hang_up {
+        let _ = s.shutdown(std::net::Shutdown::Write);
+    }
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let line = answer.split(|&b| b == b'\r').next()?;
     std::str::from_utf8(line)
         .ok()?
         .split(' ')
