@@ -132,12 +132,30 @@ impl ProjectedGeometry {
     }
 
     /// Bounding rectangle in EPSG:3857, `None` when empty.
+    ///
+    /// Polygons count their holes too: geo's bounding box reads exteriors only, which is
+    /// the same for a valid polygon, but a hole that strays outside its shell (in data
+    /// that skipped validation) would then lie outside the box that decides whether a
+    /// feature is copied into a tile unclipped, and reach past the tile's buffer.
     pub fn bounds(&self) -> Option<Rect3857> {
-        use geo::BoundingRect;
+        use geo::{BoundingRect, CoordsIter};
         let r = match self {
             Self::Points(g) => g.bounding_rect(),
             Self::Lines(g) => g.bounding_rect(),
-            Self::Polygons(g) => g.bounding_rect(),
+            Self::Polygons(g) => g.coords_iter().fold(None, |r: Option<geo::Rect<f64>>, c| {
+                Some(r.map_or(geo::Rect::new(c, c), |r| {
+                    geo::Rect::new(
+                        geo::Coord {
+                            x: r.min().x.min(c.x),
+                            y: r.min().y.min(c.y),
+                        },
+                        geo::Coord {
+                            x: r.max().x.max(c.x),
+                            y: r.max().y.max(c.y),
+                        },
+                    )
+                }))
+            }),
         }?;
         Some(Rect3857 {
             min_x: r.min().x,
@@ -151,6 +169,21 @@ impl ProjectedGeometry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_polygons_bounds_hold_a_hole_outside_its_shell() {
+        let shell = geo::LineString::from(vec![(0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 0.0)]);
+        let stray = geo::LineString::from(vec![(5.0, 5.0), (40.0, -20.0), (6.0, 6.0), (5.0, 5.0)]);
+        let g = ProjectedGeometry::Polygons(geo::MultiPolygon(vec![geo::Polygon::new(
+            shell,
+            vec![stray],
+        )]));
+        let b = g.bounds().unwrap();
+        assert_eq!(
+            (b.min_x, b.min_y, b.max_x, b.max_y),
+            (0.0, -20.0, 40.0, 10.0)
+        );
+    }
 
     #[test]
     fn projection_round_trips_within_a_nanodegree() {
