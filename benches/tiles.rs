@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use urbantile::index::tile::render_tile;
+use urbantile::composite::render_tile;
 
 fn bench(c: &mut Criterion) {
     let (layers, bounds) = common::city(10);

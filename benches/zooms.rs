@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Instant;
 
-use urbantile::index::tile::render_tile;
+use urbantile::composite::render_tile;
 use urbantile::tiles::TileCoord;
 use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
 

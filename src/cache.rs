@@ -21,8 +21,8 @@ use bytes::Bytes;
 use geo::Intersects;
 use parking_lot::Mutex;
 
-use crate::config::MAX_ZOOM;
 use crate::model::LayerId;
+use crate::tiles::MAX_ZOOM;
 use crate::tiles::mercator::Rect3857;
 use crate::tiles::{BUFFER_UNITS, EXTENT, ProjectedGeometry, TileCoord};
 

@@ -8,11 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::ingest::osm::TagFilter;
+use crate::model::schema::PropertyType;
+use crate::model::tag_filter::TagFilter;
 use crate::model::{GeometryKind, LayerId};
-
-/// Deepest zoom the server renders; deeper requests are out of the tile scheme.
-pub const MAX_ZOOM: u8 = 24;
+use crate::tiles::MAX_ZOOM;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -50,7 +49,7 @@ struct RawLayer {
     #[serde(default)]
     maxzoom: Option<u8>,
     #[serde(default)]
-    properties: Vec<String>,
+    properties: RawProperties,
     #[serde(default)]
     time: Option<RawTime>,
     #[serde(default)]
@@ -61,6 +60,50 @@ struct RawLayer {
     source: Option<RawSource>,
     #[serde(default)]
     style: Option<RawStyle>,
+}
+
+/// `properties` as written: a table of names and declared types in file order
+/// (`{ name = "string", levels = "integer" }`), or the older list of names whose types
+/// are left to the data.
+#[derive(Debug, Default)]
+enum RawProperties {
+    #[default]
+    None,
+    List(Vec<String>),
+    Typed(Vec<(String, String)>),
+}
+
+impl<'de> Deserialize<'de> for RawProperties {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RawProperties;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of property names and types, such as { name = \"string\", levels = \"integer\" }")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(RawProperties::List(names))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut typed = Vec::new();
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    typed.push(entry);
+                }
+                Ok(RawProperties::Typed(typed))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +203,9 @@ pub struct LayerDef {
     pub maxzoom: u8,
     /// Attributes kept at ingest, in this order; also the MVT key table of the layer.
     pub properties: Vec<String>,
+    /// The declared type of each of `properties` (same order); `None` for a layer file
+    /// that lists names only, whose types are then read from the data.
+    pub types: Option<Vec<PropertyType>>,
     pub time: Option<TimeFields>,
     pub feature_minzoom: Option<FeatureMinzoom>,
     pub private: bool,
@@ -168,6 +214,12 @@ pub struct LayerDef {
 }
 
 impl LayerDef {
+    /// The declared type of the property at `index` of [`LayerDef::properties`]; `None`
+    /// when the layer file lists names only.
+    pub fn declared_type(&self, index: usize) -> Option<PropertyType> {
+        self.types.as_ref().and_then(|t| t.get(index).copied())
+    }
+
     /// Parses one layer file; `path`'s stem is the layer id.
     pub fn from_toml(path: &Path, text: &str) -> Result<LayerDef, ConfigError> {
         let invalid = |message: String| ConfigError::Invalid {
@@ -200,8 +252,30 @@ impl LayerDef {
                 format!("{minzoom} is above maxzoom {maxzoom}"),
             ));
         }
+        let (properties, types) = match raw.properties {
+            RawProperties::None => (Vec::new(), Some(Vec::new())),
+            RawProperties::List(names) => (names, None),
+            RawProperties::Typed(typed) => {
+                let mut names = Vec::with_capacity(typed.len());
+                let mut types = Vec::with_capacity(typed.len());
+                for (name, t) in typed {
+                    let Some(t) = PropertyType::parse(&t) else {
+                        return Err(bad(
+                            "properties",
+                            format!(
+                                "{name:?} has type {t:?}; the types are {}",
+                                PropertyType::NAMES.join(", ")
+                            ),
+                        ));
+                    };
+                    names.push(name);
+                    types.push(t);
+                }
+                (names, Some(types))
+            }
+        };
         let mut seen = std::collections::HashSet::new();
-        for p in &raw.properties {
+        for p in &properties {
             if p.is_empty() {
                 return Err(bad("properties", "an empty name is not allowed".into()));
             }
@@ -218,10 +292,18 @@ impl LayerDef {
         });
         if let Some(t) = &time {
             for f in std::iter::once(&t.start).chain(t.end.as_ref()) {
-                if !raw.properties.contains(f) {
+                let Some(i) = properties.iter().position(|p| p == f) else {
                     return Err(bad(
                         "time",
                         format!("{f:?} is not one of the layer's properties"),
+                    ));
+                };
+                if let Some(t) = types.as_ref().map(|types| types[i])
+                    && t != PropertyType::DateTime
+                {
+                    return Err(bad(
+                        "time",
+                        format!("{f:?} is declared {t}; a time field must be a datetime"),
                     ));
                 }
             }
@@ -229,8 +311,7 @@ impl LayerDef {
         let feature_minzoom = match raw.feature_minzoom {
             None => None,
             Some(r) => {
-                let property = raw
-                    .properties
+                let property = properties
                     .iter()
                     .position(|p| *p == r.property)
                     .ok_or_else(|| {
@@ -269,11 +350,11 @@ impl LayerDef {
                     Some(f) => Some(f.parse::<TagFilter>().map_err(|e| bad("source.osm", e))?),
                 };
                 if let Some(f) = &s.format
-                    && !crate::ingest::FORMATS.contains(&f.as_str())
+                    && !FORMATS.contains(&f.as_str())
                 {
                     return Err(bad(
                         "source.format",
-                        format!("{f:?} is not one of {}", crate::ingest::FORMATS.join(", ")),
+                        format!("{f:?} is not one of {}", FORMATS.join(", ")),
                     ));
                 }
                 Some(SourceDef {
@@ -308,7 +389,8 @@ impl LayerDef {
             geometry: raw.geometry,
             minzoom,
             maxzoom,
-            properties: raw.properties,
+            properties,
+            types,
             time,
             feature_minzoom,
             private: raw.private,
@@ -317,6 +399,9 @@ impl LayerDef {
         })
     }
 }
+
+/// The input formats a layer's `source.format` (and `ingest --format`) may name.
+pub const FORMATS: &[&str] = &["geojson", "geojsonseq", "csv", "osm"];
 
 /// Map page groups a layer can belong to.
 pub const THEMES: &[&str] = &[
@@ -469,6 +554,46 @@ theme = "services"
             .unwrap_err()
             .to_string();
         assert!(err.contains("\"class\""), "{err}");
+    }
+
+    #[test]
+    fn declared_types_keep_the_files_order() {
+        let def = parse(
+            "title = \"S\"\ngeometry = \"point\"\n\
+             properties = { zeta = \"string\", levels = \"integer\", area = \"number\", open = \"boolean\", since = \"datetime\" }\n\
+             time = { start = \"since\" }\n",
+        )
+        .unwrap();
+        assert_eq!(def.properties, ["zeta", "levels", "area", "open", "since"]);
+        use PropertyType::*;
+        assert_eq!(
+            def.types.as_deref(),
+            Some(&[String, Integer, Number, Boolean, DateTime][..])
+        );
+        assert_eq!(def.declared_type(1), Some(Integer));
+        let listed = parse("title = \"S\"\ngeometry = \"point\"\nproperties = [\"a\"]\n").unwrap();
+        assert_eq!((listed.declared_type(0), listed.types), (None, None));
+    }
+
+    #[test]
+    fn an_unknown_type_or_a_time_field_not_a_datetime_is_refused() {
+        let err = parse("title = \"S\"\ngeometry = \"point\"\nproperties = { n = \"int\" }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`properties`") && err.contains("\"int\"") && err.contains("integer"),
+            "{err}"
+        );
+        let err = parse(
+            "title = \"S\"\ngeometry = \"point\"\nproperties = { at = \"string\" }\ntime = { start = \"at\" }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`time`") && err.contains("datetime"), "{err}");
+        let err = parse("title = \"S\"\ngeometry = \"point\"\nproperties = { n = 3 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("schools.toml"), "{err}");
     }
 
     #[test]

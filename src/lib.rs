@@ -4,17 +4,18 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> live / dataset / style / query -> cache / store / index / ingest -> tiles / model`.
+//! Dependencies run one way: `api -> live / dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> config -> tiles / model`.
 //!
 //! | module | owns |
 //! | --- | --- |
-//! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time |
+//! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time; declared property types and their checks |
 //! | [`limits`] | the size and depth bounds of every parser of client input, and the JSON depth scan |
 //! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
-//! | [`config`] | `layers/*.toml` -> validated `LayerDef` (errors name file and key) |
+//! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip (pure, sync) |
-//! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; composite tile rendering |
+//! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes |
+//! | [`composite`] | a composite tile: one MVT layer per requested layer, cut from the layers' indexes through their filters, on the compute pool's deadline |
 //! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
 //! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
@@ -30,6 +31,7 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod composite;
 pub mod compute;
 pub mod config;
 pub mod dataset;

@@ -453,6 +453,18 @@ fn check(
                 ),
             ));
         };
+        // A declared type is the contract, as it stands (no coercion of "3" to 3 here:
+        // a client that sends JSON can send the right type).
+        if let Some(t) = def.declared_type(i) {
+            if !t.fits(value) {
+                return Err(invalid(
+                    at,
+                    name,
+                    format!("is {value}; it must be {}", t.described()),
+                ));
+            }
+            continue;
+        }
         let want = types.get(i).copied().flatten();
         let fits = match (value, want) {
             (serde_json::Value::Null, _) | (_, None) => true,

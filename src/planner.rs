@@ -16,7 +16,7 @@ use rstar::PointDistance;
 
 use crate::index::{IndexedFeature, LayerIndex};
 use crate::model::FeatureId;
-use crate::query::{ItemsQuery, value_of};
+use crate::query::ItemsQuery;
 use crate::tiles::ProjectedGeometry;
 use crate::tiles::Value;
 use crate::tiles::mercator::lon_lat_to_3857;
@@ -150,7 +150,7 @@ pub fn aggregate(
         let Some(p) = representative(&f.geometry) else {
             continue;
         };
-        let add = sum.and_then(|key| match value_of(layer, f, key)? {
+        let add = sum.and_then(|key| match layer.value_of(f, key)? {
             Value::Uint(u) => Some(*u as f64),
             Value::Sint(i) => Some(*i as f64),
             Value::Double(d) => Some(*d),

@@ -14,6 +14,7 @@ use geo::{Intersects, Rect};
 use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::{FieldType, IndexedFeature, LayerIndex};
+use crate::model::schema::PropertyType;
 use crate::model::time::parse_datetime_param;
 use crate::model::{Bbox, FeatureId, TimeRange};
 use crate::tiles::ProjectedGeometry;
@@ -265,7 +266,18 @@ impl ItemsQuery {
                                 ),
                             )
                         })?;
-                    // The value must be of the property's type, as the queryables say.
+                    // The value must be of the property's type, as the queryables say:
+                    // the declared one, or the one read from the data.
+                    if let Some(t) = def.declared_type(i) {
+                        if !param_fits(t, v) {
+                            return Err(err(
+                                name,
+                                format!("{v:?} is not {}, the type of {name}", t.described()),
+                            ));
+                        }
+                        q.equals.push((i, v.clone()));
+                        continue;
+                    }
                     let fits = match index.field_types().get(i).copied().flatten() {
                         Some(FieldType::Number) => {
                             v.trim().parse::<f64>().is_ok_and(f64::is_finite)
@@ -287,6 +299,19 @@ impl ItemsQuery {
                 Some(Filter::parse(def, index, text, filter_lang).map_err(|e| err("filter", e.0))?);
         }
         Ok(q)
+    }
+}
+
+/// Whether a query parameter's text is a value of declared type `t`.
+fn param_fits(t: PropertyType, text: &str) -> bool {
+    match t {
+        PropertyType::String => true,
+        PropertyType::Integer => PropertyType::Integer
+            .coerce(serde_json::Value::String(text.into()))
+            .is_ok(),
+        PropertyType::Number => text.trim().parse::<f64>().is_ok_and(f64::is_finite),
+        PropertyType::Boolean => matches!(text, "true" | "false"),
+        PropertyType::DateTime => crate::model::time::parse_rfc3339(text).is_ok(),
     }
 }
 
@@ -325,15 +350,6 @@ fn compare_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
             },
         },
     }
-}
-
-/// The value of declared property `key` of a feature, if it has one.
-pub fn value_of<'a>(index: &'a LayerIndex, f: &IndexedFeature, key: usize) -> Option<&'a Value> {
-    index
-        .tags(f)
-        .iter()
-        .find(|(k, _)| *k as usize == key)
-        .map(|(_, v)| &index.values()[*v as usize])
 }
 
 fn meets_bbox(geometry: &ProjectedGeometry, rect: &Rect<f64>) -> bool {
@@ -383,10 +399,11 @@ impl ItemsQuery {
 
     fn filters_match(&self, index: &LayerIndex, f: &IndexedFeature) -> bool {
         self.time.is_none_or(|t| f.time.overlaps(&t))
-            && self
-                .equals
-                .iter()
-                .all(|(key, text)| value_of(index, f, *key).is_some_and(|v| value_equals(v, text)))
+            && self.equals.iter().all(|(key, text)| {
+                index
+                    .value_of(f, *key)
+                    .is_some_and(|v| value_equals(v, text))
+            })
             && self.filter.as_ref().is_none_or(|flt| flt.matches(index, f))
     }
 
@@ -435,7 +452,7 @@ pub fn run(index: &LayerIndex, q: &ItemsQuery) -> Page {
         for key in &q.sortby {
             let o = match key.property {
                 None => a.id.cmp(&b.id),
-                Some(p) => compare_values(value_of(index, a, p), value_of(index, b, p)),
+                Some(p) => compare_values(index.value_of(a, p), index.value_of(b, p)),
             };
             let o = if key.descending { o.reverse() } else { o };
             if o != Ordering::Equal {

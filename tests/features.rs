@@ -465,7 +465,8 @@ fn queryables_describe_each_property_with_its_type() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/schema+json"));
     let q = r.json();
-    assert_eq!(q["properties"]["vehicles"]["type"], "number");
+    // Declared `vehicles = "integer"` in layers/accidents.toml.
+    assert_eq!(q["properties"]["vehicles"]["type"], "integer");
     assert_eq!(q["properties"]["severity"]["type"], "string");
     assert_eq!(q["properties"]["occurred_at"]["format"], "date-time");
     assert!(q["properties"]["geometry"]["$ref"].is_string());

@@ -1020,7 +1020,7 @@ fn served(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> (Vec<u8>, Option<S
 
 /// The same tile encoded afresh from the index, bypassing the cache.
 fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
-    use urbantile::index::tile::{TileLayer, render_tile};
+    use urbantile::composite::{TileLayer, render_tile};
     let layers: Vec<TileLayer> = layers
         .split(',')
         .map(|id| {
@@ -1156,11 +1156,11 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
         .collect();
     for (set, layers) in sets.iter().enumerate() {
         for &t in &tiles {
-            let tile_layers: Vec<urbantile::index::tile::TileLayer> = layers
+            let tile_layers: Vec<urbantile::composite::TileLayer> = layers
                 .split(',')
                 .map(|id| {
                     let (def, index) = rebuilt.iter().find(|(d, _)| d.id.as_str() == id).unwrap();
-                    urbantile::index::tile::TileLayer {
+                    urbantile::composite::TileLayer {
                         def,
                         index,
                         filter: None,
@@ -1172,7 +1172,7 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
                 x: t.1,
                 y: t.2,
             };
-            let want = urbantile::index::tile::render_tile(&tile_layers, coord, None).bytes;
+            let want = urbantile::composite::render_tile(&tile_layers, coord, None).bytes;
             let (got, _) = served(&s, sets[set], t);
             assert!(
                 got == want,
@@ -1282,4 +1282,101 @@ fn every_documented_route_refuses_a_wrong_key_and_hides_a_private_layer() {
             "{path} tells the layer is private"
         );
     }
+}
+
+/// The layer file's declared types decide what a write may hold and what the queryables
+/// say, for an empty layer as for a full one: nothing is read from the data.
+#[test]
+fn declared_types_are_the_contract_for_writes_and_queryables() {
+    let dir = tempfile::tempdir().unwrap();
+    let layers = common::layer_folder(dir.path(), &["traffic_jams"], &[]);
+    std::fs::write(
+        layers.join("counters.toml"),
+        "title = \"Bike counters\"\ngeometry = \"point\"\n\
+         properties = { name = \"string\", daily = \"integer\", share = \"number\", \
+         heated = \"boolean\", since = \"datetime\" }\n",
+    )
+    .unwrap();
+    let s = TestServer::start(&layers);
+    let key = s.add_key("w", "-", "traffic_jams,counters");
+    for (layer, expected) in [
+        (
+            "counters",
+            json!({"name": ["string", null], "daily": ["integer", null], "share": ["number", null],
+                   "heated": ["boolean", null], "since": ["string", "date-time"]}),
+        ),
+        (
+            "traffic_jams",
+            json!({"road": ["string", null], "speed_kmh": ["integer", null],
+                   "detected_at": ["string", "date-time"], "cleared_at": ["string", "date-time"]}),
+        ),
+    ] {
+        let q = s
+            .get(&format!("/collections/{layer}/queryables"), &[])
+            .json();
+        for (name, want) in expected.as_object().unwrap() {
+            let p = &q["properties"][name];
+            assert_eq!(
+                json!([p["type"], p.get("format")]),
+                *want,
+                "{layer}.{name}: {p}"
+            );
+        }
+    }
+    // The empty layer's TileJSON names the declared field types too.
+    let tj = s.get("/tiles/counters.json", &[]).json();
+    assert_eq!(
+        tj["vector_layers"][0]["fields"],
+        json!({"name": "String", "daily": "Number", "share": "Number", "heated": "Boolean", "since": "String"})
+    );
+    let counter = |props: Value| {
+        json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
+               "properties": props})
+    };
+    let items = "/collections/counters/items";
+    for (props, mentions) in [
+        (json!({"daily": "3"}), "is \\\"3\\\"; it must be an integer"),
+        (json!({"daily": 3.5}), "it must be an integer"),
+        (json!({"share": true}), "it must be a number"),
+        (json!({"heated": "yes"}), "it must be a boolean"),
+        (json!({"since": "last week"}), "RFC 3339"),
+        (json!({"name": 7}), "it must be a string"),
+    ] {
+        let r = send(&s, "POST", items, Some(&key), &counter(props.clone()));
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert_eq!(r.status, 422, "{props}: {body}");
+        assert!(body.contains(mentions), "{props}: {body}");
+    }
+    let good = json!({"name": "Baana", "daily": 4100, "share": 0.31, "heated": false,
+                      "since": "2026-05-01"});
+    let r = send(&s, "POST", items, Some(&key), &counter(good));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // The stored feature's values, and `?prop=` by the declared type.
+    let found = s.get(&format!("{items}?daily=4100"), &[]).json();
+    assert_eq!(found["numberMatched"], 1, "{found}");
+    assert_eq!(found["features"][0]["properties"]["daily"], 4100);
+    for bad in ["heated=maybe", "daily=0.5", "daily=", "since=null", "share=lots"] {
+        let r = s.get(&format!("{items}?{bad}"), &[]);
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    // A CQL2 comparison of the integer with a string is a type error, even on an empty
+    // layer's neighbour: the declaration decides.
+    let r = s.get(&format!("{items}?filter=daily%3D'many'"), &[]);
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    // Traffic jams: an integer sent as text is refused, the same value as a number is not.
+    let jam = |speed: Value| {
+        json!({"type": "Feature",
+               "geometry": {"type": "LineString", "coordinates": [[24.94, 60.17], [24.95, 60.17]]},
+               "properties": {"road": "Mannerheimintie", "speed_kmh": speed, "level": 2,
+                              "detected_at": "2026-12-01T08:00:00Z"}})
+    };
+    let items = "/collections/traffic_jams/items";
+    assert_eq!(
+        send(&s, "POST", items, Some(&key), &jam(json!("12"))).status,
+        422
+    );
+    assert_eq!(
+        send(&s, "POST", items, Some(&key), &jam(json!(12))).status,
+        201
+    );
 }

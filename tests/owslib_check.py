@@ -13,7 +13,7 @@ ids = [c['id'] for c in w.collections()['collections']]
 assert 'accidents' in ids and 'zoning' in ids, ids
 assert 'accidents' in w.feature_collections()
 q = w.collection_queryables('accidents')
-assert q['properties']['vehicles']['type'] == 'number', q
+assert q['properties']['vehicles']['type'] == 'integer', q  # declared in layers/accidents.toml
 everything = w.collection_items('accidents', limit=10000)
 serious = w.collection_items('accidents', limit=10000, filter="severity = 'serious' AND vehicles >= 2")
 want = [f['id'] for f in everything['features']

@@ -62,10 +62,10 @@ pub fn city(n: u32) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
 /// Tile-rendering views of indexed layers, unfiltered.
 pub fn tile_layers(
     layers: &[(LayerDef, std::sync::Arc<parking_lot::RwLock<LayerIndex>>)],
-) -> Vec<urbantile::index::tile::TileLayer<'_>> {
+) -> Vec<urbantile::composite::TileLayer<'_>> {
     layers
         .iter()
-        .map(|(def, index)| urbantile::index::tile::TileLayer {
+        .map(|(def, index)| urbantile::composite::TileLayer {
             def,
             index,
             filter: None,

@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use geo::{BoundingRect, Coord, LineString, MultiLineString, MultiPoint, MultiPolygon, Polygon};
+use urbantile::composite::{TileLayer, render_tile};
 use urbantile::config::LayerDef;
 use urbantile::filter::Filter;
 use urbantile::index::LayerIndex;
-use urbantile::index::tile::{TileLayer, render_tile};
 use urbantile::ingest::validate::validate;
 use urbantile::ingest::{Position, Record};
 use urbantile::model::{Feature, FeatureId, GeometryKind, Properties, StoredFeature};

@@ -174,6 +174,38 @@ pub fn base_url(headers: &axum::http::HeaderMap) -> String {
 }
 
 /// A header value from text we built ourselves.
+/// The JSON Schema of property `i` of `def` (queryables, OpenAPI): its declared type, or
+/// for a layer that lists names only, the type read from its data (string when unknown).
+pub(crate) fn property_schema(
+    def: &crate::config::LayerDef,
+    i: usize,
+    inferred: Option<crate::index::FieldType>,
+) -> serde_json::Value {
+    use crate::index::FieldType;
+    use crate::model::schema::PropertyType;
+    let name = &def.properties[i];
+    let is_time = def
+        .time
+        .as_ref()
+        .is_some_and(|t| t.start == *name || t.end.as_ref() == Some(name));
+    let (ty, datetime) = match def.declared_type(i) {
+        Some(t) => (t.json_schema_type(), t == PropertyType::DateTime),
+        None => (
+            match inferred {
+                Some(FieldType::Number) => "number",
+                Some(FieldType::Boolean) => "boolean",
+                _ => "string",
+            },
+            is_time,
+        ),
+    };
+    let mut schema = serde_json::json!({ "type": ty });
+    if datetime {
+        schema["format"] = "date-time".into();
+    }
+    schema
+}
+
 pub(crate) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

@@ -122,16 +122,11 @@ fn filter_params(def: &LayerDef, types: &[Option<FieldType>]) -> Vec<Value> {
             json!({"type": "string"}),
         ));
     }
-    for (name, t) in def.properties.iter().zip(types) {
-        let ty = match t {
-            Some(FieldType::Number) => "number",
-            Some(FieldType::Boolean) => "boolean",
-            _ => "string",
-        };
+    for (i, (name, t)) in def.properties.iter().zip(types).enumerate() {
         out.push(q(
             name,
             &format!("Only features whose {name} equals this"),
-            json!({"type": ty}),
+            super::property_schema(def, i, *t),
         ));
     }
     out

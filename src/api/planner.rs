@@ -292,28 +292,14 @@ async fn queryables(
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
     let index = state.data.index.read(&def.id);
-    let times: Vec<&str> = def
-        .time
-        .iter()
-        .flat_map(|t| std::iter::once(t.start.as_str()).chain(t.end.as_deref()))
-        .collect();
     let mut properties = serde_json::Map::new();
     properties.insert(
         "geometry".into(),
         json!({"$ref": "https://geojson.org/schema/Geometry.json"}),
     );
-    for (name, t) in def.properties.iter().zip(index.field_types()) {
-        let mut schema = json!({
-            "title": name,
-            "type": match t {
-                Some(FieldType::Number) => "number",
-                Some(FieldType::Boolean) => "boolean",
-                _ => "string",
-            },
-        });
-        if times.contains(&name.as_str()) {
-            schema["format"] = json!("date-time");
-        }
+    for (i, (name, t)) in def.properties.iter().zip(index.field_types()).enumerate() {
+        let mut schema = super::property_schema(def, i, *t);
+        schema["title"] = json!(name);
         properties.insert(name.clone(), schema);
     }
     let mut r = Json(json!({

@@ -28,7 +28,6 @@ use crate::index::{FieldType, IndexedFeature, LayerIndex};
 use crate::limits::{MAX_FILTER_BYTES, MAX_FILTER_DEPTH, MAX_LIKE_PATTERN, json_depth};
 use crate::model::TimeRange;
 use crate::model::time::parse_rfc3339;
-use crate::query::value_of;
 use crate::tiles::Value;
 use crate::tiles::mercator::{ProjectedGeometry, Rect3857};
 
@@ -553,7 +552,7 @@ impl Cond {
 fn resolve(index: &LayerIndex, f: &IndexedFeature, o: &Operand) -> Option<Lit> {
     match o {
         Operand::Lit(l) => Some(l.clone()),
-        Operand::Property(i) => Some(match value_of(index, f, *i)? {
+        Operand::Property(i) => Some(match index.value_of(f, *i)? {
             Value::String(s) => Lit::Str(s.to_string()),
             Value::Double(d) => Lit::Num(*d),
             Value::Uint(u) => Lit::Num(*u as f64),

@@ -13,7 +13,6 @@
 
 pub mod levels;
 pub mod packed;
-pub mod tile;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 use crate::config::LayerDef;
+use crate::model::schema::PropertyType;
 use crate::model::time::parse_rfc3339;
 use crate::model::{Bbox, FeatureId, LayerId, Properties, StoredFeature, TimeRange};
 use crate::tiles::mercator::Rect3857;
@@ -205,6 +205,24 @@ impl FieldType {
     }
 }
 
+/// The field types a layer file declares (integers are numbers to a style), or none yet
+/// for a layer whose types are read from its data.
+fn declared_field_types(def: &LayerDef) -> Vec<Option<FieldType>> {
+    match &def.types {
+        Some(types) => types
+            .iter()
+            .map(|t| {
+                Some(match t {
+                    PropertyType::String | PropertyType::DateTime => FieldType::String,
+                    PropertyType::Integer | PropertyType::Number => FieldType::Number,
+                    PropertyType::Boolean => FieldType::Boolean,
+                })
+            })
+            .collect(),
+        None => vec![None; def.properties.len()],
+    }
+}
+
 impl LayerIndex {
     /// Projects and bulk-loads `features`; features without a projectable, non-empty
     /// geometry are left out (ingest does not let such features in).
@@ -214,7 +232,7 @@ impl LayerIndex {
         // that a tile reads a few contiguous runs instead of chasing pointers at random.
         features.sort_by_cached_key(|f| (Bbox::of(&f.feature.geometry).map_or(0, z_order), f.id));
         let mut index = LayerIndex {
-            field_types: vec![None; def.properties.len()],
+            field_types: declared_field_types(def),
             ..Default::default()
         };
         index.features.reserve(features.len());
@@ -249,10 +267,15 @@ impl LayerIndex {
         let tags = self
             .values
             .push_tags(&def.properties, &f.feature.properties, &mut self.tags);
-        // A key's type is that of its values; a key whose values mix types is a string,
-        // since that is how a style can always read it.
+        // Without a declaration, a key's type is that of its values; a key whose values
+        // mix types is a string, since that is how a style can always read it.
         self.field_types.resize(def.properties.len(), None);
-        for (k, v) in &self.tags[tags.start as usize..tags.end as usize] {
+        let inferred = if def.types.is_some() {
+            &[][..]
+        } else {
+            &self.tags[tags.start as usize..tags.end as usize]
+        };
+        for (k, v) in inferred {
             let t = FieldType::of(&self.values.values[*v as usize]);
             let slot = &mut self.field_types[*k as usize];
             *slot = match *slot {
@@ -445,6 +468,15 @@ impl LayerIndex {
     }
 
     /// Type of each declared property (by index), `None` when no feature has it.
+    /// The value of property `key` (its place in the layer's `properties`) of a feature,
+    /// if it has one.
+    pub fn value_of(&self, f: &IndexedFeature, key: usize) -> Option<&Value> {
+        self.tags(f)
+            .iter()
+            .find(|(k, _)| *k as usize == key)
+            .map(|(_, v)| &self.values()[*v as usize])
+    }
+
     pub fn field_types(&self) -> &[Option<FieldType>] {
         &self.field_types
     }

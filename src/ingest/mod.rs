@@ -63,8 +63,8 @@ impl RecordError {
 /// A record that was read, with its position for later validation errors.
 pub type Record = Result<(Position, Feature), RecordError>;
 
-/// Input formats, by the names the CLI and layer files use.
-pub const FORMATS: &[&str] = &["geojson", "geojsonseq", "csv", "osm"];
+/// Input formats, by the names the CLI and layer files use (defined with the layer files).
+pub use crate::config::FORMATS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

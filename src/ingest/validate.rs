@@ -25,8 +25,8 @@ pub enum OnInvalid {
     Repair,
 }
 
-/// A feature that passed: as the store will keep it, and what was wrong with its geometry
-/// when it had to be repaired.
+/// A feature that passed: as the store will keep it, and what was repaired (the first
+/// thing: a geometry made valid, or a value of the wrong type dropped).
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub feature: NewFeature,
@@ -127,8 +127,26 @@ pub fn validate_with(
 
     let mut kept = Properties::new();
     let mut all = feature.properties;
-    for name in &def.properties {
+    for (i, name) in def.properties.iter().enumerate() {
         if let Some(v) = all.remove(name) {
+            // Files carry text (CSV cells, OSM tags): a value is made of the declared type
+            // where that loses nothing, and refused otherwise.
+            // Repairing drops the one value and keeps the feature, as a map would rather
+            // show the building without its height than not at all.
+            let Some(t) = def.declared_type(i) else {
+                kept.insert(name.clone(), v);
+                continue;
+            };
+            let v = match (t.coerce(v), on_invalid) {
+                (Ok(v), _) => v,
+                (Err(reason), OnInvalid::Refuse { .. }) => return Err(err(name, reason)),
+                (Err(reason), OnInvalid::Repair) => {
+                    if repaired.is_none() {
+                        repaired = Some(err(name, format!("{reason}; dropped")));
+                    }
+                    continue;
+                }
+            };
             kept.insert(name.clone(), v);
         }
     }
@@ -211,6 +229,48 @@ mod tests {
                 start: Some(1_767_225_600),
                 end: None
             }
+        );
+    }
+
+    #[test]
+    fn declared_types_coerce_text_and_refuse_what_does_not_fit() {
+        let def = LayerDef::from_toml(
+            std::path::Path::new("buildings.toml"),
+            "title = \"B\"\ngeometry = \"point\"\n\
+             properties = { name = \"string\", levels = \"integer\", open = \"boolean\" }\n",
+        )
+        .unwrap();
+        let at = |props| feature(geo::Point::new(24.9, 60.1).into(), props);
+        let nf = validate(
+            &def,
+            &AT,
+            at(serde_json::json!({"name": 12, "levels": "3", "open": "yes"})),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(nf.feature.properties),
+            serde_json::json!({"name": "12", "levels": 3, "open": true})
+        );
+        let e = validate(&def, &AT, at(serde_json::json!({"levels": "3;4"}))).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 7, field \"levels\": is \"3;4\"; it must be an integer"
+        );
+        // Repairing keeps the feature without the value, and says so.
+        let checked = validate_with(
+            &def,
+            &AT,
+            at(serde_json::json!({"name": "A", "levels": "3;4"})),
+            OnInvalid::Repair,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(checked.feature.feature.properties),
+            serde_json::json!({"name": "A"})
+        );
+        assert_eq!(
+            checked.repaired.unwrap().to_string(),
+            "line 7, field \"levels\": is \"3;4\"; it must be an integer; dropped"
         );
     }
 

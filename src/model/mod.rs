@@ -4,6 +4,8 @@
 //! Coordinates in a [`Feature`] are WGS84 longitude/latitude (EPSG:4326, RFC 7946 order).
 //! Projection to Web Mercator is the job of [`crate::tiles::mercator`].
 
+pub mod schema;
+pub mod tag_filter;
 pub mod time;
 
 use std::fmt;

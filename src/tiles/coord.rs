@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::config::MAX_ZOOM;
+use crate::tiles::MAX_ZOOM;
 use crate::tiles::mercator::{HALF_WORLD, Rect3857};
 
 /// A tile address `z/x/y`, checked to lie inside the scheme.

@@ -20,7 +20,7 @@ use geo::{Coord, LineString};
 use crate::tiles::clip::Pt;
 use crate::tiles::mercator::{HALF_WORLD, ProjectedGeometry};
 use crate::tiles::mvt::{GeomType, GeometryWriter, read_varint, unzigzag};
-use crate::tiles::render::{grid_ring, open_ring, quantise, smaller_than};
+use crate::tiles::quantise::{grid_ring, open_ring, quantise, smaller_than};
 use crate::tiles::simplify::Simplifier;
 use crate::tiles::{EXTENT, TileCoord};
 
@@ -208,7 +208,7 @@ impl GridDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tiles::render::area2;
+    use crate::tiles::quantise::area2;
     use geo::{MultiLineString, MultiPolygon, line_string, polygon};
 
     fn tile_box(tile: TileCoord, at: [f64; 4]) -> geo::Polygon<f64> {

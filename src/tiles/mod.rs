@@ -16,6 +16,7 @@ pub mod grid;
 pub mod gzip;
 pub mod mercator;
 pub mod mvt;
+pub mod quantise;
 pub mod render;
 pub mod simplify;
 
@@ -23,6 +24,9 @@ pub use coord::{TileCoord, TileCoordError};
 pub use mercator::ProjectedGeometry;
 pub use mvt::Value;
 pub use render::LayerRenderer;
+
+/// Deepest zoom the server renders; deeper requests are out of the tile scheme.
+pub const MAX_ZOOM: u8 = 24;
 
 /// Tile extent in MVT units: coordinates run 0..EXTENT across a tile.
 pub const EXTENT: u32 = 4096;
