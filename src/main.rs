@@ -63,6 +63,9 @@ enum Command {
         /// Seconds an expensive request may take, waiting included; past it, 503.
         #[arg(long, env = "URBANTILE_DEADLINE_SECS", default_value_t = 10.0)]
         deadline_secs: f64,
+        /// `/changes` streams open at once; past it, 503.
+        #[arg(long, env = "URBANTILE_MAX_SUBSCRIBERS", default_value_t = urbantile::api::changes::DEFAULT_MAX_SUBSCRIBERS)]
+        max_subscribers: usize,
         /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests under way.
         #[arg(long, env = "URBANTILE_DRAIN_SECS", default_value_t = 10.0)]
         drain_secs: f64,
@@ -133,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             workers,
             queue,
             deadline_secs,
+            max_subscribers,
             drain_secs,
         } => {
             let seconds = |flag: &str, s: f64| {
@@ -156,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
                     deadline: seconds("deadline-secs", deadline_secs)?,
                 },
                 drain: seconds("drain-secs", drain_secs)?,
+                max_subscribers,
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -313,6 +318,7 @@ struct ServeOptions {
     max_body: usize,
     compute: urbantile::compute::Limits,
     drain: std::time::Duration,
+    max_subscribers: usize,
 }
 
 async fn serve(
@@ -333,6 +339,7 @@ async fn serve(
         basemap: options.basemap.map(Into::into),
         max_body: options.max_body,
         closing: closing_rx.clone(),
+        subscribers: urbantile::api::changes::Subscribers::new(options.max_subscribers),
     });
     let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)

@@ -241,6 +241,51 @@ fn a_full_queue_sheds_with_503_and_retry_after() {
     assert_eq!(server.get("/health", &[]).status, 200);
 }
 
+#[test]
+fn change_streams_past_the_bound_get_503_and_a_closed_one_frees_its_place() {
+    let _turn = turn();
+    let dir = tempfile::tempdir().unwrap();
+    let layers = common::layer_folder(dir.path(), &["schools"], &[]);
+    let streams = urbantile::api::changes::Subscribers::new(2);
+    let in_server = streams.clone();
+    let server =
+        TestServer::start_configured(&layers, urbantile::compute::Limits::default(), |state| {
+            state.subscribers = in_server
+        });
+    // Opens a stream and reads its status line; the stream stays open with the socket.
+    let open = || {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /changes HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8];
+        while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).unwrap_or(0) == 1 {
+            head.push(byte[0]);
+        }
+        (s, String::from_utf8_lossy(&head).into_owned())
+    };
+    let (first, a) = open();
+    let (_second, b) = open();
+    assert!(
+        a.starts_with("HTTP/1.1 200") && b.starts_with("HTTP/1.1 200"),
+        "{a}{b}"
+    );
+    let (_, c) = open();
+    assert!(c.starts_with("HTTP/1.1 503"), "{c}");
+    assert!(c.to_ascii_lowercase().contains("retry-after: 30"), "{c}");
+    assert_eq!(streams.open(), 2);
+    // A client that goes frees its place (the server notices on its next write to it, at
+    // once for a closed socket on loopback, or at the keep-alive at the latest).
+    drop(first);
+    let t0 = std::time::Instant::now();
+    while streams.open() > 1 && t0.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, d) = open();
+    assert!(d.starts_with("HTTP/1.1 200"), "{d}");
+}
+
 /// Values that break parsers: empty, huge, negative, not numbers, encodings, markup,
 /// traversal, deep nesting, long runs.
 const NASTY: &[&str] = &[

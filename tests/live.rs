@@ -1355,7 +1355,13 @@ fn declared_types_are_the_contract_for_writes_and_queryables() {
     let found = s.get(&format!("{items}?daily=4100"), &[]).json();
     assert_eq!(found["numberMatched"], 1, "{found}");
     assert_eq!(found["features"][0]["properties"]["daily"], 4100);
-    for bad in ["heated=maybe", "daily=0.5", "daily=", "since=null", "share=lots"] {
+    for bad in [
+        "heated=maybe",
+        "daily=0.5",
+        "daily=",
+        "since=null",
+        "share=lots",
+    ] {
         let r = s.get(&format!("{items}?{bad}"), &[]);
         assert_eq!(r.status, 400, "{bad}");
     }

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -30,6 +31,52 @@ pub fn routes() -> Router<AppState> {
 
 /// Change-log rows read per store query when catching up.
 const CATCH_UP: u32 = 500;
+
+/// Default for `serve --max-subscribers`: open `/changes` streams at once.
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 10_000;
+
+/// Counts the open `/changes` streams against a bound: each holds a connection, a task
+/// and a place in the broadcast channel for as long as the client stays, so an anonymous
+/// client could otherwise open them until memory or file descriptors run out.
+#[derive(Clone, Debug)]
+pub struct Subscribers {
+    open: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Subscribers {
+    pub fn new(max: usize) -> Subscribers {
+        Subscribers {
+            open: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// A place for one more stream, `None` when all are taken. The place is freed when
+    /// the returned guard is dropped (the stream ends or the client goes).
+    fn enter(&self) -> Option<Subscribed> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Subscribed(self.open.clone()))
+    }
+
+    /// Streams open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// One open stream's place, given back on drop.
+struct Subscribed(Arc<AtomicUsize>);
+
+impl Drop for Subscribed {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 async fn changes(
     State(state): State<AppState>,
@@ -69,6 +116,15 @@ async fn changes(
             ))
         })?),
     };
+    let Some(place) = state.subscribers.enter() else {
+        return Err(ApiError::Unavailable {
+            description: format!(
+                "{} change streams are open, the most this server keeps (--max-subscribers)",
+                state.subscribers.max
+            ),
+            retry_after_s: 30,
+        });
+    };
     // Subscribe before reading the log, so that nothing falls between the two.
     let receiver = state.data.feed.subscribe();
     let (cursor, reset) = match last_id {
@@ -94,6 +150,7 @@ async fn changes(
         cursor,
         backlog: std::collections::VecDeque::new(),
         reset,
+        _place: place,
     };
     // The stream ends when the server starts shutting down, so that it can drain.
     let stream = futures_util::stream::unfold(feed, |mut f| async move {
@@ -106,6 +163,8 @@ async fn changes(
 
 /// One subscriber's position in the feed.
 struct Follow {
+    /// Held for as long as the stream lives.
+    _place: Subscribed,
     data: Arc<Dataset>,
     layers: Arc<BTreeSet<LayerId>>,
     receiver: broadcast::Receiver<Arc<Change>>,

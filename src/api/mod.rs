@@ -38,6 +38,8 @@ pub struct AppState {
     /// Turns true when the server starts shutting down: long-lived answers (`/changes`)
     /// end then.
     pub closing: tokio::sync::watch::Receiver<bool>,
+    /// Open `/changes` streams and their bound.
+    pub subscribers: changes::Subscribers,
 }
 
 /// Default for [`AppState::max_body`]: 32 MiB.
@@ -51,6 +53,7 @@ impl AppState {
             basemap: None,
             max_body: DEFAULT_MAX_BODY,
             closing: tokio::sync::watch::channel(false).1,
+            subscribers: changes::Subscribers::new(changes::DEFAULT_MAX_SUBSCRIBERS),
         }
     }
 

@@ -33,18 +33,22 @@ impl TestServer {
 
     /// Like [`TestServer::start`], refusing request bodies over `max_body` bytes.
     pub fn start_with_body_limit(layers_dir: &Path, max_body: usize) -> TestServer {
-        Self::start_configured(layers_dir, max_body, urbantile::compute::Limits::default())
+        Self::start_configured(layers_dir, urbantile::compute::Limits::default(), |s| {
+            s.max_body = max_body
+        })
     }
 
     /// Like [`TestServer::start`], with these compute pool limits.
     pub fn start_with_limits(layers_dir: &Path, limits: urbantile::compute::Limits) -> TestServer {
-        Self::start_configured(layers_dir, urbantile::api::DEFAULT_MAX_BODY, limits)
+        Self::start_configured(layers_dir, limits, |_| {})
     }
 
-    fn start_configured(
+    /// Like [`TestServer::start`], with these compute pool limits and the router's state
+    /// changed by `configure`.
+    pub fn start_configured(
         layers_dir: &Path,
-        max_body: usize,
         limits: urbantile::compute::Limits,
+        configure: impl FnOnce(&mut AppState),
     ) -> TestServer {
         std::env::set_current_dir(root()).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -62,7 +66,7 @@ impl TestServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             let mut state = AppState::new(data.clone());
-            state.max_body = max_body;
+            configure(&mut state);
             let app = router(state);
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             (addr, data)
