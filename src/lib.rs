@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> live / dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> config -> tiles / model`.
+//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> config -> tiles / model`.
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -20,8 +20,7 @@
 //! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
-//! | [`dataset`] | layer definitions + store + index + tile cache of a running server, and first-start ingest |
-//! | [`live`] | feature edits (validate, one transaction, index in place, cache invalidation) and the change feed that follows the store's log |
+//! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, index in place, cache invalidation) and the feed; `dataset::follow`: following the store's change log |
 //! | [`style`] | the MapLibre style generated from the layer files |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
@@ -40,7 +39,6 @@ pub mod generate;
 pub mod index;
 pub mod ingest;
 pub mod limits;
-pub mod live;
 pub mod model;
 pub mod planner;
 pub mod query;

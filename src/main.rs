@@ -174,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let data = Dataset::open(&cli.layers, &cli.database).await?;
             let Some(def) = data.layer(&layer) else {
-                let known: Vec<_> = data.layers.iter().map(|l| l.id.as_str()).collect();
+                let known: Vec<_> = data.layers().iter().map(|l| l.id.as_str()).collect();
                 bail!(
                     "unknown layer {layer:?}; the layers are: {}",
                     known.join(", ")
@@ -196,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
             )?;
             let bar = progress(def.id.as_str());
             let report = ingest_records(
-                data.store.as_ref(),
+                data.store().as_ref(),
                 def,
                 &file,
                 records,
@@ -235,8 +235,8 @@ async fn main() -> anyhow::Result<()> {
                 "{:<22} {:<8} {:>8}  {:<5}  bounds (w,s,e,n)",
                 "layer", "geometry", "count", "zooms"
             );
-            for def in &data.layers {
-                let stats = data.store.stats(&def.id).await?;
+            for def in data.layers() {
+                let stats = data.store().stats(&def.id).await?;
                 let bounds = stats.bounds.map_or("-".to_owned(), |b| {
                     format!("{:.5},{:.5},{:.5},{:.5}", b.west, b.south, b.east, b.north)
                 });
@@ -265,7 +265,7 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
                 bail!("a key needs --write LAYERS or --read LAYERS (`*` for every layer)");
             }
             let scope = |s: Option<String>, flag: &str| -> anyhow::Result<Scope> {
-                Scope::parse(s.as_deref().unwrap_or(""), &data.layers)
+                Scope::parse(s.as_deref().unwrap_or(""), data.layers())
                     .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
             };
             let info = KeyInfo {
@@ -276,7 +276,7 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
                 revoked_at: None,
             };
             let key = generate_key()?;
-            data.store.add_key(&info, &hash_key(&key)).await?;
+            data.store().add_key(&info, &hash_key(&key)).await?;
             println!(
                 "key {:?}: read {}, write {}; it is shown only now:",
                 info.name, info.read, info.write
@@ -285,7 +285,7 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
         }
         KeysAction::List => {
             println!("{:<20} {:<30} {:<30} state", "name", "read", "write");
-            for k in data.store.keys().await? {
+            for k in data.store().keys().await? {
                 let state = match k.revoked_at {
                     Some(t) => format!("revoked {}", urbantile::model::time::format_rfc3339(t)),
                     None => format!(
@@ -302,7 +302,7 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
             }
         }
         KeysAction::Revoke { name } => {
-            if !data.store.revoke_key(&name, now).await? {
+            if !data.store().revoke_key(&name, now).await? {
                 bail!("no live key named {name:?}");
             }
             println!("key {name:?} revoked");
@@ -326,11 +326,11 @@ async fn serve(
     database: &str,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
-    let mut data = Dataset::open(layers, database)
+    let data = Dataset::open(layers, database)
         .await
-        .with_context(|| format!("starting with layers from {}", layers.display()))?;
-    data.cache = urbantile::cache::TileCache::new(options.cache_bytes);
-    data.compute = urbantile::compute::Compute::new(options.compute);
+        .with_context(|| format!("starting with layers from {}", layers.display()))?
+        .with_cache(urbantile::cache::TileCache::new(options.cache_bytes))
+        .with_compute(urbantile::compute::Compute::new(options.compute));
     data.ingest_sources_if_empty().await?;
     let data = data.go_live().await?;
     let (closing, closing_rx) = tokio::sync::watch::channel(false);

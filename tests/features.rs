@@ -23,7 +23,7 @@ fn stored(layer: &str) -> Vec<StoredFeature> {
     rt.block_on(
         server()
             .data
-            .store
+            .store()
             .load_layer(&LayerId::new(layer).unwrap()),
     )
     .unwrap()
@@ -84,7 +84,7 @@ fn the_landing_page_links_conformance_and_collections() {
 fn collections_have_spatial_and_temporal_extents() {
     let doc = get_json("/collections");
     let cols = doc["collections"].as_array().unwrap();
-    assert_eq!(cols.len(), server().data.layers.len());
+    assert_eq!(cols.len(), server().data.layers().len());
     let events = cols.iter().find(|c| c["id"] == "public_events").unwrap();
     let bbox = events["extent"]["spatial"]["bbox"][0].as_array().unwrap();
     assert!(bbox[0].as_f64().unwrap() > 24.9 && bbox[2].as_f64().unwrap() < 25.0);
@@ -281,7 +281,7 @@ fn ogrinfo(args: &[&str]) -> String {
 fn gdal_reads_every_collection_and_pages_through_a_layer() {
     let url = format!("OAPIF:{}/", server().base_url());
     let listing = ogrinfo(&["-ro", "-q", &url]);
-    for def in &server().data.layers {
+    for def in server().data.layers() {
         assert!(
             listing.contains(&format!(": {} (", def.id)),
             "{} missing in\n{listing}",

@@ -38,11 +38,11 @@ fn the_catalog_lists_every_layer_with_the_stores_count_and_bounds() {
     assert_eq!(r.status, 200);
     let body = r.json();
     let layers = body["layers"].as_array().unwrap();
-    assert_eq!(layers.len(), s.data.layers.len());
+    assert_eq!(layers.len(), s.data.layers().len());
     let rt = tokio::runtime::Runtime::new().unwrap();
     for l in layers {
         let id = urbantile::model::LayerId::new(l["id"].as_str().unwrap()).unwrap();
-        let stats = rt.block_on(s.data.store.stats(&id)).unwrap();
+        let stats = rt.block_on(s.data.store().stats(&id)).unwrap();
         assert_eq!(l["count"].as_u64().unwrap(), stats.count, "{id}");
         assert!(stats.count > 0, "layer {id} is empty");
         let b = l["bounds"].as_array().unwrap();
@@ -322,12 +322,12 @@ fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
     let add = |name: &str, read: &str, secret: &str| {
         let info = KeyInfo {
             name: name.into(),
-            read: Scope::parse(read, &s.data.layers).unwrap(),
+            read: Scope::parse(read, s.data.layers()).unwrap(),
             write: Scope::from_stored("-"),
             created_at: 0,
             revoked_at: None,
         };
-        rt.block_on(s.data.store.add_key(&info, &hash_key(secret)))
+        rt.block_on(s.data.store().add_key(&info, &hash_key(secret)))
             .unwrap();
     };
     add("analysts", "accidents", "ut_analysts");
@@ -356,7 +356,8 @@ fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
         s.get("/catalog", &[("Authorization", "Basic abc")]).status,
         401
     );
-    rt.block_on(s.data.store.revoke_key("analysts", 1)).unwrap();
+    rt.block_on(s.data.store().revoke_key("analysts", 1))
+        .unwrap();
     assert_eq!(
         with("/collections/accidents/items", "ut_analysts").status,
         401

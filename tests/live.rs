@@ -857,7 +857,7 @@ fn the_change_feed_sends_every_edit_and_a_reconnect_gets_what_it_missed() {
     // A client further behind than the log reaches is told so, not silently skipped ahead;
     // so is one with an id this store never gave.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(s.data.store.prune_changes_through(seen + 2))
+    rt.block_on(s.data.store().prune_changes_through(seen + 2))
         .unwrap();
     let mut late = Events::open(
         &s,
@@ -1027,7 +1027,7 @@ fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
             let def = s.data.layer(id).unwrap();
             TileLayer {
                 def,
-                index: s.data.index.slot(&def.id),
+                index: s.data.index().slot(&def.id),
                 filter: None,
             }
         })
@@ -1123,9 +1123,9 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
             reads += 1;
             let set = next(sets.len() as u64) as usize;
             let t = tiles[next(tiles.len() as u64) as usize];
-            let before = s.data.cache.stats().hits;
+            let before = s.data.cache().stats().hits;
             let (bytes, etag) = served(&s, sets[set], t);
-            hits += s.data.cache.stats().hits - before;
+            hits += s.data.cache().stats().hits - before;
             let want = fresh(&s, sets[set], t);
             assert!(
                 bytes == want,
@@ -1149,7 +1149,7 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
         .iter()
         .map(|id| {
             let def = s.data.layer(id).unwrap();
-            let stored = rt.block_on(s.data.store.load_layer(&def.id)).unwrap();
+            let stored = rt.block_on(s.data.store().load_layer(&def.id)).unwrap();
             let index = urbantile::index::LayerIndex::build(def, stored);
             (def, std::sync::Arc::new(parking_lot::RwLock::new(index)))
         })

@@ -13,7 +13,7 @@ use geo::InteriorPoint;
 fn named(server: &TestServer, layer: &str) -> (String, [f64; 2]) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let id = urbantile::model::LayerId::new(layer).unwrap();
-    let features = rt.block_on(server.data.store.load_layer(&id)).unwrap();
+    let features = rt.block_on(server.data.store().load_layer(&id)).unwrap();
     // The largest named feature: easy to hit with a click, whatever its neighbours.
     features
         .iter()
@@ -78,7 +78,7 @@ fn style_json_draws_every_public_layer_from_this_servers_tiles() {
     let url = style["sources"]["urbantile"]["url"].as_str().unwrap();
     assert!(url.starts_with(&server.base_url()), "{url}");
     let layers = style["layers"].as_array().unwrap();
-    for def in server.data.layers.iter().filter(|d| !d.private) {
+    for def in server.data.layers().iter().filter(|d| !d.private) {
         let drawn: Vec<_> = layers
             .iter()
             .filter(|l| l["source-layer"] == def.id.as_str())

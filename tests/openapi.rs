@@ -20,7 +20,7 @@ fn every_documented_path_answers() {
     let school = {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let id = urbantile::model::LayerId::new("schools").unwrap();
-        rt.block_on(server.data.store.load_layer(&id)).unwrap()[0]
+        rt.block_on(server.data.store().load_layer(&id)).unwrap()[0]
             .id
             .0
     };

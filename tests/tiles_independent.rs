@@ -15,8 +15,10 @@ fn tiles_at_z14_z16_and_overzoom_match_the_clipped_source_features() {
     let sources = server.dir.path().join("sources");
     std::fs::create_dir_all(&sources).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    for def in &server.data.layers {
-        let features = rt.block_on(server.data.store.load_layer(&def.id)).unwrap();
+    for def in server.data.layers() {
+        let features = rt
+            .block_on(server.data.store().load_layer(&def.id))
+            .unwrap();
         let features: Vec<serde_json::Value> = features
             .into_iter()
             .map(|f| {

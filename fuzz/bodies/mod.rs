@@ -535,12 +535,12 @@ fn server() -> &'static Server {
             let key = generate_key().unwrap();
             let info = KeyInfo {
                 name: "fuzz".into(),
-                read: Scope::parse("*", &data.layers).unwrap(),
-                write: Scope::parse("", &data.layers).unwrap(),
+                read: Scope::parse("*", data.layers()).unwrap(),
+                write: Scope::parse("", data.layers()).unwrap(),
                 created_at: 0,
                 revoked_at: None,
             };
-            data.store.add_key(&info, &hash_key(&key)).await.unwrap();
+            data.store().add_key(&info, &hash_key(&key)).await.unwrap();
             let data = data.go_live().await.expect("the dataset goes live");
             (router(AppState::new(data)), key)
         });

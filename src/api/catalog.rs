@@ -45,7 +45,7 @@ async fn ping(
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    match state.data.store.health().await {
+    match state.data.store_health().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
@@ -63,9 +63,9 @@ async fn catalog(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let data = &state.data;
     let layers: Vec<_> = reader
-        .visible(&data.layers)
+        .visible(data.layers())
         .map(|def| {
-            let index = data.index.read(&def.id);
+            let index = data.index().read(&def.id);
             json!({
                 "id": def.id,
                 "title": def.title,

@@ -103,7 +103,7 @@ async fn changes(
     }
     if !asked {
         layers = reader
-            .visible(&state.data.layers)
+            .visible(state.data.layers())
             .map(|d| d.id.clone())
             .collect();
     }
@@ -126,21 +126,17 @@ async fn changes(
         });
     };
     // Subscribe before reading the log, so that nothing falls between the two.
-    let receiver = state.data.feed.subscribe();
+    let (receiver, last) = state.data.subscribe();
     let (cursor, reset) = match last_id {
-        None => (state.data.feed.last(), false),
+        None => (last, false),
         Some(id) => {
-            let span = state.data.store.change_span().await?;
+            let span = state.data.change_span().await?;
             // Entries after `id` were pruned if the log now starts later than `id + 1`; an
             // id past the log's end is not one of this store's.
             let pruned = span
                 .is_some_and(|(first, last)| first > id.saturating_add(1) || id > last)
                 || (span.is_none() && id > 0);
-            if pruned {
-                (state.data.feed.last(), true)
-            } else {
-                (id, false)
-            }
+            if pruned { (last, true) } else { (id, false) }
         }
     };
     let feed = Follow {
@@ -189,8 +185,8 @@ impl Follow {
                 continue;
             }
             // Behind the feed (a reconnect, or a lagging subscriber): read the log.
-            if self.cursor < self.data.feed.last() {
-                match self.data.store.changes_since(self.cursor, CATCH_UP).await {
+            if self.cursor < self.data.last_change() {
+                match self.data.changes_since(self.cursor, CATCH_UP).await {
                     // The log is gap-free: a gap is entries pruned before this subscriber
                     // read them. Say so rather than skip them silently.
                     Ok(batch) if batch.first().is_some_and(|c| c.seq > self.cursor + 1) => {

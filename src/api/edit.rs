@@ -1,7 +1,7 @@
 //! OGC API - Features Part 4 (create, replace, update, delete) on
 //! `/collections/{id}/items[/{fid}]`. Every write needs a key with the layer in its write
 //! scope: none gets 401, a key without the scope 403. The edit itself is
-//! [`crate::live`]'s: all or nothing, durable before the answer, and visible to the next
+//! [`crate::dataset::live`]'s: all or nothing, durable before the answer, and visible to the next
 //! tile or query.
 //!
 //! An invalid geometry gets 422, saying whether it could be repaired; POST, PUT and PATCH
@@ -19,9 +19,9 @@ use crate::api::features::{GEOJSON, feature_json};
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
 use crate::auth::Reader;
 use crate::config::LayerDef;
+use crate::dataset::live::{Done, Edit, EditOptions};
 use crate::ingest::Position;
 use crate::ingest::geojson::{feature_record, read_collection};
-use crate::live::{Done, Edit, EditOptions};
 use crate::model::{Feature, FeatureId, StoredFeature};
 
 pub fn routes() -> Router<AppState> {

@@ -117,9 +117,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::live::EditError> for ApiError {
-    fn from(e: crate::live::EditError) -> Self {
-        use crate::live::EditError as E;
+impl From<crate::dataset::live::EditError> for ApiError {
+    fn from(e: crate::dataset::live::EditError) -> Self {
+        use crate::dataset::live::EditError as E;
         match e {
             E::NotFound { .. } => ApiError::NotFound(e.to_string()),
             E::Precondition { ref current, .. } => ApiError::PreconditionFailed {

@@ -157,7 +157,7 @@ async fn conformance(
 }
 
 fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
-    let index = state.data.index.read(&def.id);
+    let index = state.data.index().read(&def.id);
     let id = def.id.as_str();
     let mut extent = json!({
         "spatial": {
@@ -196,12 +196,12 @@ async fn collections(
 ) -> Result<Response, ApiError> {
     no_params(&params)?;
     let base = base_url(&headers);
-    let public: Vec<&LayerDef> = reader.visible(&state.data.layers).collect();
+    let public: Vec<&LayerDef> = reader.visible(state.data.layers()).collect();
     if wants_html(&params, &headers)? {
         let rows: String = public
             .iter()
             .map(|d| {
-                let n = state.data.index.read(&d.id).len();
+                let n = state.data.index().read(&d.id).len();
                 format!(
                     "<tr><td><a href=\"/collections/{id}?f=html\">{t}</a></td><td>{n}</td><td>{desc}</td></tr>",
                     id = d.id,
@@ -329,13 +329,13 @@ fn items_page(
     runtime: &tokio::runtime::Handle,
 ) -> Result<Response, ApiError> {
     let (q, page_ids) = {
-        let index = data.index.read(&def.id);
+        let index = data.index().read(&def.id);
         let q = ItemsQuery::parse(def, &index, params, crate::model::time::now_secs())
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let page = run(&index, &q);
         (q, page)
     };
-    let features = runtime.block_on(data.store.features_by_ids(&def.id, &page_ids.ids))?;
+    let features = runtime.block_on(data.stored_features(&def.id, &page_ids.ids))?;
     let id = def.id.as_str();
     let path = format!("{base}/collections/{id}/items");
     let next = (q.offset + q.limit < page_ids.matched).then(|| q.offset + q.limit);
@@ -451,8 +451,7 @@ async fn item(
     let fid_num: u64 = fid.parse().map_err(|_| not_found())?;
     let found = state
         .data
-        .store
-        .features_by_ids(&def.id, &[FeatureId(fid_num)])
+        .stored_features(&def.id, &[FeatureId(fid_num)])
         .await?;
     let f = found.first().ok_or_else(not_found)?;
     let base = base_url(&headers);
@@ -501,7 +500,7 @@ async fn item(
         ),
     ]);
     // The ETag of the feature's state, for If-Match on writes and revalidation here.
-    let etag = crate::live::feature_etag(&f.feature);
+    let etag = crate::dataset::live::feature_etag(&f.feature);
     if crate::api::tiles::if_none_match(&headers, &etag) {
         return Ok((
             axum::http::StatusCode::NOT_MODIFIED,

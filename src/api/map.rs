@@ -30,8 +30,8 @@ async fn style(
 ) -> Json<serde_json::Value> {
     let data = &state.data;
     let snapshots: Vec<_> = reader
-        .visible(&data.layers)
-        .map(|d| (d, data.index.read(&d.id)))
+        .visible(data.layers())
+        .map(|d| (d, data.index().read(&d.id)))
         .collect();
     let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, &**i)).collect();
     Json(crate::style::style(

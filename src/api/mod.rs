@@ -65,7 +65,7 @@ impl AppState {
         F: FnOnce(&Dataset) -> Result<T, ApiError> + Send + 'static,
     {
         let data = self.data.clone();
-        self.data.compute.run(move || work(&data)).await?
+        self.data.compute().run(move || work(&data)).await?
     }
 }
 
@@ -140,8 +140,7 @@ impl axum::extract::FromRequestParts<AppState> for Auth {
             })?;
         let info = state
             .data
-            .store
-            .key_by_hash(&crate::auth::hash_key(key))
+            .live_key(&crate::auth::hash_key(key))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked key".into()))?;
         Ok(Auth(Reader { key: Some(info) }))

@@ -627,14 +627,14 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
             &[404],
         ),
     );
-    let public: Vec<&LayerDef> = reader.visible(&state.data.layers).collect();
+    let public: Vec<&LayerDef> = reader.visible(state.data.layers()).collect();
     let polygon_layers: Vec<&str> = public
         .iter()
         .filter(|d| d.geometry == crate::model::GeometryKind::Polygon)
         .map(|d| d.id.as_str())
         .collect();
     for def in &public {
-        let index = state.data.index.read(&def.id);
+        let index = state.data.index().read(&def.id);
         collection_paths(def, index.field_types(), &polygon_layers, &mut paths);
         write_paths(def, &mut paths);
     }

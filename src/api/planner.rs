@@ -140,7 +140,7 @@ async fn nearest(
     let hits = state
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
-            let index = data.index.read(&def.id);
+            let index = data.index().read(&def.id);
             let filter = filters(def, &index, &rest)?;
             Ok(planner::nearest(&index, &filter, lon, lat, k, max))
         })
@@ -164,7 +164,7 @@ async fn features_of(
     def: &LayerDef,
     ids: &[FeatureId],
 ) -> Result<Vec<Value>, ApiError> {
-    let found = state.data.store.features_by_ids(&def.id, ids).await?;
+    let found = state.data.stored_features(&def.id, ids).await?;
     Ok(found.iter().map(|f| feature_json(def, f, None)).collect())
 }
 
@@ -192,7 +192,7 @@ async fn containing(
     let ids = state
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
-            let index = data.index.read(&def.id);
+            let index = data.index().read(&def.id);
             let filter = filters(def, &index, &rest)?;
             Ok(planner::containing(&index, &filter, lon, lat))
         })
@@ -243,7 +243,7 @@ async fn aggregate(
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
             let groups = {
-                let (index, groups_index) = data.index.read_both(&def.id, &by_layer);
+                let (index, groups_index) = data.index().read_both(&def.id, &by_layer);
                 if let Some(i) = sum
                     && index
                         .field_types()
@@ -261,7 +261,7 @@ async fn aggregate(
                 planner::aggregate(&index, &filter, &groups_index, sum)
             };
             let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
-            let found = runtime.block_on(data.store.features_by_ids(&by_layer, &ids))?;
+            let found = runtime.block_on(data.stored_features(&by_layer, &ids))?;
             let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
                 .iter()
                 .map(|f| (f.id, &f.feature.properties))
@@ -291,7 +291,7 @@ async fn queryables(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
-    let index = state.data.index.read(&def.id);
+    let index = state.data.index().read(&def.id);
     let mut properties = serde_json::Map::new();
     properties.insert(
         "geometry".into(),

@@ -200,7 +200,7 @@ async fn tile(
     let coord = parse_coord(&z, &x, y)?;
     let asked = tile_query(&query)?;
     let gzip_ok = accepts_gzip(&headers);
-    let cache = &state.data.cache;
+    let cache = state.data.cache();
     let key = asked.cache_key.as_ref().map(|q| TileKey {
         layers: layers.as_str().into(),
         query: q.as_str().into(),
@@ -211,7 +211,7 @@ async fn tile(
         None => {
             let layers: Vec<usize> = defs
                 .iter()
-                .filter_map(|d| state.data.layers.iter().position(|l| l.id == d.id))
+                .filter_map(|d| state.data.layers().iter().position(|l| l.id == d.id))
                 .collect();
             let compress = gzip_ok || cache.enabled();
             let (tile, bytes, versions) = state
@@ -305,10 +305,10 @@ fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Resp
     let tile = TileCoord::new(z.parse().ok()?, x.parse().ok()?, y.parse().ok()?).ok()?;
     let key = TileKey {
         layers: layers.into(),
-        query: state.data.cache.no_query(),
+        query: state.data.cache().no_query(),
         tile,
     };
-    let hit = state.data.cache.get(&key)?;
+    let hit = state.data.cache().get(&key)?;
     if !hit.public {
         return None;
     }
@@ -327,8 +327,8 @@ fn cut(
 ) -> Result<(CachedTile, Vec<u8>, Vec<u64>), ApiError> {
     let mut parts: Vec<TileLayer> = Vec::with_capacity(layers.len());
     for &i in layers {
-        let def = &data.layers[i];
-        let index = data.index.slot(&def.id);
+        let def = &data.layers()[i];
+        let index = data.index().slot(&def.id);
         // A filter applies to every layer of the tile, so each must have its properties.
         let filter = match &asked.filter {
             None => None,
@@ -350,7 +350,7 @@ fn cut(
             .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
             .into()
     };
-    let public = layers.iter().all(|&i| !data.layers[i].private);
+    let public = layers.iter().all(|&i| !data.layers()[i].private);
     Ok((CachedTile { gzip, etag, public }, bytes, rendered.versions))
 }
 
@@ -373,7 +373,7 @@ async fn tilejson(
     let mut bounds = None;
     let mut vector_layers = Vec::new();
     for def in &defs {
-        let index = state.data.index.read(&def.id);
+        let index = state.data.index().read(&def.id);
         if let Some(b) = index.bounds() {
             bounds = Some(bounds.map_or(b, |a: crate::model::Bbox| a.union(b)));
         }

@@ -59,8 +59,10 @@ impl TestServer {
             .build()
             .unwrap();
         let (addr, data) = runtime.block_on(async {
-            let mut data = Dataset::open(layers_dir, &url).await.unwrap();
-            data.compute = urbantile::compute::Compute::new(limits);
+            let data = Dataset::open(layers_dir, &url)
+                .await
+                .unwrap()
+                .with_compute(urbantile::compute::Compute::new(limits));
             data.ingest_sources_if_empty().await.unwrap();
             let data = data.go_live().await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -112,8 +114,8 @@ impl TestServer {
         let key = generate_key().unwrap();
         let info = KeyInfo {
             name: name.into(),
-            read: Scope::parse(read.trim_matches('-'), &self.data.layers).unwrap(),
-            write: Scope::parse(write.trim_matches('-'), &self.data.layers).unwrap(),
+            read: Scope::parse(read.trim_matches('-'), self.data.layers()).unwrap(),
+            write: Scope::parse(write.trim_matches('-'), self.data.layers()).unwrap(),
             created_at: 0,
             revoked_at: None,
         };
@@ -121,7 +123,7 @@ impl TestServer {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(self.data.store.add_key(&info, &hash_key(&key)))
+        rt.block_on(self.data.store().add_key(&info, &hash_key(&key)))
             .unwrap();
         key
     }

@@ -1,0 +1,482 @@
+//! Live data: edits to single features (OGC API - Features Part 4) and the change feed.
+//!
+//! An edit is, in this order and under one per-server write lock: checked against the
+//! layer, written and logged in one store transaction, committed (durable), applied in
+//! place to the layer's index, and turned into exact invalidations of the tile cache. Only
+//! then is it answered, so the next tile or query sees it.
+//!
+//! The feed follows the store's change log in `seq` order ([`super::follow`]):
+//! it applies edits written by other processes sharing the store (an `ingest --replace`
+//! from the command line, another server) to this server's index and cache, and broadcasts
+//! every change to `GET /changes` subscribers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{Mutex, Notify, broadcast};
+
+use crate::config::LayerDef;
+use crate::dataset::Dataset;
+use crate::index::FieldType;
+use crate::ingest::validate::{OnInvalid, validate_with};
+use crate::ingest::{Position, RecordError};
+use crate::model::{Feature, FeatureId, LayerId, StoredFeature, stable_hash};
+use crate::store::{Change, ChangeKind, StoreError, WriteMode};
+use crate::tiles::ProjectedGeometry;
+
+/// How many change-log entries the store keeps for clients that reconnect.
+pub const CHANGE_LOG_KEEP: u64 = 100_000;
+
+/// One edit of a feature.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    Create(Feature),
+    /// Replace a feature whole (PUT).
+    Replace {
+        id: FeatureId,
+        feature: Feature,
+        if_match: Option<String>,
+    },
+    /// Apply a JSON merge patch (RFC 7396) to the feature's GeoJSON (PATCH).
+    Patch {
+        id: FeatureId,
+        patch: serde_json::Value,
+        if_match: Option<String>,
+    },
+    Delete {
+        id: FeatureId,
+        if_match: Option<String>,
+    },
+}
+
+/// How edits treat what they are sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EditOptions {
+    /// Make an invalid geometry valid ([`crate::ingest::repair`]) instead of refusing it.
+    pub repair: bool,
+}
+
+/// What an edit left: the feature's id and, unless it was deleted, its new state and ETag.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub id: FeatureId,
+    pub feature: Option<Feature>,
+    pub etag: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    #[error("layer {layer} has no feature {id}")]
+    NotFound { layer: String, id: FeatureId },
+    #[error("feature {id} has changed: its ETag is now {current}")]
+    Precondition { id: FeatureId, current: String },
+    /// A well-formed request whose content does not fit the layer.
+    #[error("{0}")]
+    Invalid(RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the edit stopped: {0}")]
+    Aborted(String),
+}
+
+/// The ETag of a feature's stored state: a hash of its geometry (WKB) and properties, so
+/// it changes exactly when the feature does.
+pub fn feature_etag(f: &Feature) -> String {
+    use geozero::{CoordDimensions, ToWkb};
+    let wkb = f.geometry.to_wkb(CoordDimensions::xy()).unwrap_or_default();
+    let props = serde_json::to_vec(&f.properties).unwrap_or_default();
+    format!("\"{:016x}\"", stable_hash(&[&wkb, &props]))
+}
+
+/// True when an `If-Match` value allows changing a feature whose ETag is `current`. The
+/// comparison is strong (RFC 9110): a weak tag never matches.
+fn matches(if_match: &str, current: &str) -> bool {
+    if_match
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == current)
+}
+
+/// The change feed and the lock that keeps edits in order.
+#[derive(Debug)]
+pub struct Feed {
+    pub(super) sender: broadcast::Sender<Arc<Change>>,
+    pub(super) wake: Notify,
+    /// The last `seq` broadcast.
+    pub(super) last: AtomicU64,
+    /// Held by an edit, and by the follower while it applies a change, so that both
+    /// reach the index in the store's order.
+    pub(super) write: Mutex<()>,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        Feed {
+            sender: broadcast::channel(4096).0,
+            wake: Notify::new(),
+            last: AtomicU64::new(0),
+            write: Mutex::new(()),
+        }
+    }
+}
+
+impl Feed {
+    /// Changes broadcast from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.sender.subscribe()
+    }
+
+    /// The last change broadcast; a subscriber reads anything older from the store.
+    pub fn last(&self) -> u64 {
+        self.last.load(Ordering::Acquire)
+    }
+
+    /// Where the feed starts: the log position the index reflects when serving begins.
+    pub fn start_at(&self, seq: u64) {
+        self.last.store(seq, Ordering::Release);
+    }
+}
+
+/// A feature's shape before and after an edit, for cache invalidation.
+struct Touched {
+    old: Option<ProjectedGeometry>,
+    new: Option<ProjectedGeometry>,
+}
+
+impl Dataset {
+    /// Applies `edits` to one layer, all or nothing, refusing invalid geometry.
+    pub async fn edit(
+        self: &Arc<Self>,
+        layer: &LayerId,
+        edits: Vec<Edit>,
+    ) -> Result<Vec<Done>, EditError> {
+        self.edit_with(layer, edits, EditOptions::default()).await
+    }
+
+    /// Applies `edits` to one layer, all or nothing (see the module docs for the order).
+    ///
+    /// The edit runs as a task of its own, so that it finishes even if the request that
+    /// asked for it is dropped (a client that hangs up): a transaction cut off half-way,
+    /// say between its BEGIN and its first statement, would leave the store's write lock
+    /// held by a pooled connection.
+    pub async fn edit_with(
+        self: &Arc<Self>,
+        layer: &LayerId,
+        edits: Vec<Edit>,
+        options: EditOptions,
+    ) -> Result<Vec<Done>, EditError> {
+        let data = self.clone();
+        let layer = layer.clone();
+        tokio::spawn(async move {
+            let Some(def) = data.layer(layer.as_str()) else {
+                return Err(EditError::Aborted(format!("unknown layer {layer}")));
+            };
+            data.edit_now(def, edits, options).await
+        })
+        .await
+        .map_err(|e| EditError::Aborted(e.to_string()))?
+    }
+
+    async fn edit_now(
+        &self,
+        def: &LayerDef,
+        edits: Vec<Edit>,
+        options: EditOptions,
+    ) -> Result<Vec<Done>, EditError> {
+        let types = self.index.read(&def.id).field_types().to_vec();
+        let _in_order = self.feed.write.lock().await;
+        let mut w = self.store.begin_write(&def.id, WriteMode::Append).await?;
+        let mut done = Vec::with_capacity(edits.len());
+        for (i, edit) in edits.into_iter().enumerate() {
+            let at = |id: Option<FeatureId>| match id {
+                Some(id) => Position::Stored(id.0),
+                None => Position::Feature(i as u64),
+            };
+            let not_found = |id| EditError::NotFound {
+                layer: def.id.to_string(),
+                id,
+            };
+            let current = |found: Option<StoredFeature>, id, if_match: &Option<String>| {
+                // With If-Match, a missing feature fails the precondition (RFC 9110).
+                let f = match (found, if_match) {
+                    (Some(f), _) => f,
+                    (None, Some(_)) => {
+                        return Err(EditError::Precondition {
+                            id,
+                            current: "none: the feature does not exist".into(),
+                        });
+                    }
+                    (None, None) => return Err(not_found(id)),
+                };
+                let etag = feature_etag(&f.feature);
+                match if_match {
+                    Some(m) if !matches(m, &etag) => {
+                        Err(EditError::Precondition { id, current: etag })
+                    }
+                    _ => Ok(f),
+                }
+            };
+            match edit {
+                Edit::Create(feature) => {
+                    let checked = check(def, &types, at(None), feature, options)?;
+                    let id = w.create(&checked).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Replace {
+                    id,
+                    feature,
+                    if_match,
+                } => {
+                    current(w.get(id).await?, id, &if_match)?;
+                    let checked = check(def, &types, at(Some(id)), feature, options)?;
+                    w.overwrite(id, &checked, ChangeKind::Replace).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Patch {
+                    id,
+                    patch,
+                    if_match,
+                } => {
+                    let old = current(w.get(id).await?, id, &if_match)?;
+                    let merged = merge_patch(&old.feature, &patch)
+                        .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
+                    let checked = check(def, &types, at(Some(id)), merged, options)?;
+                    w.overwrite(id, &checked, ChangeKind::Update).await?;
+                    done.push(Done::new(id, checked.feature));
+                }
+                Edit::Delete { id, if_match } => {
+                    current(w.get(id).await?, id, &if_match)?;
+                    w.delete(id).await?;
+                    done.push(Done {
+                        id,
+                        feature: None,
+                        etag: None,
+                    });
+                }
+            }
+        }
+        w.commit().await?;
+        self.apply_to_index(def, done.iter().map(|d| (d.id, d.feature.clone())));
+        self.feed.wake.notify_one();
+        Ok(done)
+    }
+
+    /// The end of a server's life: waits for an edit under way to commit (or roll back)
+    /// and reach the index, stops the compute pool, then checkpoints and closes the store.
+    pub async fn shut_down(&self) -> Result<(), StoreError> {
+        let _no_edit_under_way = self.feed.write.lock().await;
+        self.compute.close();
+        self.store.close().await
+    }
+
+    /// Puts features' new states (`None`: deleted) into the layer's index and drops the
+    /// cached tiles they change.
+    pub(super) fn apply_to_index(
+        &self,
+        def: &LayerDef,
+        states: impl IntoIterator<Item = (FeatureId, Option<Feature>)>,
+    ) {
+        let mut touched = Vec::new();
+        let version = {
+            let Some(mut index) = self.index.write(&def.id) else {
+                return;
+            };
+            for (id, state) in states {
+                let (old, new) = match state {
+                    Some(feature) => {
+                        let old = index.upsert(def, StoredFeature { id, feature });
+                        (old, index.by_id(id).map(|f| f.geometry.clone()))
+                    }
+                    None => (index.remove(id), None),
+                };
+                touched.push(Touched { old, new });
+            }
+            index.version()
+        };
+        let shapes: Vec<&ProjectedGeometry> = touched
+            .iter()
+            .flat_map(|t| t.old.iter().chain(t.new.iter()))
+            .collect();
+        self.cache.invalidate(&def.id, version, &shapes);
+    }
+}
+
+impl Done {
+    fn new(id: FeatureId, feature: Feature) -> Done {
+        Done {
+            etag: Some(feature_etag(&feature)),
+            id,
+            feature: Some(feature),
+        }
+    }
+}
+
+fn invalid(at: Position, field: &str, reason: impl Into<String>) -> EditError {
+    EditError::Invalid(RecordError::new(at, Some(field), reason))
+}
+
+/// Validates a written feature more strictly than an ingest does: besides geometry and
+/// time fields, every property must be one the layer declares, of the type its values have.
+/// An invalid geometry is refused unless `options.repair`; the refusal says whether it
+/// could be repaired, in the words of the HTTP API that asks for it.
+fn check(
+    def: &LayerDef,
+    types: &[Option<FieldType>],
+    at: Position,
+    feature: Feature,
+    options: EditOptions,
+) -> Result<crate::store::NewFeature, EditError> {
+    for (name, value) in &feature.properties {
+        let Some(i) = def.properties.iter().position(|p| p == name) else {
+            return Err(invalid(
+                at,
+                name,
+                format!(
+                    "is not a property of layer {}; it has: {}",
+                    def.id,
+                    def.properties.join(", ")
+                ),
+            ));
+        };
+        // A declared type is the contract, as it stands (no coercion of "3" to 3 here:
+        // a client that sends JSON can send the right type).
+        if let Some(t) = def.declared_type(i) {
+            if !t.fits(value) {
+                return Err(invalid(
+                    at,
+                    name,
+                    format!("is {value}; it must be {}", t.described()),
+                ));
+            }
+            continue;
+        }
+        let want = types.get(i).copied().flatten();
+        let fits = match (value, want) {
+            (serde_json::Value::Null, _) | (_, None) => true,
+            (serde_json::Value::Object(_) | serde_json::Value::Array(_), _) => false,
+            (serde_json::Value::String(_), Some(FieldType::String)) => true,
+            (serde_json::Value::Number(_), Some(FieldType::Number)) => true,
+            (serde_json::Value::Bool(_), Some(FieldType::Boolean)) => true,
+            _ => false,
+        };
+        if !fits {
+            let want = want.map_or("a string, number or boolean", |t| match t {
+                FieldType::String => "a string",
+                FieldType::Number => "a number",
+                FieldType::Boolean => "a boolean",
+            });
+            return Err(invalid(at, name, format!("is {value}; it must be {want}")));
+        }
+    }
+    let on_invalid = if options.repair {
+        OnInvalid::Repair
+    } else {
+        OnInvalid::Refuse {
+            how: "resend with ?repair=true",
+        }
+    };
+    validate_with(def, &at, feature, on_invalid)
+        .map(|checked| checked.feature)
+        .map_err(EditError::Invalid)
+}
+
+/// Applies a JSON merge patch to a feature's GeoJSON members `geometry` and `properties`;
+/// errors name the member.
+fn merge_patch(
+    feature: &Feature,
+    patch: &serde_json::Value,
+) -> Result<Feature, (&'static str, String)> {
+    let serde_json::Value::Object(members) = patch else {
+        return Err(("body", "a merge patch must be a JSON object".into()));
+    };
+    let mut out = feature.clone();
+    for (k, v) in members {
+        match k.as_str() {
+            "type" | "id" | "links" => {}
+            "geometry" => {
+                let g: geojson::Geometry = serde_json::from_value(v.clone())
+                    .map_err(|e| ("geometry", format!("is not a GeoJSON geometry: {e}")))?;
+                out.geometry =
+                    crate::ingest::geojson::to_geo(&g.value).map_err(|e| ("geometry", e))?;
+            }
+            "properties" => {
+                let props = match v {
+                    serde_json::Value::Object(props) => props,
+                    // Merge-patching a member to null removes it: here, every property.
+                    serde_json::Value::Null => {
+                        out.properties.clear();
+                        continue;
+                    }
+                    _ => return Err(("properties", "must be an object or null".into())),
+                };
+                for (name, value) in props {
+                    if value.is_null() {
+                        out.properties.remove(name);
+                    } else {
+                        out.properties.insert(name.clone(), value.clone());
+                    }
+                }
+            }
+            _ => {
+                return Err((
+                    "body",
+                    format!("unknown member {k:?}; a feature patch has geometry and properties"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_takes_lists_stars_and_weak_forms() {
+        assert!(matches("\"a\"", "\"a\""));
+        assert!(matches("\"x\", \"a\"", "\"a\""));
+        assert!(!matches("W/\"a\"", "\"a\""));
+        assert!(matches("*", "\"a\""));
+        assert!(!matches("\"b\"", "\"a\""));
+    }
+
+    #[test]
+    fn a_merge_patch_sets_removes_and_keeps_properties() {
+        let mut properties = crate::model::Properties::new();
+        properties.insert("status".into(), "open".into());
+        properties.insert("note".into(), "x".into());
+        let f = Feature {
+            geometry: geo::Point::new(24.9, 60.1).into(),
+            properties,
+        };
+        let patched = merge_patch(
+            &f,
+            &serde_json::json!({"properties": {"status": "closed", "note": null}}),
+        )
+        .unwrap();
+        assert_eq!(patched.properties["status"], "closed");
+        assert!(!patched.properties.contains_key("note"));
+        assert_eq!(patched.geometry, f.geometry);
+        assert_ne!(feature_etag(&patched), feature_etag(&f));
+        assert_eq!(feature_etag(&f.clone()), feature_etag(&f));
+        let moved = merge_patch(
+            &f,
+            &serde_json::json!({"geometry": {"type": "Point", "coordinates": [25.0, 60.2]}}),
+        )
+        .unwrap();
+        assert_eq!(moved.geometry, geo::Point::new(25.0, 60.2).into());
+        assert_eq!(
+            merge_patch(&f, &serde_json::json!({"colour": 1}))
+                .unwrap_err()
+                .0,
+            "body"
+        );
+        assert_eq!(
+            merge_patch(&f, &serde_json::json!({"geometry": {"type": "Nope"}}))
+                .unwrap_err()
+                .0,
+            "geometry"
+        );
+    }
+}

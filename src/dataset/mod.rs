@@ -1,0 +1,277 @@
+//! The layers as a running server holds them, as one service: their definitions, the
+//! store, the in-memory index, the tile cache, the change feed and the compute pool, behind
+//! methods that say what the rest of the server may do with them (the fields are private).
+//!
+//! - this file: start-up (ingest every `[source]` into an empty store, then bulk-load each
+//!   layer's index), the reads the API makes, shutdown;
+//! - [`live`]: edits of single features and the change feed;
+//! - `follow.rs`: following the store's change log (other processes' edits).
+
+mod follow;
+pub mod live;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cache::TileCache;
+use crate::compute::Compute;
+use crate::config::{ConfigError, LayerDef, load_layers};
+use crate::index::{Index, LayerIndex};
+use crate::ingest::Format;
+use crate::ingest::run::{
+    IngestError, IngestOptions, IngestReport, OsmCache, ingest_records, open_records, progress,
+};
+use crate::model::{FeatureId, LayerId, StoredFeature};
+use crate::store::{Change, FeatureStore, StoreError};
+use live::Feed;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("first start, layer {layer}")]
+    Ingest { layer: LayerId, source: IngestError },
+}
+
+pub struct Dataset {
+    /// Sorted by id.
+    layers: Vec<LayerDef>,
+    store: Arc<dyn FeatureStore>,
+    index: Index,
+    cache: TileCache,
+    feed: Feed,
+    /// Where CPU-heavy work runs: request work and layer rebuilds.
+    compute: Compute,
+}
+
+impl Dataset {
+    /// Reads the layer files and opens the store; the index starts empty.
+    pub async fn open(layers_dir: &Path, database: &str) -> Result<Dataset, StartError> {
+        let layers = load_layers(layers_dir)?;
+        let store = crate::store::open(database).await?;
+        let index = Index::new(layers.iter().map(|l| &l.id));
+        Ok(Dataset {
+            layers,
+            store,
+            index,
+            cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
+            feed: Feed::default(),
+            compute: Compute::new(crate::compute::Limits::default()),
+        })
+    }
+
+    /// The same dataset with this tile cache (before it goes live).
+    pub fn with_cache(mut self, cache: TileCache) -> Dataset {
+        self.cache = cache;
+        self
+    }
+
+    /// The same dataset with this compute pool (before it goes live).
+    pub fn with_compute(mut self, compute: Compute) -> Dataset {
+        self.compute = compute;
+        self
+    }
+
+    /// Every layer, sorted by id.
+    pub fn layers(&self) -> &[LayerDef] {
+        &self.layers
+    }
+
+    pub fn layer(&self, id: &str) -> Option<&LayerDef> {
+        self.layers.iter().find(|l| l.id.as_str() == id)
+    }
+
+    /// The in-memory index of every layer (read it, never write it: writes go through
+    /// [`Dataset::edit`] so that the store, the cache and the feed follow).
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The encoded tiles kept in memory.
+    pub fn cache(&self) -> &TileCache {
+        &self.cache
+    }
+
+    /// The pool where CPU-heavy request work runs.
+    pub fn compute(&self) -> &Compute {
+        &self.compute
+    }
+
+    /// The store itself, for administration from the command line and for tests: keys,
+    /// counts, ingest. A server's requests use the methods below.
+    pub fn store(&self) -> &Arc<dyn FeatureStore> {
+        &self.store
+    }
+
+    /// Features of a layer as stored, by id (ids not there are left out), for answers
+    /// that join the index's hits with their stored properties and geometry.
+    pub async fn stored_features(
+        &self,
+        layer: &LayerId,
+        ids: &[FeatureId],
+    ) -> Result<Vec<StoredFeature>, StoreError> {
+        self.store.features_by_ids(layer, ids).await
+    }
+
+    /// The live (not revoked) access key with this hash.
+    pub async fn live_key(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<crate::auth::KeyInfo>, StoreError> {
+        self.store.key_by_hash(key_hash).await
+    }
+
+    /// Whether the store answers.
+    pub async fn store_health(&self) -> Result<(), StoreError> {
+        self.store.health().await
+    }
+
+    /// A subscription to the changes broadcast from now on, and the position of the last
+    /// one broadcast before it: older changes are read with [`Dataset::changes_since`].
+    pub fn subscribe(&self) -> (tokio::sync::broadcast::Receiver<Arc<Change>>, u64) {
+        let receiver = self.feed.subscribe();
+        (receiver, self.feed.last())
+    }
+
+    /// The position of the last change broadcast.
+    pub fn last_change(&self) -> u64 {
+        self.feed.last()
+    }
+
+    /// Up to `limit` entries of the store's change log after position `seq`.
+    pub async fn changes_since(&self, seq: u64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        self.store.changes_since(seq, limit).await
+    }
+
+    /// The first and last positions the store's change log still holds.
+    pub async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        self.store.change_span().await
+    }
+
+    /// On an empty store, ingests every layer's `[source]`: invalid geometries are made
+    /// valid, bad records skipped, and each layer logs one summary line ([`log_report`]).
+    /// Returns what was ingested; nothing when the store already had data.
+    pub async fn ingest_sources_if_empty(
+        &self,
+    ) -> Result<Vec<(LayerId, IngestReport)>, StartError> {
+        if !self.store.is_empty().await? {
+            return Ok(Vec::new());
+        }
+        tracing::info!("empty store: ingesting every layer's [source]");
+        let mut osm = OsmCache::default();
+        let mut reports = Vec::new();
+        for def in &self.layers {
+            let Some(source) = &def.source else { continue };
+            let fail = |source| StartError::Ingest {
+                layer: def.id.clone(),
+                source,
+            };
+            let format = source
+                .format
+                .as_deref()
+                .map(|f| f.parse::<Format>())
+                .transpose()
+                .map_err(|_| {
+                    fail(IngestError::UnknownFormat {
+                        path: source.path.clone(),
+                    })
+                })?;
+            let records = open_records(&source.path, format, source.osm.as_ref(), def, &mut osm)
+                .map_err(fail)?;
+            let bar = progress(def.id.as_str());
+            let report = ingest_records(
+                self.store.as_ref(),
+                def,
+                &source.path,
+                records,
+                IngestOptions::default(),
+                &bar,
+            )
+            .await
+            .map_err(fail)?;
+            bar.finish_and_clear();
+            log_report(def, &report);
+            reports.push((def.id.clone(), report));
+        }
+        Ok(reports)
+    }
+
+    /// Loads the index and starts following the store's change log (see
+    /// `follow.rs`); the dataset is then ready to serve.
+    pub async fn go_live(self) -> Result<Arc<Dataset>, StartError> {
+        // The log position is read before the index is loaded, so that a change made in
+        // between is applied (again) rather than missed.
+        let from = self.store.change_span().await?.map_or(0, |(_, last)| last);
+        self.load_index().await?;
+        self.feed.start_at(from);
+        let data = Arc::new(self);
+        tokio::spawn(
+            data.clone()
+                .follow_changes(from, std::time::Duration::from_millis(200)),
+        );
+        Ok(data)
+    }
+
+    /// Loads every layer from the store and indexes it. Reading one layer from the store
+    /// overlaps building the index of the one before, on a blocking thread.
+    pub async fn load_index(&self) -> Result<(), StartError> {
+        let started = Instant::now();
+        let mut total = 0;
+        let mut building: Option<(&LayerId, tokio::task::JoinHandle<LayerIndex>)> = None;
+        for def in &self.layers {
+            let features = self.store.load_layer(&def.id).await?;
+            let owned = def.clone();
+            let handle = tokio::task::spawn_blocking(move || LayerIndex::build(&owned, features));
+            if let Some((id, built)) = building.replace((&def.id, handle)) {
+                total += install(&self.index, id, built).await;
+            }
+        }
+        if let Some((id, built)) = building {
+            total += install(&self.index, id, built).await;
+        }
+        tracing::info!(
+            features = total,
+            layers = self.layers.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "index built"
+        );
+        Ok(())
+    }
+}
+
+/// Puts a layer's index in place once it is built; returns its feature count.
+async fn install(index: &Index, id: &LayerId, built: tokio::task::JoinHandle<LayerIndex>) -> usize {
+    let layer = match built.await {
+        Ok(layer) => layer,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    let n = layer.len();
+    index.replace(id, layer);
+    n
+}
+
+/// One summary line per ingest: the counts, and the first few repaired and skipped records
+/// with their reasons (a real extract has thousands; the CLI prints more of them).
+pub fn log_report(def: &LayerDef, report: &IngestReport) {
+    const QUOTED: usize = 3;
+    let first = |kept: &[crate::ingest::RecordError], total: u64| {
+        let mut text: Vec<String> = kept.iter().take(QUOTED).map(|e| e.to_string()).collect();
+        if total > text.len() as u64 {
+            text.push(format!("... {} more", total - text.len() as u64));
+        }
+        text.join("; ")
+    };
+    tracing::info!(
+        layer = %def.id,
+        written = report.written,
+        repaired = report.repaired,
+        skipped = report.skipped,
+        ms = report.elapsed.as_millis() as u64,
+        first_repaired = %first(&report.repairs, report.repaired),
+        first_skipped = %first(&report.errors, report.skipped),
+        "ingested"
+    );
+}
