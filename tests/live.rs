@@ -912,6 +912,10 @@ fn a_replace_from_the_command_line_reaches_the_running_server_whole() {
             seen
         })
     };
+    let health = || s.get("/health", &[]).json()["log"].clone();
+    let before_log = health();
+    assert_eq!(before_log["behind"], 0, "{before_log}");
+    assert_eq!(before_log["applied"], before_log["head"], "{before_log}");
     let out = std::process::Command::new(urbantile_bin())
         .args(["ingest", "traffic_jams"])
         .arg(&file)
@@ -937,6 +941,18 @@ fn a_replace_from_the_command_line_reaches_the_running_server_whole() {
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "the server never saw the replace"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // /health says how far this server has applied the log: the other process's one
+    // `reload` entry, applied.
+    let head = before_log["head"].as_u64().unwrap() + 1;
+    let started = Instant::now();
+    while health() != json!({"applied": head, "head": head, "behind": 0}) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "/health log {} never reached {head}",
+            health()
         );
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -44,9 +44,25 @@ async fn ping(
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain")], body).into_response())
 }
 
+/// `200 {"status": "ok", "log": {...}}` when the store answers, else 503. `log` says how far
+/// this server has applied the store's change log: `applied` (the last position it has
+/// applied and broadcast), `head` (the last position in the store) and `behind` (changes
+/// written, by this or another server, that it has not applied yet). A replica whose
+/// `behind` stays above zero is falling behind its peers.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    match state.data.store_health().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+    // Reading the log's span is the store's health check too: one indexed query.
+    let applied = state.data.last_change();
+    match state.data.change_span().await {
+        Ok(span) => {
+            let head = span.map_or(applied, |(_, last)| last.max(applied));
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "ok",
+                    "log": {"applied": applied, "head": head, "behind": head - applied},
+                })),
+            )
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (

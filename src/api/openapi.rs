@@ -498,7 +498,8 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
     paths.insert(
         "/health".into(),
         operation(
-            "Is the store answering",
+            "Is the store answering, and how far has this server applied its change log \
+             (applied, head, behind)",
             vec![],
             (
                 "200",

@@ -124,11 +124,6 @@ impl Dataset {
         self.store.key_by_hash(key_hash).await
     }
 
-    /// Whether the store answers.
-    pub async fn store_health(&self) -> Result<(), StoreError> {
-        self.store.health().await
-    }
-
     /// A subscription to the changes broadcast from now on, and the position of the last
     /// one broadcast before it: older changes are read with [`Dataset::changes_since`].
     pub fn subscribe(&self) -> (tokio::sync::broadcast::Receiver<Arc<Change>>, u64) {
