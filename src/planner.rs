@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use geo::{Contains, Distance, Euclidean, InteriorPoint, Point};
+use geo::{Contains, Distance, Euclidean, Point};
 use rstar::PointDistance;
 
 use crate::index::{IndexedFeature, LayerIndex};
@@ -123,8 +123,8 @@ pub struct Group {
 fn representative(g: &ProjectedGeometry) -> Option<Point<f64>> {
     match g {
         ProjectedGeometry::Points(m) => m.0.first().copied(),
-        ProjectedGeometry::Lines(m) => m.interior_point(),
-        ProjectedGeometry::Polygons(m) => m.interior_point(),
+        ProjectedGeometry::Lines(m) => crate::model::interior_point(m),
+        ProjectedGeometry::Polygons(m) => crate::model::interior_point(m),
     }
 }
 

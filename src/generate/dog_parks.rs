@@ -3,7 +3,7 @@
 //! does, the layer can read OSM directly (`osm = "leisure=dog_park"`).
 
 use geo::orient::{Direction, Orient};
-use geo::{Area, Contains, Coord, Geometry, InteriorPoint, LineString, Polygon};
+use geo::{Area, Contains, Coord, Geometry, LineString, Polygon};
 use serde_json::json;
 
 use crate::generate::city::{offset, rounded};
@@ -38,7 +38,7 @@ pub fn dog_parks(osm: &OsmData, rng: &mut Rng) -> Vec<Feature> {
             if polygon.unsigned_area() < MIN_PARK_DEG2 {
                 continue;
             }
-            let Some(centre) = polygon.interior_point() else {
+            let Some(centre) = crate::model::interior_point(&polygon) else {
                 continue;
             };
             // Try a few sizes and turns until the fenced area fits inside the park.

@@ -12,11 +12,11 @@ mod rings;
 use std::path::{Path, PathBuf};
 
 use geo::orient::{Direction, Orient};
-use geo::{Coord, Geometry, InteriorPoint, LineString, Point, Polygon};
+use geo::{Coord, Geometry, LineString, Point, Polygon};
 use serde_json::Value;
 
 use crate::ingest::{Position, Record, RecordError};
-use crate::model::{Bbox, Feature, GeometryKind, Properties};
+use crate::model::{Bbox, Feature, GeometryKind, Properties, interior_point};
 
 pub use crate::model::tag_filter::TagFilter;
 pub use rings::{Role, assemble_multipolygon, build_multipolygon, join_rings};
@@ -332,7 +332,7 @@ impl OsmData {
             GeometryKind::Polygon => {
                 Geometry::Polygon(Polygon::new(line, Vec::new()).orient(Direction::Default))
             }
-            GeometryKind::Point => match Polygon::new(line, Vec::new()).interior_point() {
+            GeometryKind::Point => match interior_point(&Polygon::new(line, Vec::new())) {
                 Some(p) => Geometry::Point(p),
                 None => {
                     return Some(Err(RecordError::new(
@@ -395,7 +395,7 @@ impl OsmData {
         let error = |reason: String| RecordError::new(position.clone(), None, reason);
         let geometry = self.assemble(rel).map_err(error)?;
         let geometry = match kind {
-            GeometryKind::Point => match geometry.interior_point() {
+            GeometryKind::Point => match interior_point(&geometry) {
                 Some(p) => Geometry::Point(p),
                 None => {
                     return Err(RecordError::new(

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use geo::orient::{Direction, Orient};
-use geo::{Area, Contains, Coord, Geometry, InteriorPoint, LineString, MultiPolygon, Polygon};
+use geo::{Area, Contains, Coord, Geometry, LineString, MultiPolygon, Polygon};
 
 /// How a member way takes part in a multipolygon relation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,19 @@ fn is_closed(nodes: &[i64]) -> bool {
     nodes.len() >= 2 && nodes[0] == nodes[nodes.len() - 1]
 }
 
+/// Whether `outer` contains `inner` (boundaries may touch). geo's polygon-in-polygon test
+/// goes through its relate graph, which panics on some invalid rings ("topology position
+/// conflict", found by fuzzing an OSM relation): invalid rings, and such a panic, count as
+/// not contained, and the caller falls back on a point of the inner ring.
+fn contains_ring(outer: &Polygon<f64>, inner: &Polygon<f64>) -> bool {
+    use geo::Validation;
+    if !outer.is_valid() || !inner.is_valid() {
+        return false;
+    }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.contains(inner)))
+        .unwrap_or(false)
+}
+
 /// Builds the geometry of a multipolygon from closed outer and inner rings: each inner ring
 /// becomes a hole of the smallest outer ring that contains it (the smallest, so that an
 /// island inside a lake inside a forest gets the right parent). Exteriors come out
@@ -153,7 +166,7 @@ pub fn build_multipolygon(
         let inner_polygon = Polygon::new(inner, Vec::new());
         // Fallback for slightly sloppy data whose hole pokes out of its outer: an interior
         // point of the hole (not a vertex, which may sit on the outer ring) decides.
-        let probe = inner_polygon.interior_point();
+        let probe = crate::model::interior_point(&inner_polygon);
         // The whole ring must lie in the outer (touching its boundary is allowed): a probe
         // point alone could land on an island that lies inside this very hole.
         let containing = |strict: bool| {
@@ -162,7 +175,7 @@ pub fn build_multipolygon(
                 .enumerate()
                 .filter(|(_, outer)| {
                     if strict {
-                        outer.contains(&inner_polygon)
+                        contains_ring(outer, &inner_polygon)
                     } else {
                         probe.is_some_and(|p| outer.contains(&p))
                     }

@@ -78,6 +78,9 @@ pub enum Unrepairable {
     TooComplex,
     #[error("the repaired geometry is still invalid: {0}")]
     StillInvalid(String),
+    /// The polygon overlay gave up on this input (it asserts on some degenerate shapes).
+    #[error("the overlay that repairs it failed on this shape")]
+    OverlayFailed,
 }
 
 /// A valid geometry covering what `g` meant (see the module docs), or why nothing is left.
@@ -85,7 +88,16 @@ pub enum Unrepairable {
 /// Meant for geometry that failed [`Validation`]: a valid input comes back equivalent but
 /// possibly re-noded, so callers check validity first and keep valid input as it is.
 /// Coordinates must be finite (validation refuses the rest before this runs).
+///
+/// The overlay crate panics on some degenerate inputs (found by fuzzing: an assertion in
+/// its OGC extraction); that is caught here and reported as [`Unrepairable::OverlayFailed`],
+/// so that a bad record is refused rather than taking an ingest or a request down.
 pub fn make_valid(g: &Geometry<f64>) -> Result<Geometry<f64>, Unrepairable> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_valid_unguarded(g)))
+        .unwrap_or(Err(Unrepairable::OverlayFailed))
+}
+
+fn make_valid_unguarded(g: &Geometry<f64>) -> Result<Geometry<f64>, Unrepairable> {
     match g {
         Geometry::Polygon(p) => areal(std::slice::from_ref(p), g),
         Geometry::MultiPolygon(mp) => areal(&mp.0, g),

@@ -12,6 +12,19 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// A point inside `g` (on it, for lines), or its centroid where geo cannot find one: geo's
+/// interior point goes through its relate graph, which panics on some invalid shapes
+/// ("topology position conflict", found by fuzzing OSM relations). Such a panic is caught
+/// here, so that one bad shape costs one imprecise point, not an ingest or a request.
+pub fn interior_point<G>(g: &G) -> Option<geo::Point<f64>>
+where
+    G: geo::InteriorPoint<Output = Option<geo::Point<f64>>>
+        + geo::Centroid<Output = Option<geo::Point<f64>>>,
+{
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.interior_point()))
+        .unwrap_or_else(|_| g.centroid())
+}
+
 /// Attribute map of a feature, as in a GeoJSON `properties` member.
 pub type Properties = serde_json::Map<String, serde_json::Value>;
 
