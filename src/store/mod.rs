@@ -1,13 +1,14 @@
 //! Persistence: the contract every backend implements, as three traits ([`Features`],
 //! [`Keys`], [`ChangeLog`]) bundled by [`FeatureStore`], and the two backends: the embedded
-//! SQLite store ([`sqlite`], one process); PostGIS (any number of servers on one database)
-//! comes next. The store is the truth; the in-memory [`crate::index`] is rebuilt from
+//! SQLite store ([`sqlite`], one process) and PostGIS ([`postgis`], any number of servers
+//! on one database). The store is the truth; the in-memory [`crate::index`] is rebuilt from
 //! it on start and follows its change log afterwards.
 //!
 //! Every write is one transaction that also appends to the change log ([`Change`]), so
 //! that a server sharing the store, and a client of `GET /changes`, learns of every edit.
 //! `tests/store_contract.rs` runs one set of tests against both backends.
 
+pub mod postgis;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -376,6 +377,8 @@ pub trait LayerWriter: Send {
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn FeatureStore>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgis::PgStore::open(url).await?))
     } else {
         Err(StoreError::Url(redact_url(url)))
     }
