@@ -16,7 +16,7 @@
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip (pure, sync) |
 //! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; composite tile rendering |
 //! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
-//! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
+//! | [`store`] | the store contract (`Features`, `Keys`, `ChangeLog`, bundled by `FeatureStore`; error kinds), the SQLite backend (sqlx, WAL) and the PostGIS one shared by replicas (row versions, a logging trigger, a change-log sequencer, LISTEN/NOTIFY), with their migrations |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | layer definitions + store + index + tile cache of a running server, and first-start ingest |
