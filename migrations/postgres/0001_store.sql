@@ -58,6 +58,38 @@ CREATE TABLE change_counter (
 );
 INSERT INTO change_counter VALUES (true, 0);
 
+-- The sequencer: gives dense positions to the log rows of committed transactions that have
+-- none yet, and notifies the replicas; returns how many it numbered. One runs at a time
+-- (the advisory lock, released at the end of the caller's transaction, after its commit is
+-- visible). Each statement of a VOLATILE function takes a new snapshot at READ COMMITTED, so
+-- the statements after the lock see everything the previous run committed; rows of
+-- transactions still running are invisible and are numbered by a later run. Positions
+-- thus come from one counter in the order of the runs: dense, never reused, the same for
+-- every reader, and each reader's snapshot sees a prefix of them. One call is one round
+-- trip, and the lock is never held across the network.
+CREATE FUNCTION urbantile_sequence() RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    last bigint;
+    given bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM changes WHERE pos IS NULL) THEN
+        RETURN 0;
+    END IF;
+    -- 0x757262740001 ("urbt" 1), the key src/store/postgis.rs documents.
+    PERFORM pg_advisory_xact_lock(129134138490881);
+    SELECT last_pos INTO last FROM change_counter;
+    WITH next AS (SELECT id, row_number() OVER (ORDER BY xid, id) AS n
+                  FROM changes WHERE pos IS NULL),
+         numbered AS (UPDATE changes c SET pos = last + next.n FROM next
+                      WHERE c.id = next.id RETURNING 1)
+    SELECT count(*) INTO given FROM numbered;
+    IF given > 0 THEN
+        UPDATE change_counter SET last_pos = last + given;
+        PERFORM pg_notify('urbantile_changes', (last + given)::text);
+    END IF;
+    RETURN given;
+END $$;
+
 -- Every UPDATE makes a new version, so that a writer holding an older one fails its
 -- conditional UPDATE instead of overwriting an edit it has not seen.
 CREATE FUNCTION urbantile_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -57,8 +57,8 @@ use crate::store::{
 /// The channel replicas LISTEN on; a payload is not needed.
 const CHANNEL: &str = "urbantile_changes";
 
-/// Advisory lock keys (one 64-bit space per database; "urbt" and a number).
-const SEQUENCER_LOCK: i64 = 0x7572_6274_0001;
+/// Advisory lock keys (one 64-bit space per database; "urbt" and a number). The
+/// sequencer's, 0x7572_6274_0001, is taken inside `urbantile_sequence()`.
 const PRUNE_LOCK: i64 = 0x7572_6274_0002;
 const SEED_LOCK: i64 = 0x7572_6274_0003;
 
@@ -120,7 +120,7 @@ impl Drop for PgStore {
 }
 
 /// Wakes `woken` at every notification on [`CHANNEL`], for as long as the pool is open;
-/// reconnects after a lost connection (and then wakes anyway: something may have been
+/// reconnects after a lost connection, and then wakes anyway (something may have been
 /// missed meanwhile; the readers' poll covers the rest).
 async fn listen(pool: PgPool, woken: Arc<Notify>) {
     loop {
@@ -142,8 +142,14 @@ async fn listen(pool: PgPool, woken: Arc<Notify>) {
         }
         woken.notify_one();
         loop {
-            match listener.recv().await {
-                Ok(_) => woken.notify_one(),
+            match listener.try_recv().await {
+                Ok(Some(_)) => woken.notify_one(),
+                // The connection was lost (and is being made again): what was notified
+                // meanwhile is gone, so the reader looks anyway.
+                Ok(None) => {
+                    woken.notify_one();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 Err(e) => {
                     if pool.is_closed() {
                         return;
@@ -158,64 +164,23 @@ async fn listen(pool: PgPool, woken: Arc<Notify>) {
 }
 
 /// Gives dense positions to the change-log rows of committed transactions that have none
-/// yet (see the module docs); a no-op, without a lock, when there are none.
+/// yet, in one call of the database function `urbantile_sequence` (see the module docs and
+/// migrations/postgres/0001_store.sql); a no-op, without a lock, when there are none.
 async fn sequence(pool: &PgPool) -> Result<(), StoreError> {
-    let pending: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM changes WHERE pos IS NULL)")
-            .fetch_one(pool)
-            .await?;
-    if !pending {
-        return Ok(());
-    }
     let mut attempt = 1;
     loop {
-        match sequence_once(pool).await {
+        let run = sqlx::query("SELECT urbantile_sequence()")
+            .execute(pool)
+            .await
+            .map_err(StoreError::from);
+        match run {
             Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
             }
-            done => return done,
+            done => return done.map(|_| ()),
         }
     }
-}
-
-async fn sequence_once(pool: &PgPool) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    // One sequencer at a time; the lock goes with the transaction. Each statement below
-    // takes a new snapshot (READ COMMITTED), taken after the lock was granted, so it sees
-    // the previous run's commit.
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(SEQUENCER_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    let last: i64 = sqlx::query_scalar("SELECT last_pos FROM change_counter")
-        .fetch_one(&mut *tx)
-        .await?;
-    // Rows of transactions still running are invisible here and keep NULL until a later
-    // run; the order within a run (transaction, then row) is only for readability.
-    let given: i64 = sqlx::query_scalar(
-        "WITH next AS (SELECT id, row_number() OVER (ORDER BY xid, id) AS n \
-                       FROM changes WHERE pos IS NULL), \
-              given AS (UPDATE changes c SET pos = $1 + next.n FROM next \
-                        WHERE c.id = next.id RETURNING 1) \
-         SELECT count(*) FROM given",
-    )
-    .bind(last)
-    .fetch_one(&mut *tx)
-    .await?;
-    if given > 0 {
-        sqlx::query("UPDATE change_counter SET last_pos = $1")
-            .bind(last + given)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind((last + given).to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 #[async_trait]
