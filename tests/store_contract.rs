@@ -817,7 +817,8 @@ async fn postgis_errors_are_classified_and_never_show_the_password() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("postgres://urbantile:s3cret-pw@127.0.0.1:{port}/x");
+    // The pool's timeout (10 s by default) is how long a connection is retried.
+    let url = format!("postgres://urbantile:s3cret-pw@127.0.0.1:{port}/x?pool_timeout_secs=1");
     let e = store::open(&url).await.err().expect("opened a closed port");
     assert_eq!(e.kind(), ErrorKind::Unavailable, "{e:?}");
     let text = urbantile::model::error_chain(&e);

@@ -42,6 +42,9 @@ pub enum StoreError {
     /// The database URL, with any password replaced by `***`.
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     Url(String),
+    /// A parameter of the database URL urbantile reads itself is out of range.
+    #[error("database URL {url}: {reason}")]
+    UrlParameter { url: String, reason: String },
     #[error("a key named {0:?} exists already")]
     KeyExists(String),
     /// Another transaction changed feature `id` after this writer read it.

@@ -80,18 +80,23 @@ pub struct PgStore {
 impl PgStore {
     /// Connects to a `postgres://` URL and brings its schema up to date (creating the
     /// PostGIS extension if the role may).
+    ///
+    /// Two URL parameters are urbantile's own (the rest go to the driver): `pool_size`,
+    /// the connections this server keeps at most (default 10), and `pool_timeout_secs`, how
+    /// long a request waits for a connection, or for the database to come back, before it
+    /// gets 503 with `Retry-After` (default 10).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
         let open_err = |source| StoreError::Open {
             url: redact_url(url),
             source,
         };
-        let options = PgConnectOptions::from_str(url)
+        let pool_settings = PoolSettings::from_url(url)?;
+        let options = PgConnectOptions::from_str(&pool_settings.driver_url)
             .map_err(open_err)?
             .application_name("urbantile");
         let pool = PgPoolOptions::new()
-            .max_connections(10)
-            // Past this a request gets 503 ([`ErrorKind::Unavailable`]) rather than waiting on.
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(pool_settings.size)
+            .acquire_timeout(pool_settings.timeout)
             .connect_with(options)
             .await
             .map_err(open_err)?;
@@ -113,6 +118,63 @@ impl PgStore {
     }
 }
 
+/// The pool parameters of a database URL, and the URL without them.
+#[derive(Debug, PartialEq)]
+struct PoolSettings {
+    driver_url: String,
+    size: u32,
+    timeout: Duration,
+}
+
+impl PoolSettings {
+    fn from_url(url: &str) -> Result<PoolSettings, StoreError> {
+        let mut out = PoolSettings {
+            driver_url: url.to_owned(),
+            size: 10,
+            timeout: Duration::from_secs(10),
+        };
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok(out);
+        };
+        let bad = |reason: String| StoreError::UrlParameter {
+            url: redact_url(url),
+            reason,
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "pool_size" => {
+                    out.size = v
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| bad(format!("pool_size={v} is not 1 to 1000")))?;
+                }
+                "pool_timeout_secs" => {
+                    let secs: f64 = v
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| *s > 0.0 && *s <= 3600.0)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "pool_timeout_secs={v} is not a number of seconds up to 3600"
+                            ))
+                        })?;
+                    out.timeout = Duration::from_secs_f64(secs);
+                }
+                _ => kept.push(pair),
+            }
+        }
+        out.driver_url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok(out)
+    }
+}
+
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.listener.abort();
@@ -123,6 +185,14 @@ impl Drop for PgStore {
 /// reconnects after a lost connection, and then wakes anyway (something may have been
 /// missed meanwhile; the readers' poll covers the rest).
 async fn listen(pool: PgPool, woken: Arc<Notify>) {
+    // An outage is logged once, when it starts, and once when it ends (the readers log
+    // their own failures).
+    let mut failing = false;
+    let failed = |e: sqlx::Error, failing: &mut bool| {
+        if !std::mem::replace(failing, true) {
+            tracing::warn!("listening for store changes: {e}; retrying every second");
+        }
+    };
     loop {
         if pool.is_closed() {
             return;
@@ -130,15 +200,18 @@ async fn listen(pool: PgPool, woken: Arc<Notify>) {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!("listening for store changes: {e}");
+                failed(e, &mut failing);
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };
         if let Err(e) = listener.listen(CHANNEL).await {
-            tracing::warn!("listening for store changes: {e}");
+            failed(e, &mut failing);
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
+        }
+        if std::mem::take(&mut failing) {
+            tracing::info!("listening for store changes again");
         }
         woken.notify_one();
         loop {
@@ -154,8 +227,8 @@ async fn listen(pool: PgPool, woken: Arc<Notify>) {
                     if pool.is_closed() {
                         return;
                     }
-                    tracing::warn!("listening for store changes: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    failed(e, &mut failing);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }
             }
@@ -758,5 +831,30 @@ impl LayerWriter for PgLayerWriter {
                 Ok(Vec::new())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_parameters_are_taken_out_of_the_url() {
+        let p = PoolSettings::from_url(
+            "postgres://u:pw@h/db?sslmode=disable&pool_size=32&pool_timeout_secs=2.5",
+        )
+        .unwrap();
+        assert_eq!(p.driver_url, "postgres://u:pw@h/db?sslmode=disable");
+        assert_eq!((p.size, p.timeout), (32, Duration::from_millis(2500)));
+        let p = PoolSettings::from_url("postgres://h/db?pool_size=2").unwrap();
+        assert_eq!((p.driver_url.as_str(), p.size), ("postgres://h/db", 2));
+        let p = PoolSettings::from_url("postgres://h/db").unwrap();
+        assert_eq!((p.size, p.timeout), (10, Duration::from_secs(10)));
+        let e = PoolSettings::from_url("postgres://u:pw@h/db?pool_size=0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "database URL postgres://u:***@h/db?pool_size=0: pool_size=0 is not 1 to 1000"
+        );
+        assert!(PoolSettings::from_url("postgres://h/db?pool_timeout_secs=-1").is_err());
     }
 }
