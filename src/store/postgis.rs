@@ -504,9 +504,15 @@ impl ChangeLog for PgStore {
     /// Returns at a notification or after `timeout`, and then runs the sequencer either
     /// way, so that rows written outside urbantile (or left by a writer that died after
     /// its commit) get their positions.
+    ///
+    /// Cancel-safe: the sequencer runs as a task of its own, to the end, even when the
+    /// caller stops waiting (the feed does, when its own server wrote). A query cut off
+    /// half-way would cost its connection, and a new one costs PostGIS's start-up in the
+    /// server process (tens of milliseconds).
     async fn wait_for_changes(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.woken.notified()).await;
-        if let Err(e) = sequence(&self.pool).await {
+        let pool = self.pool.clone();
+        if let Ok(Err(e)) = tokio::spawn(async move { sequence(&pool).await }).await {
             tracing::warn!(
                 "numbering the change log: {}",
                 crate::model::error_chain(&e)
