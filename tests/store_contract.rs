@@ -781,6 +781,20 @@ async fn postgis_edits_made_in_sql_are_logged_and_guarded() {
     );
     let now = s.load_layer(&l).await.unwrap();
     assert_eq!(now.iter().map(name).collect::<Vec<_>>(), ["moved in sql"]);
+
+    // A row no layer file can name still takes its position (a hole would read as
+    // pruning), as a change of a layer no server has.
+    sqlx::query(
+        "INSERT INTO features (layer, geom, properties) VALUES \
+         ('Not A Layer!', ST_SetSRID(ST_MakePoint(1, 1), 4326), '{}')",
+    )
+    .execute(&mut sql)
+    .await
+    .unwrap();
+    let log = whole_log(s).await;
+    assert_dense(&log, 1);
+    assert_eq!(log.len(), 5);
+    assert_eq!(log[4].layer.as_str(), "_unreadable");
 }
 
 /// While one server holds the seeding lock, another waits for it; a dropped lock lets it in.

@@ -72,6 +72,10 @@ const SEQUENCER_ATTEMPTS: u32 = 5;
 pub struct PgStore {
     pool: PgPool,
     origin: u64,
+    /// Change-log row ids of this handle's commits whose outcome it does not know (the
+    /// connection was lost during COMMIT): [`ChangeLog::changes_since`] reports them with
+    /// origin 0, so that this server applies them like another's if they did commit.
+    uncertain: Uncertain,
     /// Set by the listener task when another process may have written.
     woken: Arc<Notify>,
     listener: tokio::task::JoinHandle<()>,
@@ -106,6 +110,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             origin: random_origin(),
+            uncertain: Uncertain::default(),
             woken,
             listener,
         })
@@ -389,6 +394,7 @@ impl Features for PgStore {
         Ok(Box::new(PgLayerWriter {
             tx,
             pool: self.pool.clone(),
+            uncertain: self.uncertain.clone(),
             layer: layer.clone(),
             origin: self.origin,
             bulk: replace,
@@ -454,7 +460,9 @@ impl Keys for PgStore {
 }
 
 const CHANGE_COLUMNS: &str =
-    "pos, layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin";
+    "pos, layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin, id";
+
+type Uncertain = Arc<parking_lot::Mutex<std::collections::HashSet<i64>>>;
 
 #[async_trait]
 impl ChangeLog for PgStore {
@@ -471,7 +479,16 @@ impl ChangeLog for PgStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        change_rows(&rows)
+        let mut changes = change_rows(&rows)?;
+        let mut uncertain = self.uncertain.lock();
+        if !uncertain.is_empty() {
+            for (change, row) in changes.iter_mut().zip(&rows) {
+                if uncertain.remove(&row.try_get::<i64, _>(10)?) {
+                    change.origin = 0;
+                }
+            }
+        }
+        Ok(changes)
     }
 
     async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
@@ -521,16 +538,18 @@ impl ChangeLog for PgStore {
     }
 }
 
+/// Rows of [`CHANGE_COLUMNS`] as changes, one for one.
 fn change_rows(rows: &[PgRow]) -> Result<Vec<Change>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let layer: String = row.try_get(1)?;
         let kind: String = row.try_get(3)?;
-        // Rows this build cannot read (an unknown layer id or kind) are skipped rather
-        // than stopping the feed.
-        let (Ok(layer), Some(kind)) = (LayerId::new(&layer), ChangeKind::parse(&kind)) else {
-            continue;
-        };
+        // A row this build cannot read (a layer name no layer file can have, written in
+        // SQL; an unknown kind) is kept, as a reload of a layer no server has or of its
+        // own layer, rather than skipped: a hole in the positions would read as pruning.
+        let layer = LayerId::new(&layer)
+            .unwrap_or_else(|_| LayerId::new("_unreadable").expect("a valid layer id"));
+        let kind = ChangeKind::parse(&kind).unwrap_or(ChangeKind::Reload);
         out.push(Change {
             seq: row.try_get::<i64, _>(0)? as u64,
             layer,
@@ -604,6 +623,7 @@ struct PgLayerWriter {
     tx: Transaction<'static, Postgres>,
     /// For the sequencer run after commit.
     pool: PgPool,
+    uncertain: Uncertain,
     layer: LayerId,
     origin: u64,
     /// Whether `urbantile.bulk` is on in this transaction (the trigger then logs nothing).
@@ -810,7 +830,13 @@ impl LayerWriter for PgLayerWriter {
         )
         .fetch_all(&mut *self.tx)
         .await?;
-        self.tx.commit().await?;
+        if let Err(e) = self.tx.commit().await {
+            let e = StoreError::from(e);
+            if e.kind() == ErrorKind::Unavailable {
+                self.uncertain.lock().extend(&mine);
+            }
+            return Err(e);
+        }
         if mine.is_empty() {
             return Ok(Vec::new());
         }
