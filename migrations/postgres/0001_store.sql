@@ -90,6 +90,15 @@ BEGIN
     RETURN given;
 END $$;
 
+-- A writer's step after its commit, in one round trip: run the sequencer, then return its
+-- own log rows (by id) with their positions (the function's own UPDATE is visible to it).
+CREATE FUNCTION urbantile_sequence_then(wanted bigint[]) RETURNS SETOF changes
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM urbantile_sequence();
+    RETURN QUERY SELECT * FROM changes WHERE id = ANY(wanted) AND pos IS NOT NULL ORDER BY pos;
+END $$;
+
 -- Every UPDATE makes a new version, so that a writer holding an older one fails its
 -- conditional UPDATE instead of overwriting an edit it has not seen.
 CREATE FUNCTION urbantile_bump_version() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -361,15 +361,18 @@ impl Features for PgStore {
         layer: &LayerId,
         mode: WriteMode,
     ) -> Result<Box<dyn LayerWriter>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let replace = mode == WriteMode::Replace;
-        sqlx::query(
-            "SELECT set_config('urbantile.origin', $1, true), set_config('urbantile.bulk', $2, true)",
-        )
-        .bind(self.origin.to_string())
-        .bind(if replace { "on" } else { "off" })
-        .execute(&mut *tx)
-        .await?;
+        // BEGIN and the session flags in one round trip (a simple query, so no bound
+        // parameters: the values are this handle's number and a constant).
+        let mut tx = self
+            .pool
+            .begin_with(format!(
+                "BEGIN; SELECT set_config('urbantile.origin', '{}', true), \
+                 set_config('urbantile.bulk', '{}', true)",
+                self.origin,
+                if replace { "on" } else { "off" }
+            ))
+            .await?;
         let mut reload_bbox = None;
         if replace {
             // Two replaces of one layer take turns: the second's DELETE runs after the
@@ -843,15 +846,23 @@ impl LayerWriter for PgLayerWriter {
         // The write is durable from here on: a failure to number its changes now is
         // logged, not returned (any replica's next poll numbers them).
         let numbered = async {
-            sequence(&self.pool).await?;
-            let rows = sqlx::query(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM changes WHERE id = ANY($1) AND pos IS NOT NULL \
-                 ORDER BY pos"
-            ))
-            .bind(&mine)
-            .fetch_all(&self.pool)
-            .await?;
-            change_rows(&rows)
+            let mut attempt = 1;
+            loop {
+                let rows = sqlx::query(&format!(
+                    "SELECT {CHANGE_COLUMNS} FROM urbantile_sequence_then($1) ORDER BY pos"
+                ))
+                .bind(&mine)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from);
+                match rows {
+                    Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                    }
+                    rows => return change_rows(&rows?),
+                }
+            }
         };
         match numbered.await {
             Ok(changes) => Ok(changes),
