@@ -1,7 +1,9 @@
 //! Several `urbantile serve` processes (replicas) on one PostGIS database, over real
 //! sockets: started together on an empty database they seed it once; a write answered by one
 //! is in the items, tiles and `/changes` of the other; If-Match writers on different replicas
-//! lose no update; an edit made directly in SQL reaches every replica. Needs
+//! lose no update; an edit made directly in SQL reaches every replica; after random writes
+//! spread over both, every tile either serves has the features of one encoded from the
+//! database. Needs
 //! `URBANTILE_TEST_PG` (see tests/common/pg.rs).
 
 mod common;
@@ -527,5 +529,155 @@ fn an_edit_made_in_sql_reaches_every_replica() {
         until(Duration::from_secs(1), "an SQL delete on a replica", || {
             item_status(c.addr(i), id).is_none() && !tile_statuses(c.addr(i), t).contains_key(&id)
         });
+    }
+}
+
+/// A tile's features, decoded: id -> (layer, properties as text, geometry commands), so
+/// that tiles whose features are in another order compare equal.
+type Decoded = std::collections::BTreeMap<u64, (String, Vec<(String, String)>, Vec<u32>)>;
+
+fn decode(bytes: &[u8]) -> Decoded {
+    let mut out = Decoded::new();
+    if bytes.is_empty() {
+        return out;
+    }
+    let tile = Tile::decode(bytes).unwrap();
+    for layer in &tile.layers {
+        for f in &layer.features {
+            let mut tags: Vec<(String, String)> = f
+                .tags
+                .chunks(2)
+                .map(|p| {
+                    let v = &layer.values[p[1] as usize];
+                    (layer.keys[p[0] as usize].clone(), format!("{v:?}"))
+                })
+                .collect();
+            tags.sort();
+            out.insert(
+                f.id.unwrap(),
+                (layer.name.clone(), tags, f.geometry.clone()),
+            );
+        }
+    }
+    out
+}
+
+/// Random writes (seeded) spread over two replicas; then every tile around them, as each
+/// replica serves it (from its cache or not), holds the same features as the tile encoded
+/// from an index built afresh from the database.
+#[test]
+fn random_writes_over_two_replicas_leave_every_tile_as_the_database_has_it() {
+    use urbantile::index::tile::{TileLayer, render_tile};
+    let Some(c) = cluster(2) else { return };
+    let key = c.write_key();
+    let mut rng = urbantile::generate::rng::Rng::new(7);
+    let mut next = move |n: u64| rng.below(n);
+    let mut tiles = Vec::new();
+    for z in [14u8, 15, 16, 17] {
+        let (_, x, y) = tile_of(24.945, 60.170, z);
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+            tiles.push((z, x + dx - 1, y + dy - 1));
+        }
+    }
+    let tile_path =
+        |t: (u8, u32, u32)| format!("/tiles/urban_problems/{}/{}/{}.mvt", t.0, t.1, t.2);
+    let mut ours: Vec<u64> = Vec::new();
+    for step in 0..120 {
+        let at = c.addr(next(2) as usize);
+        if next(2) == 0 {
+            // Reads fill both caches between the writes.
+            let t = tiles[next(tiles.len() as u64) as usize];
+            let r = http_get(at, &tile_path(t), &[]);
+            assert!(r.status == 200 || r.status == 204);
+            continue;
+        }
+        let spot = (
+            24.935 + next(2000) as f64 * 1e-5,
+            60.165 + next(1000) as f64 * 1e-5,
+        );
+        let body = problem(spot.0, spot.1, &format!("s{step}"));
+        let action = if ours.is_empty() { 0 } else { next(3) };
+        let r = match action {
+            0 => {
+                let r = send(
+                    at,
+                    "POST",
+                    "/collections/urban_problems/items",
+                    &key,
+                    &body,
+                    &[],
+                );
+                ours.push(r.json()["id"].as_u64().unwrap());
+                r
+            }
+            1 => {
+                let id = ours[next(ours.len() as u64) as usize];
+                send(
+                    at,
+                    "PUT",
+                    &format!("/collections/urban_problems/items/{id}"),
+                    &key,
+                    &body,
+                    &[],
+                )
+            }
+            _ => {
+                let id = ours.swap_remove(next(ours.len() as u64) as usize);
+                send(
+                    at,
+                    "DELETE",
+                    &format!("/collections/urban_problems/items/{id}"),
+                    &key,
+                    &Value::Null,
+                    &[],
+                )
+            }
+        };
+        assert!(
+            r.status < 300,
+            "{}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+
+    // The tiles an index built from the database now gives.
+    let defs = urbantile::config::load_layers(&c.layers).unwrap();
+    let def = defs
+        .iter()
+        .find(|d| d.id.as_str() == "urban_problems")
+        .unwrap();
+    let features = c.rt.block_on(async {
+        let store = urbantile::store::open(&c.db.url).await.unwrap();
+        store.load_layer(&def.id).await.unwrap()
+    });
+    let index = urbantile::index::Index::new([&def.id]);
+    index.replace(&def.id, urbantile::index::LayerIndex::build(def, features));
+    let want: Vec<Decoded> = tiles
+        .iter()
+        .map(|&(z, x, y)| {
+            let layers = [TileLayer {
+                def,
+                index: index.slot(&def.id),
+                filter: None,
+            }];
+            decode(&render_tile(&layers, urbantile::tiles::TileCoord { z, x, y }, None).bytes)
+        })
+        .collect();
+    assert!(
+        want.iter().any(|d| d.len() > 3),
+        "the writes missed the tiles"
+    );
+    for i in 0..2 {
+        for (t, want) in tiles.iter().zip(&want) {
+            until(
+                Duration::from_secs(1),
+                "a replica's tile as the database has it",
+                || {
+                    let r = http_get(c.addr(i), &tile_path(*t), &[]);
+                    decode(&r.body) == *want
+                },
+            );
+        }
     }
 }
