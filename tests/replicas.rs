@@ -1,7 +1,8 @@
 //! Several `urbantile serve` processes (replicas) on one PostGIS database, over real
 //! sockets: started together on an empty database they seed it once; a write answered by one
 //! is in the items, tiles and `/changes` of the other; If-Match writers on different replicas
-//! lose no update; an edit made directly in SQL reaches every replica; after random writes
+//! lose no update; a key revoked is refused by both; an edit made directly in SQL reaches
+//! every replica; after random writes
 //! spread over both, every tile either serves has the features of one encoded from the
 //! database. Needs
 //! `URBANTILE_TEST_PG` (see tests/common/pg.rs).
@@ -436,6 +437,28 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
     );
     assert_eq!(count(a), seeded + 40);
     assert_eq!(count(b), seeded + 40);
+
+    // Keys live in the database: a revocation on the command line holds on every replica
+    // at once.
+    let out = Command::new(bin())
+        .current_dir(root())
+        .args(["keys", "revoke", "writer", "--layers"])
+        .arg(&c.layers)
+        .args(["--database", &c.db.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for at in [a, b] {
+        let r = send(
+            at,
+            "POST",
+            "/collections/urban_problems/items",
+            &key,
+            &problem(lon, lat, "x"),
+            &[],
+        );
+        assert_eq!(r.status, 401);
+    }
 }
 
 #[test]
