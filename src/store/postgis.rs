@@ -25,7 +25,10 @@
 //! thus come from one counter, in the order of the sequencer's runs: dense, never reused,
 //! the same on every replica, and a reader's snapshot always sees a prefix of them (each
 //! run starts after the previous one's commit is visible). A transaction that commits
-//! while a run is under way is numbered by the next run. Who runs it:
+//! while a run is under way is numbered by the next run. (Numbering only rows older than
+//! the snapshot's xmin, so that positions follow transaction ids, would add nothing to
+//! this, and would let any long transaction on the cluster, xids being cluster-wide, hold
+//! every replica's feed back for as long as it runs.) Who runs it:
 //! - the writer, right after its commit ([`LayerWriter::commit`] returns its changes with
 //!   their positions);
 //! - every replica when woken (LISTEN on `urbantile_changes`: the sequencer notifies, and
@@ -86,7 +89,9 @@ impl PgStore {
     /// PostGIS extension if the role may).
     ///
     /// Two URL parameters are urbantile's own (the rest go to the driver): `pool_size`,
-    /// the connections this server keeps at most (default 10), and `pool_timeout_secs`, how
+    /// the connections this server keeps at most for queries (default 10, at least 2: a
+    /// first start holds one for its seed lock; LISTEN takes one more, apart), and
+    /// `pool_timeout_secs`, how
     /// long a request waits for a connection, or for the database to come back, before it
     /// gets 503 with `Retry-After` (default 10).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
@@ -101,12 +106,20 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_settings.size)
             .acquire_timeout(pool_settings.timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(open_err)?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // LISTEN keeps its connection for good: it has a pool of its own, so that
+        // `pool_size` counts the connections that run queries.
+        let listen_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(pool_settings.timeout)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(options);
         let woken = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(pool.clone(), woken.clone()));
+        let listener = tokio::spawn(listen(listen_pool, woken.clone()));
         Ok(PgStore {
             pool,
             origin: random_origin(),
@@ -153,8 +166,8 @@ impl PoolSettings {
                     out.size = v
                         .parse()
                         .ok()
-                        .filter(|n| (1..=1000).contains(n))
-                        .ok_or_else(|| bad(format!("pool_size={v} is not 1 to 1000")))?;
+                        .filter(|n| (2..=1000).contains(n))
+                        .ok_or_else(|| bad(format!("pool_size={v} is not 2 to 1000")))?;
                 }
                 "pool_timeout_secs" => {
                     let secs: f64 = v
@@ -270,6 +283,7 @@ impl FeatureStore for PgStore {
 
     /// Every commit is durable in PostgreSQL already: this closes the connections.
     async fn close(&self) -> Result<(), StoreError> {
+        // Aborting the listener task drops its connection and pool.
         self.listener.abort();
         self.pool.close().await;
         Ok(())
@@ -896,7 +910,7 @@ mod tests {
         let e = PoolSettings::from_url("postgres://u:pw@h/db?pool_size=0").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "database URL postgres://u:***@h/db?pool_size=0: pool_size=0 is not 1 to 1000"
+            "database URL postgres://u:***@h/db?pool_size=0: pool_size=0 is not 2 to 1000"
         );
         assert!(PoolSettings::from_url("postgres://h/db?pool_timeout_secs=-1").is_err());
     }
