@@ -517,7 +517,7 @@ fn if_match_writers_on_two_replicas_lose_no_update() {
 }
 
 #[test]
-fn an_edit_made_in_sql_reaches_every_replica() {
+fn an_edit_made_in_sql_or_a_replace_on_the_command_line_reaches_every_replica() {
     let Some(c) = cluster(2) else { return };
     let (lon, lat) = (24.9402, 60.1702);
     let t = tile_of(lon, lat, 15);
@@ -551,6 +551,45 @@ fn an_edit_made_in_sql_reaches_every_replica() {
     for i in 0..2 {
         until(Duration::from_secs(1), "an SQL delete on a replica", || {
             item_status(c.addr(i), id).is_none() && !tile_statuses(c.addr(i), t).contains_key(&id)
+        });
+    }
+
+    // A bulk replace from the command line is one `reload`, and both replicas reload.
+    let file = c.dir.path().join("two_schools.geojsonseq");
+    let school = |lon: f64, name: &str| {
+        json!({"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, 60.17]},
+               "properties": {"name": name}})
+        .to_string()
+    };
+    std::fs::write(
+        &file,
+        format!("{}\n{}\n", school(24.94, "A"), school(24.95, "B")),
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .current_dir(root())
+        .args(["ingest", "schools"])
+        .arg(&file)
+        .args(["--replace", "--layers"])
+        .arg(&c.layers)
+        .args(["--database", &c.db.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // The first start's ingest and the replace: one `reload` each, nothing per feature.
+    let logged = c.sql(
+        "SELECT count(*) FILTER (WHERE kind = 'reload') * 1000 + count(*) \
+         FROM changes WHERE layer = 'schools'",
+    );
+    assert_eq!(
+        logged,
+        2 * 1000 + 2,
+        "a bulk write is logged once, not per feature"
+    );
+    for i in 0..2 {
+        until(Duration::from_secs(1), "a --replace on a replica", || {
+            let r = http_get(c.addr(i), "/collections/schools/items?limit=1", &[]);
+            r.json()["numberMatched"] == 2
         });
     }
 }
