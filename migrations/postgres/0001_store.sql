@@ -1,4 +1,4 @@
--- The PostGIS store (src/store/postgis.rs): the same three tables as the SQLite store, with
+-- The PostGIS store (src/store/postgis/): the same three tables as the SQLite store, with
 -- PostgreSQL types, plus what lets several urbantile replicas (and other SQL clients) share
 -- one database: a row version checked by conditional UPDATEs, triggers that log every edit,
 -- and a sequencer that numbers the log densely after commit.
@@ -32,7 +32,7 @@ CREATE TABLE api_keys (
 -- The change log. A row is inserted in the transaction of the edit it records (by the
 -- trigger below, or by urbantile for a bulk `reload`), with `pos` NULL. Identity values
 -- commit out of order and rolled-back transactions leave holes in them, so `id` is not the
--- feed's position: the sequencer (src/store/postgis.rs, `sequence`) gives committed rows
+-- feed's position: the sequencer (`urbantile_sequence()` below) gives committed rows
 -- dense positions 1, 2, 3... under an advisory lock, from `change_counter`, so that a
 -- reader sees a gap-free prefix and a gap can only mean pruning.
 CREATE TABLE changes (
@@ -75,7 +75,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM changes WHERE pos IS NULL) THEN
         RETURN 0;
     END IF;
-    -- 0x757262740001 ("urbt" 1), the key src/store/postgis.rs documents.
+    -- 0x757262740001 ("urbt" 1), the key src/store/postgis/mod.rs documents.
     PERFORM pg_advisory_xact_lock(129134138490881);
     SELECT last_pos INTO last FROM change_counter;
     WITH next AS (SELECT id, row_number() OVER (ORDER BY xid, id) AS n
