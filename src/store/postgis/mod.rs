@@ -18,10 +18,11 @@
 //! transaction, urbantile's and anyone else's (a bulk write sets `urbantile.bulk`, which the
 //! trigger skips, and logs one `reload` row itself). A row is logged without a position:
 //! identities commit out of order and rollbacks leave holes, so they cannot be the feed's
-//! dense `seq`. The sequencer ([`sequence`]) gives positions after commit: under a
-//! transaction-level advisory lock (one sequencer at a time across all replicas) it reads
-//! the counter and numbers, in one UPDATE, every row its snapshot sees without a position
-//! (those of committed transactions only), then moves the counter and notifies. Positions
+//! dense `seq`. The sequencer (the database function `urbantile_sequence()`, one round
+//! trip, called by [`sequence`]) gives positions after commit: under a transaction-level
+//! advisory lock (one sequencer at a time across all replicas) it reads the counter and
+//! numbers, in one UPDATE, every row its snapshot sees without a position (those of
+//! committed transactions only), then moves the counter and notifies. Positions
 //! thus come from one counter, in the order of the sequencer's runs: dense, never reused,
 //! the same on every replica, and a reader's snapshot always sees a prefix of them (each
 //! run starts after the previous one's commit is visible). A transaction that commits
@@ -93,9 +94,8 @@ impl PgStore {
     /// Two URL parameters are urbantile's own (the rest go to the driver): `pool_size`,
     /// the connections this server keeps at most for queries (default 10, at least 2: a
     /// first start holds one for its seed lock; LISTEN takes one more, apart), and
-    /// `pool_timeout_secs`, how
-    /// long a request waits for a connection, or for the database to come back, before it
-    /// gets 503 with `Retry-After` (default 10).
+    /// `pool_timeout_secs`, how long a request waits for a connection, or for the database
+    /// to come back, before it gets 503 with `Retry-After` (default 10).
     pub async fn open(url: &str) -> Result<PgStore, StoreError> {
         let open_err = |source| StoreError::Open {
             url: redact_url(url),
