@@ -17,7 +17,7 @@
 //! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes |
 //! | [`composite`] | a composite tile: one MVT layer per requested layer, cut from the layers' indexes through their filters, on the compute pool's deadline |
 //! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
-//! | [`store`] | the `FeatureStore` trait and its SQLite backend (sqlx, WAL, migrations), with the change log |
+//! | [`store`] | the store contract (`Features`, `Keys`, `ChangeLog`, bundled by `FeatureStore`; error kinds), the SQLite backend (sqlx, WAL) and the PostGIS one shared by replicas (row versions, a logging trigger, a change-log sequencer, LISTEN/NOTIFY), with their migrations |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, index in place, cache invalidation) and the feed; `dataset::follow`: following the store's change log |

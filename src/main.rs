@@ -25,7 +25,7 @@ struct Cli {
         default_value = "layers"
     )]
     layers: PathBuf,
-    /// The store: sqlite://PATH.
+    /// The store: sqlite://PATH, or postgres://USER:PASSWORD@HOST/DB (PostGIS, shared by replicas).
     #[arg(
         long,
         global = true,

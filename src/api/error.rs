@@ -35,6 +35,9 @@ pub enum ApiError {
     /// A request past one of [`crate::limits`]' bounds (a 400 that names the limit).
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
+    /// The request lost a race with another writer (in the store) and may be sent again.
+    #[error("{0}")]
+    Conflict(String),
     /// Overloaded, past the deadline or shutting down: try again after `retry_after_s`.
     #[error("{description}")]
     Unavailable {
@@ -50,6 +53,7 @@ impl IntoResponse for ApiError {
         let (status, code, description) = match self {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "InvalidParameterValue", d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "NotFound", d),
+            ApiError::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d),
             ApiError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", d),
             ApiError::UnsupportedMediaType(d) => (
@@ -149,8 +153,24 @@ impl From<crate::compute::Refused> for ApiError {
     }
 }
 
+/// By [`crate::store::ErrorKind`]: a lost race is 409 (send it again), a database that
+/// cannot be reached is 503 with `Retry-After` (the detail is logged, not answered: it may
+/// name hosts), anything else 500.
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(crate::model::error_chain(&e))
+        use crate::store::ErrorKind;
+        match e.kind() {
+            ErrorKind::Conflict => ApiError::Conflict(format!(
+                "{e}; another request changed the same data at the same time: send it again"
+            )),
+            ErrorKind::Unavailable => {
+                tracing::warn!("store unavailable: {}", crate::model::error_chain(&e));
+                ApiError::Unavailable {
+                    description: "the store is not answering; try again shortly".into(),
+                    retry_after_s: 2,
+                }
+            }
+            ErrorKind::Other => ApiError::Internal(crate::model::error_chain(&e)),
+        }
     }
 }

@@ -88,7 +88,8 @@ impl Dataset {
             if !full {
                 tokio::select! {
                     _ = self.feed.wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
+                    // A sleep of `poll`, or less when the store says others wrote.
+                    _ = self.store.wait_for_changes(poll) => {}
                 }
             }
         }

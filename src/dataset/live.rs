@@ -21,11 +21,14 @@ use crate::index::FieldType;
 use crate::ingest::validate::{OnInvalid, validate_with};
 use crate::ingest::{Position, RecordError};
 use crate::model::{Feature, FeatureId, LayerId, StoredFeature, stable_hash};
-use crate::store::{Change, ChangeKind, StoreError, WriteMode};
+use crate::store::{Change, ChangeKind, ErrorKind, StoreError, WriteMode};
 use crate::tiles::ProjectedGeometry;
 
 /// How many change-log entries the store keeps for clients that reconnect.
 pub const CHANGE_LOG_KEEP: u64 = 100_000;
+
+/// Runs of an edit that lose a race in the store ([`ErrorKind::Conflict`]) before it fails.
+const EDIT_ATTEMPTS: u32 = 4;
 
 /// One edit of a feature.
 #[derive(Debug, Clone)]
@@ -171,7 +174,21 @@ impl Dataset {
             let Some(def) = data.layer(layer.as_str()) else {
                 return Err(EditError::Aborted(format!("unknown layer {layer}")));
             };
-            data.edit_now(def, edits, options).await
+            // A store shared with other servers (PostGIS) fails an edit whose features
+            // another server changed after this one read them (or that lost a deadlock):
+            // run it again from its reads, which checks If-Match against the new state.
+            let mut attempt = 1;
+            loop {
+                match data.edit_now(def, edits.clone(), options).await {
+                    Err(EditError::Store(e))
+                        if e.kind() == ErrorKind::Conflict && attempt < EDIT_ATTEMPTS =>
+                    {
+                        tracing::debug!(attempt, "edit lost a race in the store: {e}");
+                        attempt += 1;
+                    }
+                    done => return done,
+                }
+            }
         })
         .await
         .map_err(|e| EditError::Aborted(e.to_string()))?

@@ -152,6 +152,9 @@ impl Dataset {
     pub async fn ingest_sources_if_empty(
         &self,
     ) -> Result<Vec<(LayerId, IngestReport)>, StartError> {
+        // Replicas starting together on one empty store (PostGIS) seed it once: the others
+        // wait here, then find it full.
+        let _seeding = self.store.seed_lock().await?;
         if !self.store.is_empty().await? {
             return Ok(Vec::new());
         }

@@ -12,7 +12,8 @@ use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
 use crate::store::{
-    Change, ChangeKind, FeatureStore, LayerStats, LayerWriter, NewFeature, StoreError, WriteMode,
+    Change, ChangeKind, ChangeLog, FeatureStore, Features, Keys, LayerStats, LayerWriter,
+    NewFeature, StoreError, WriteMode, now_ms, random_origin, redact_url,
 };
 
 /// Rows per INSERT statement: multi-row statements are several times faster than one row
@@ -29,7 +30,7 @@ impl SqliteStore {
     /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
+            url: redact_url(url),
             source,
         };
         let path = url
@@ -62,7 +63,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(open_err)?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         tokio::spawn(checkpoint_in_background(pool.clone()));
         Ok(SqliteStore {
             pool,
@@ -95,7 +96,10 @@ impl FeatureStore for SqliteStore {
         self.pool.close().await;
         Ok(())
     }
+}
 
+#[async_trait]
+impl Features for SqliteStore {
     async fn stats(&self, layer: &LayerId) -> Result<LayerStats, StoreError> {
         let row = sqlx::query(
             "SELECT count(*), min(min_x), min(min_y), max(max_x), max(max_y) FROM features WHERE layer = ?",
@@ -151,6 +155,36 @@ impl FeatureStore for SqliteStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
+    async fn begin_write(
+        &self,
+        layer: &LayerId,
+        mode: WriteMode,
+    ) -> Result<Box<dyn LayerWriter>, StoreError> {
+        // IMMEDIATE takes the write lock now: a transaction that reads before it writes
+        // (If-Match) cannot then fail to upgrade.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut reload_bbox = None;
+        if mode == WriteMode::Replace {
+            reload_bbox = layer_bounds(&mut tx, layer).await?;
+            sqlx::query("DELETE FROM features WHERE layer = ?")
+                .bind(layer.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(Box::new(SqliteLayerWriter {
+            tx,
+            layer: layer.clone(),
+            origin: self.origin,
+            reload: mode == WriteMode::Replace,
+            reload_bbox,
+            changes: Vec::new(),
+            versions: std::collections::HashMap::new(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Keys for SqliteStore {
     async fn add_key(&self, key: &KeyInfo, key_hash: &str) -> Result<(), StoreError> {
         let done = sqlx::query(
             "INSERT INTO api_keys (name, key_hash, read_layers, write_layers, created_at) \
@@ -198,33 +232,12 @@ impl FeatureStore for SqliteStore {
         .await?;
         row.as_ref().map(key_row).transpose()
     }
+}
 
-    async fn begin_write(
-        &self,
-        layer: &LayerId,
-        mode: WriteMode,
-    ) -> Result<Box<dyn LayerWriter>, StoreError> {
-        // IMMEDIATE takes the write lock now: a transaction that reads before it writes
-        // (If-Match) cannot then fail to upgrade.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut reload_bbox = None;
-        if mode == WriteMode::Replace {
-            reload_bbox = layer_bounds(&mut tx, layer).await?;
-            sqlx::query("DELETE FROM features WHERE layer = ?")
-                .bind(layer.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(Box::new(SqliteLayerWriter {
-            tx,
-            layer: layer.clone(),
-            origin: self.origin,
-            reload: mode == WriteMode::Replace,
-            reload_bbox,
-            changes: Vec::new(),
-        }))
-    }
-
+/// One file has one writer at a time (BEGIN IMMEDIATE), and `seq` is an AUTOINCREMENT key
+/// given inside that lock, so commits happen in `seq` order and the log is dense as it is.
+#[async_trait]
+impl ChangeLog for SqliteStore {
     fn origin(&self) -> u64 {
         self.origin
     }
@@ -310,27 +323,6 @@ async fn checkpoint_in_background(pool: SqlitePool) {
     }
 }
 
-/// A random non-zero origin mark (0 stands for "no server").
-fn random_origin() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    // SQLite integers are signed 64-bit: keep the mark positive.
-    (h.finish() >> 1).max(1)
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Four nullable REAL columns from `at` on, as a box.
 fn bbox_columns(row: &sqlx::sqlite::SqliteRow, at: usize) -> Result<Option<Bbox>, StoreError> {
     Ok(
@@ -414,6 +406,10 @@ struct SqliteLayerWriter {
     reload: bool,
     reload_bbox: Option<Bbox>,
     changes: Vec<Change>,
+    /// The version of each feature [`LayerWriter::get`] read, which its overwrite or
+    /// delete then requires (the write lock makes a mismatch impossible here; the check
+    /// keeps the contract the same as on PostgreSQL).
+    versions: std::collections::HashMap<FeatureId, i64>,
 }
 
 /// A feature as its row stores it.
@@ -459,6 +455,13 @@ impl SqliteLayerWriter {
         });
         let props = serde_json::Value::Object(f.feature.properties.clone()).to_string();
         Ok(EncodedRow { wkb, bbox, props })
+    }
+
+    fn changed(&self, id: FeatureId) -> StoreError {
+        StoreError::Changed {
+            layer: self.layer.clone(),
+            id,
+        }
     }
 
     /// The stored extent of a feature of this layer, `None` when there is no such feature.
@@ -545,13 +548,16 @@ impl LayerWriter for SqliteLayerWriter {
     }
 
     async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError> {
-        let row =
-            sqlx::query("SELECT id, geom, properties FROM features WHERE id = ? AND layer = ?")
-                .bind(id.0 as i64)
-                .bind(self.layer.as_str())
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        row.map(|r| decode_row(&self.layer, &r)).transpose()
+        let row = sqlx::query(
+            "SELECT id, geom, properties, version FROM features WHERE id = ? AND layer = ?",
+        )
+        .bind(id.0 as i64)
+        .bind(self.layer.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        self.versions.insert(id, row.try_get(3)?);
+        decode_row(&self.layer, &row).map(Some)
     }
 
     async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
@@ -584,12 +590,19 @@ impl LayerWriter for SqliteLayerWriter {
         let row = self.row(feature)?;
         let update = sqlx::query(
             "UPDATE features SET geom = ?, properties = ?, min_x = ?, min_y = ?, max_x = ?, \
-             max_y = ?, t_start = ?, t_end = ?, version = version + 1 WHERE id = ?",
+             max_y = ?, t_start = ?, t_end = ?, version = version + 1 \
+             WHERE id = ? AND version = coalesce(?, version)",
         );
-        row.bind(update, feature.time)
+        let done = row
+            .bind(update, feature.time)
             .bind(id.0 as i64)
+            .bind(self.versions.get(&id).copied())
             .execute(&mut *self.tx)
             .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.changed(id));
+        }
+        self.versions.entry(id).and_modify(|v| *v += 1);
         self.log(Some(id), kind, Some(old.union(row.bbox))).await?;
         Ok(true)
     }
@@ -598,10 +611,15 @@ impl LayerWriter for SqliteLayerWriter {
         let Some(old) = self.extent(id).await? else {
             return Ok(false);
         };
-        sqlx::query("DELETE FROM features WHERE id = ?")
-            .bind(id.0 as i64)
-            .execute(&mut *self.tx)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM features WHERE id = ? AND version = coalesce(?, version)")
+                .bind(id.0 as i64)
+                .bind(self.versions.remove(&id))
+                .execute(&mut *self.tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.changed(id));
+        }
         self.log(Some(id), ChangeKind::Delete, Some(old)).await?;
         Ok(true)
     }

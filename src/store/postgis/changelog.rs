@@ -1,0 +1,186 @@
+//! The PostGIS change log: the listener that wakes a server when others write, the
+//! sequencer call, and the [`ChangeLog`] implementation (see the parent module's docs for
+//! the design).
+
+use super::*;
+
+/// Wakes `woken` at every notification on [`CHANNEL`], for as long as the pool is open;
+/// reconnects after a lost connection, and then wakes anyway (something may have been
+/// missed meanwhile; the readers' poll covers the rest).
+pub(super) async fn listen(pool: PgPool, woken: Arc<Notify>) {
+    // An outage is logged once, when it starts, and once when it ends (the readers log
+    // their own failures).
+    let mut failing = false;
+    let failed = |e: sqlx::Error, failing: &mut bool| {
+        if !std::mem::replace(failing, true) {
+            tracing::warn!("listening for store changes: {e}; retrying every second");
+        }
+    };
+    loop {
+        if pool.is_closed() {
+            return;
+        }
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                failed(e, &mut failing);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            failed(e, &mut failing);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if std::mem::take(&mut failing) {
+            tracing::info!("listening for store changes again");
+        }
+        woken.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => woken.notify_one(),
+                // The connection was lost (and is being made again): what was notified
+                // meanwhile is gone, so the reader looks anyway.
+                Ok(None) => {
+                    woken.notify_one();
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    failed(e, &mut failing);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Gives dense positions to the change-log rows of committed transactions that have none
+/// yet, in one call of the database function `urbantile_sequence` (see the module docs and
+/// migrations/postgres/0001_store.sql); a no-op, without a lock, when there are none.
+pub(super) async fn sequence(pool: &PgPool) -> Result<(), StoreError> {
+    let mut attempt = 1;
+    loop {
+        let run = sqlx::query("SELECT urbantile_sequence()")
+            .execute(pool)
+            .await
+            .map_err(StoreError::from);
+        match run {
+            Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+            }
+            done => return done.map(|_| ()),
+        }
+    }
+}
+
+pub(super) const CHANGE_COLUMNS: &str =
+    "pos, layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin, id";
+
+pub(super) type Uncertain = Arc<parking_lot::Mutex<std::collections::HashSet<i64>>>;
+
+#[async_trait]
+impl ChangeLog for PgStore {
+    fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    /// Only rows with a position: committed, and a prefix (see the module docs).
+    async fn changes_since(&self, seq: u64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM changes WHERE pos > $1 ORDER BY pos LIMIT $2"
+        ))
+        .bind(seq as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut changes = change_rows(&rows)?;
+        let mut uncertain = self.uncertain.lock();
+        if !uncertain.is_empty() {
+            for (change, row) in changes.iter_mut().zip(&rows) {
+                if uncertain.remove(&row.try_get::<i64, _>(10)?) {
+                    change.origin = 0;
+                }
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let row = sqlx::query("SELECT min(pos), max(pos) FROM changes")
+            .fetch_one(&self.pool)
+            .await?;
+        let first: Option<i64> = row.try_get(0)?;
+        let last: Option<i64> = row.try_get(1)?;
+        Ok(first.zip(last).map(|(a, b)| (a as u64, b as u64)))
+    }
+
+    async fn prune_changes_through(&self, seq: u64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(PRUNE_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !mine {
+            return Ok(0);
+        }
+        // Rows without a position yet are never pruned (NULL <= n is not true).
+        let done = sqlx::query("DELETE FROM changes WHERE pos <= $1")
+            .bind(seq as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Returns at a notification or after `timeout`, and then runs the sequencer either
+    /// way, so that rows written outside urbantile (or left by a writer that died after
+    /// its commit) get their positions.
+    ///
+    /// Cancel-safe: the sequencer runs as a task of its own, to the end, even when the
+    /// caller stops waiting (the feed does, when its own server wrote). A query cut off
+    /// half-way would cost its connection, and a new one costs PostGIS's start-up in the
+    /// server process (tens of milliseconds).
+    async fn wait_for_changes(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.woken.notified()).await;
+        let pool = self.pool.clone();
+        if let Ok(Err(e)) = tokio::spawn(async move { sequence(&pool).await }).await {
+            tracing::warn!(
+                "numbering the change log: {}",
+                crate::model::error_chain(&e)
+            );
+        }
+    }
+}
+
+/// Rows of [`CHANGE_COLUMNS`] as changes, one for one.
+pub(super) fn change_rows(rows: &[PgRow]) -> Result<Vec<Change>, StoreError> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let layer: String = row.try_get(1)?;
+        let kind: String = row.try_get(3)?;
+        // A row this build cannot read (a layer name no layer file can have, written in
+        // SQL; an unknown kind) is kept, as a reload of a layer no server has or of its
+        // own layer, rather than skipped: a hole in the positions would read as pruning.
+        let layer = LayerId::new(&layer)
+            .unwrap_or_else(|_| LayerId::new("_unreadable").expect("a valid layer id"));
+        let kind = ChangeKind::parse(&kind).unwrap_or(ChangeKind::Reload);
+        out.push(Change {
+            seq: row.try_get::<i64, _>(0)? as u64,
+            layer,
+            feature: row
+                .try_get::<Option<i64>, _>(2)?
+                .map(|i| FeatureId(i as u64)),
+            kind,
+            bbox: bbox_columns(row, 4)?,
+            at_ms: row.try_get(8)?,
+            origin: row.try_get::<i64, _>(9)? as u64,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,264 @@
+//! A write to one layer on PostGIS: one transaction, session flags for the logging
+//! trigger, conditional UPDATEs on the row version, and the sequencer run after commit.
+
+use super::changelog::{CHANGE_COLUMNS, change_rows};
+use super::*;
+
+/// Rows per bulk INSERT: one statement of five array parameters (`unnest`), so the
+/// parameter limit does not apply; the size bounds one round trip's memory.
+const ROWS_PER_STATEMENT: usize = 5_000;
+
+pub(super) struct PgLayerWriter {
+    pub(super) tx: Transaction<'static, Postgres>,
+    /// For the sequencer run after commit.
+    pub(super) pool: PgPool,
+    pub(super) uncertain: Uncertain,
+    pub(super) layer: LayerId,
+    pub(super) origin: u64,
+    /// Whether `urbantile.bulk` is on in this transaction (the trigger then logs nothing).
+    pub(super) bulk: bool,
+    /// The `urbantile.kind` set in this transaction, if any.
+    pub(super) kind: Option<ChangeKind>,
+    /// Whether commit logs a `reload` (after `--replace` or a bulk insert), and the extent
+    /// it covers so far.
+    pub(super) reload: bool,
+    pub(super) reload_bbox: Option<Bbox>,
+    /// The version of each feature [`LayerWriter::get`] read: its overwrite or delete
+    /// requires it still.
+    pub(super) versions: HashMap<FeatureId, i64>,
+}
+
+impl PgLayerWriter {
+    fn wkb(&self, f: &NewFeature) -> Result<Vec<u8>, StoreError> {
+        f.feature
+            .geometry
+            .to_wkb(CoordDimensions::xy())
+            .map_err(|e| StoreError::Geometry {
+                layer: self.layer.clone(),
+                id: FeatureId(0),
+                reason: e.to_string(),
+            })
+    }
+
+    fn changed(&self, id: FeatureId) -> StoreError {
+        StoreError::Changed {
+            layer: self.layer.clone(),
+            id,
+        }
+    }
+
+    /// Sets the session flags the trigger reads, when they differ from what is set.
+    async fn set_flags(&mut self, bulk: bool, kind: Option<ChangeKind>) -> Result<(), StoreError> {
+        if self.bulk != bulk {
+            sqlx::query("SELECT set_config('urbantile.bulk', $1, true)")
+                .bind(if bulk { "on" } else { "off" })
+                .execute(&mut *self.tx)
+                .await?;
+            self.bulk = bulk;
+        }
+        if let Some(kind) = kind
+            && self.kind != Some(kind)
+        {
+            sqlx::query("SELECT set_config('urbantile.kind', $1, true)")
+                .bind(kind.as_str())
+                .execute(&mut *self.tx)
+                .await?;
+            self.kind = Some(kind);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LayerWriter for PgLayerWriter {
+    async fn insert(&mut self, features: &[NewFeature]) -> Result<Vec<FeatureId>, StoreError> {
+        self.set_flags(true, None).await?;
+        let mut ids = Vec::with_capacity(features.len());
+        for chunk in features.chunks(ROWS_PER_STATEMENT) {
+            let mut wkbs = Vec::with_capacity(chunk.len());
+            let mut props = Vec::with_capacity(chunk.len());
+            let mut starts = Vec::with_capacity(chunk.len());
+            let mut ends = Vec::with_capacity(chunk.len());
+            for f in chunk {
+                wkbs.push(self.wkb(f)?);
+                props.push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
+                starts.push(f.time.start);
+                ends.push(f.time.end);
+                let bbox = Bbox::of(&f.feature.geometry);
+                self.reload_bbox = match (self.reload_bbox, bbox) {
+                    (Some(a), Some(b)) => Some(a.union(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            let mut new_ids: Vec<i64> = sqlx::query_scalar(
+                "INSERT INTO features (layer, geom, properties, t_start, t_end) \
+                 SELECT $1, ST_GeomFromWKB(g, 4326), p::jsonb, s, e \
+                 FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::bigint[]) AS t(g, p, s, e) \
+                 RETURNING id",
+            )
+            .bind(self.layer.as_str())
+            .bind(&wkbs)
+            .bind(&props)
+            .bind(&starts)
+            .bind(&ends)
+            .fetch_all(&mut *self.tx)
+            .await?;
+            // Identities are drawn row by row in the order unnest yields them, so sorted
+            // ids are in the order of the features given.
+            new_ids.sort_unstable();
+            ids.extend(new_ids.into_iter().map(|i| FeatureId(i as u64)));
+        }
+        self.reload |= !features.is_empty();
+        Ok(ids)
+    }
+
+    async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, ST_AsBinary(geom), properties::text, version FROM features \
+             WHERE id = $1 AND layer = $2",
+        )
+        .bind(id.0 as i64)
+        .bind(self.layer.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        self.versions.insert(id, row.try_get(3)?);
+        decode_row(&self.layer, &row).map(Some)
+    }
+
+    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
+        self.set_flags(false, None).await?;
+        let wkb = self.wkb(feature)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO features (layer, geom, properties, t_start, t_end) \
+             VALUES ($1, ST_GeomFromWKB($2, 4326), $3::jsonb, $4, $5) RETURNING id",
+        )
+        .bind(self.layer.as_str())
+        .bind(wkb)
+        .bind(serde_json::Value::Object(feature.feature.properties.clone()).to_string())
+        .bind(feature.time.start)
+        .bind(feature.time.end)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(FeatureId(id as u64))
+    }
+
+    async fn overwrite(
+        &mut self,
+        id: FeatureId,
+        feature: &NewFeature,
+        kind: ChangeKind,
+    ) -> Result<bool, StoreError> {
+        self.set_flags(false, Some(kind)).await?;
+        let wkb = self.wkb(feature)?;
+        let expected = self.versions.get(&id).copied();
+        // The trigger bumps `version` and logs the change with the old and new extent.
+        let done = sqlx::query(
+            "UPDATE features SET geom = ST_GeomFromWKB($1, 4326), properties = $2::jsonb, \
+             t_start = $3, t_end = $4 \
+             WHERE id = $5 AND layer = $6 AND version = coalesce($7, version)",
+        )
+        .bind(wkb)
+        .bind(serde_json::Value::Object(feature.feature.properties.clone()).to_string())
+        .bind(feature.time.start)
+        .bind(feature.time.end)
+        .bind(id.0 as i64)
+        .bind(self.layer.as_str())
+        .bind(expected)
+        .execute(&mut *self.tx)
+        .await?;
+        match (done.rows_affected(), expected) {
+            (0, None) => Ok(false),
+            // Changed or deleted since this writer read it.
+            (0, Some(_)) => Err(self.changed(id)),
+            _ => {
+                self.versions.entry(id).and_modify(|v| *v += 1);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn delete(&mut self, id: FeatureId) -> Result<bool, StoreError> {
+        self.set_flags(false, None).await?;
+        let expected = self.versions.remove(&id);
+        let done = sqlx::query(
+            "DELETE FROM features WHERE id = $1 AND layer = $2 AND version = coalesce($3, version)",
+        )
+        .bind(id.0 as i64)
+        .bind(self.layer.as_str())
+        .bind(expected)
+        .execute(&mut *self.tx)
+        .await?;
+        match (done.rows_affected(), expected) {
+            (0, None) => Ok(false),
+            (0, Some(_)) => Err(self.changed(id)),
+            _ => Ok(true),
+        }
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<Vec<Change>, StoreError> {
+        if self.reload {
+            let b = self.reload_bbox;
+            sqlx::query(
+                "INSERT INTO changes (layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin) \
+                 VALUES ($1, NULL, 'reload', $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(self.layer.as_str())
+            .bind(b.map(|b| b.west))
+            .bind(b.map(|b| b.south))
+            .bind(b.map(|b| b.east))
+            .bind(b.map(|b| b.north))
+            .bind(now_ms())
+            .bind(self.origin as i64)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        // This transaction's log rows (none if it wrote nothing, and so has no xid).
+        let mine: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM changes WHERE pos IS NULL AND xid = pg_current_xact_id_if_assigned()",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        if let Err(e) = self.tx.commit().await {
+            let e = StoreError::from(e);
+            if e.kind() == ErrorKind::Unavailable {
+                self.uncertain.lock().extend(&mine);
+            }
+            return Err(e);
+        }
+        if mine.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The write is durable from here on: a failure to number its changes now is
+        // logged, not returned (any replica's next poll numbers them).
+        let numbered = async {
+            let mut attempt = 1;
+            loop {
+                let rows = sqlx::query(&format!(
+                    "SELECT {CHANGE_COLUMNS} FROM urbantile_sequence_then($1) ORDER BY pos"
+                ))
+                .bind(&mine)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::from);
+                match rows {
+                    Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+                    }
+                    rows => return change_rows(&rows?),
+                }
+            }
+        };
+        match numbered.await {
+            Ok(changes) => Ok(changes),
+            Err(e) => {
+                tracing::warn!(
+                    "numbering the change log after a commit: {}",
+                    crate::model::error_chain(&e)
+                );
+                Ok(Vec::new())
+            }
+        }
+    }
+}
