@@ -33,8 +33,50 @@ struct Cli {
         default_value = "sqlite://data/urbantile.db"
     )]
     database: String,
+    /// PostGIS: connections for queries per process (one more listens for changes); the
+    /// same as `?pool_size=` in the URL, which it overrides.
+    #[arg(long, global = true, env = "URBANTILE_DB_POOL_SIZE")]
+    db_pool_size: Option<u32>,
+    /// PostGIS: seconds to wait for a connection before a request gets 503; the same as
+    /// `?pool_timeout_secs=` in the URL, which it overrides.
+    #[arg(long, global = true, env = "URBANTILE_DB_TIMEOUT_SECS")]
+    db_timeout_secs: Option<f64>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// The database URL with the pool flags written into it, where the PostGIS store
+    /// reads them; the SQLite store has no pool to size, so the flags are refused there.
+    fn database_url(&self) -> anyhow::Result<String> {
+        let mut extra = Vec::new();
+        if let Some(n) = self.db_pool_size {
+            extra.push(("pool_size", n.to_string()));
+        }
+        if let Some(s) = self.db_timeout_secs {
+            extra.push(("pool_timeout_secs", s.to_string()));
+        }
+        if extra.is_empty() {
+            return Ok(self.database.clone());
+        }
+        if !self.database.starts_with("postgres://") && !self.database.starts_with("postgresql://")
+        {
+            anyhow::bail!("--db-pool-size and --db-timeout-secs apply to a postgres:// database");
+        }
+        let (base, query) = self
+            .database
+            .split_once('?')
+            .unwrap_or((self.database.as_str(), ""));
+        let kept = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .filter(|p| !extra.iter().any(|(k, _)| p.split('=').next() == Some(*k)));
+        let params: Vec<String> = kept
+            .map(str::to_owned)
+            .chain(extra.iter().map(|(k, v)| format!("{k}={v}")))
+            .collect();
+        Ok(format!("{base}?{}", params.join("&")))
+    }
 }
 
 #[derive(Subcommand)]
@@ -126,7 +168,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.database = cli.database_url()?;
     match cli.command {
         Command::Serve {
             bind,
@@ -400,5 +443,36 @@ async fn shutdown_signal() -> &'static str {
     {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(args: &[&str]) -> anyhow::Result<String> {
+        let mut all = vec!["urbantile"];
+        all.extend_from_slice(args);
+        all.push("layers");
+        Cli::try_parse_from(all)?.database_url()
+    }
+
+    #[test]
+    fn pool_flags_go_into_a_postgres_url_and_override_it() {
+        let db = "--database=postgres://u:pw@h/db?sslmode=disable&pool_size=3";
+        assert_eq!(
+            url(&[db]).unwrap(),
+            "postgres://u:pw@h/db?sslmode=disable&pool_size=3"
+        );
+        assert_eq!(
+            url(&[db, "--db-pool-size", "12", "--db-timeout-secs", "2.5"]).unwrap(),
+            "postgres://u:pw@h/db?sslmode=disable&pool_size=12&pool_timeout_secs=2.5"
+        );
+        assert_eq!(
+            url(&["--database=postgres://h/db", "--db-pool-size", "4"]).unwrap(),
+            "postgres://h/db?pool_size=4"
+        );
+        let e = url(&["--database=sqlite://x.db", "--db-pool-size", "4"]).unwrap_err();
+        assert!(e.to_string().contains("postgres://"), "{e}");
     }
 }
