@@ -28,7 +28,14 @@ fn layer_names(tile: &Tile) -> Vec<String> {
 fn health_answers_ok() {
     let r = server().get("/health", &[]);
     assert_eq!(r.status, 200);
-    assert_eq!(r.json(), serde_json::json!({"status": "ok"}));
+    let body = r.json();
+    assert_eq!(body["status"], "ok");
+    // The first start logged one `reload` per ingested layer, and this server has applied
+    // all of them.
+    let log = &body["log"];
+    assert!(log["head"].as_u64().unwrap() > 0, "{body}");
+    assert_eq!(log["applied"], log["head"], "{body}");
+    assert_eq!(log["behind"], 0, "{body}");
 }
 
 #[test]

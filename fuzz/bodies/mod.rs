@@ -202,10 +202,12 @@ fn cql2(data: &[u8], lang: &str) {
 }
 
 pub fn cql2_text(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     cql2(data, "cql2-text");
 }
 
 pub fn cql2_json(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     cql2(data, "cql2-json");
 }
 
@@ -279,6 +281,7 @@ fn tile_at(z: u8, x: f64, y: f64) -> TileCoord {
 /// A GeoJSON feature body as the write routes read it (PUT: one Feature; POST: a Feature
 /// or a FeatureCollection), validated as a write is, then indexed and drawn.
 pub fn geojson_write(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     use urbantile::ingest::geojson::{feature_record, read_collection};
     if let Ok(f) = serde_json::from_slice::<geojson::Feature>(data) {
         let at = Position::Stored(7);
@@ -304,6 +307,7 @@ fn line_bound(data: &[u8]) -> u64 {
 }
 
 pub fn geojsonseq(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     let lines = line_bound(data);
     let mut last = 0;
     for r in urbantile::ingest::geojson::read_seq(data).take(MAX_RECORDS) {
@@ -323,6 +327,7 @@ pub fn geojsonseq(data: &[u8]) {
 }
 
 pub fn csv(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     let lines = line_bound(data);
     let Ok(records) = urbantile::ingest::csv::read_csv(std::io::Cursor::new(data.to_vec())) else {
         return;
@@ -351,19 +356,24 @@ thread_local! {
     static IN_PBF_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// `read_osm` turns a panic of the PBF decoder (osmpbf, protobuf) into an error naming the
-/// file. libFuzzer's panic hook would abort on the panic before it unwinds that far, so
-/// while `read_osm` runs a hook lets through panics raised in those two crates' code; any
-/// other panic still goes to the hook before (libFuzzer's, or the default).
-fn let_read_osm_catch_decoder_panics() {
+/// Panics the library raises inside code of its own that catches them (`catch_unwind`),
+/// and turns into errors: the PBF decoder's in `read_osm` (osmpbf, protobuf), the polygon
+/// overlay's in the geometry repair (i_overlay), geo's relate graph's in interior points
+/// and ring containment. libFuzzer's panic hook would abort on such a panic before it
+/// unwinds to the code that catches it, so this hook lets those through (the decoder's
+/// only while `read_osm` runs); any other panic still goes to the hook before (libFuzzer's,
+/// or the default). A panic let through that nothing catches still ends the run: it cannot
+/// unwind out of the fuzz target.
+fn let_the_library_catch_its_own_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let decoder = info
-                .location()
-                .is_some_and(|l| l.file().contains("/osmpbf-") || l.file().contains("/protobuf-"));
-            if !(decoder && IN_PBF_DECODER.with(|f| f.get())) {
+            let file = info.location().map_or("", |l| l.file());
+            let decoder = file.contains("/osmpbf-") || file.contains("/protobuf-");
+            let caught = file.contains("/i_overlay-")
+                || (file.contains("/geo-") && file.contains("/algorithm/relate/"));
+            if !(caught || decoder && IN_PBF_DECODER.with(|f| f.get())) {
                 previous(info);
             }
         }));
@@ -371,8 +381,8 @@ fn let_read_osm_catch_decoder_panics() {
 }
 
 pub fn osm_pbf(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     use urbantile::ingest::osm::{TagFilter, read_osm};
-    let_read_osm_catch_decoder_panics();
     // One file per thread, rewritten for each input.
     thread_local! {
         static FILE: tempfile::NamedTempFile =
@@ -415,6 +425,7 @@ pub fn osm_pbf(data: &[u8]) {
 /// line 2 and the column if it is bad), and a geometry literal (parse, convert, check
 /// validity, project, and relate to a feature as a spatial filter does).
 pub fn wkt(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     use geo::{Relate, Validation};
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -557,6 +568,7 @@ fn server() -> &'static Server {
 /// the lines after it, up to a blank one, are headers `Name: value`. The answer must not be
 /// a 500, nor any 5xx but 503; a tile answered 200 must be valid MVT 2.1.
 pub fn request(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     use axum::body::Body;
     use axum::http::{HeaderName, HeaderValue, Method, Request, Uri, header};
     use tower::ServiceExt;
@@ -699,6 +711,7 @@ fn to_local(tile: TileCoord, c: Coord<f64>) -> [f64; 2] {
 /// decoder) and be valid MVT 2.1: see [`check_tile`]. Points must also come out where they
 /// went in: every point inside the tile plus buffer is in the tile, and nothing else is.
 pub fn mvt_roundtrip(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
     let mut r = Bytes(data);
     let kind = KINDS[r.u8() as usize % 3];
     let maxzoom = r.u8() % 25;
