@@ -1,11 +1,32 @@
 #!/usr/bin/env bash
-# Runs every test: installs the Python decoders the independent tile check uses (once),
-# makes a local PostgreSQL with PostGIS ready for the PostGIS store tests (installing
-# Debian's postgresql-15-postgis-3 once, as root; see tests/pg_setup.sh), then the whole
-# cargo test suite (unit, doc and integration tests).
+# The README's test command, whole on a fresh Debian machine (as root, which CI is): installs
+# what the tests need once, then runs every test (unit, doc and integration tests).
+#   - Debian packages, when missing: chromium (the map page test drives it; playwright-core
+#     comes from npm), gdal-bin (ogrinfo, a real OGC API - Features client), nodejs and npm
+#     (the build installs the page's packages, build.rs), python3 with pip;
+#   - the Python test clients (tests/requirements.txt: mapbox-vector-tile, shapely, owslib,
+#     schemathesis);
+#   - PostgreSQL 15 with PostGIS for the PostGIS store tests (tests/pg_setup.sh installs
+#     postgresql-15-postgis-3, starts the cluster and makes a test role).
 # URBANTILE_TEST_PG=postgres://... uses another server; URBANTILE_SKIP_PG=1 skips PostGIS.
+# Extra arguments go to cargo test (e.g. tests/run.sh --test live).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+need=()
+command -v chromium > /dev/null || need+=(chromium)
+command -v ogrinfo > /dev/null || need+=(gdal-bin)
+command -v node > /dev/null || need+=(nodejs)
+command -v npm > /dev/null || need+=(npm)
+command -v python3 > /dev/null || need+=(python3 python3-pip)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}"
+fi
 if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis' 2> /dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
