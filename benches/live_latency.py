@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Write-to-visible and change-event latency against a running urbantile.
 
-  benches/live_latency.py HOST:PORT KEY [ROUNDS]
+  benches/live_latency.py HOST:PORT KEY [ROUNDS] [READ_HOST:PORT]
 
 Follows GET /changes?layers=urban_problems on one connection. Each round PATCHes one
 report (a new status, and a move inside its z16 tile), and from the moment the PATCH is
 answered measures (1) until a GET of the composite z16 tile holding it returns bytes that
 carry the new status, and (2) until its change event arrives on the feed. Prints
-`name p50_ms p99_ms max_ms` lines. Standard library only.
+`name p50_ms p99_ms max_ms` lines. With READ_HOST:PORT (another replica on the same
+database), the tile and the feed are read there: write-to-visible across replicas.
+Standard library only.
 """
 import http.client
 import json
@@ -21,14 +23,17 @@ import time
 host, key = sys.argv[1], sys.argv[2]
 rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 addr, port = host.rsplit(":", 1)
+read_addr, read_port = (sys.argv[4] if len(sys.argv) > 4 else host).rsplit(":", 1)
 auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/geo+json"}
 
 conn = http.client.HTTPConnection(addr, int(port), timeout=30)
+reader = http.client.HTTPConnection(read_addr, int(read_port), timeout=30)
 
 
-def call(method, path, body=None, headers=None):
-    conn.request(method, path, body=body, headers=headers or {})
-    r = conn.getresponse()
+def call(method, path, body=None, headers=None, on=None):
+    c = on or conn
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
     return r.status, r.getheader("ETag"), r.read()
 
 
@@ -51,7 +56,7 @@ lock = threading.Condition()
 
 
 def follow():
-    s = socket.create_connection((addr, int(port)))
+    s = socket.create_connection((read_addr, int(read_port)))
     s.sendall(b"GET /changes?layers=urban_problems HTTP/1.1\r\nHost: x\r\n\r\n")
     buf = b""
     while True:
@@ -85,7 +90,7 @@ for i in range(1, rounds + 1):
     answered = time.perf_counter()
     assert status == 200, (status, body)
     while True:
-        status, _, body = call("GET", tile)
+        status, _, body = call("GET", tile, on=reader)
         if token.encode() in body:
             visible.append(time.perf_counter() - answered)
             break

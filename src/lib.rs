@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> config -> tiles / model`.
+//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> auth / config -> tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
 //!
 //! | module | owns |
 //! | --- | --- |
