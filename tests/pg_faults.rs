@@ -20,6 +20,9 @@ use serde_json::json;
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
+/// How long the database stays away (issue 11 asks for 10 s under a mixed load).
+const OUTAGE: Duration = Duration::from_secs(10);
+
 /// A PostgreSQL instance in a temp folder; stopped and removed when dropped.
 struct PrivatePg {
     data: PathBuf,
@@ -264,7 +267,7 @@ fn a_database_outage_answers_503_and_the_server_recovers_by_itself() {
     let tile_status = http_get(addr, tile, &[]).status;
     assert_eq!(tile_status, 200);
     let mut tiles_while_down = 0;
-    while down.elapsed() < Duration::from_secs(5) {
+    while down.elapsed() < OUTAGE {
         let started = Instant::now();
         assert_eq!(http_get(addr, tile, &[]).status, tile_status);
         assert!(started.elapsed() < Duration::from_millis(500));
