@@ -184,9 +184,19 @@ impl Follow {
                 }
                 continue;
             }
-            // Behind the feed (a reconnect, or a lagging subscriber): read the log.
-            if self.cursor < self.data.last_change() {
-                match self.data.changes_since(self.cursor, CATCH_UP).await {
+            // Behind the feed (a reconnect, or a lagging subscriber): read the log, up to
+            // what this server has applied and broadcast. Entries past it (written through
+            // another server, not applied here yet) come with the broadcast, once this
+            // server's tiles reflect them: a client that refetches on an event must not be
+            // told of a change before the tiles here show it.
+            let applied = self.data.last_change();
+            if self.cursor < applied {
+                let read = self.data.changes_since(self.cursor, CATCH_UP).await;
+                let read = read.map(|mut batch| {
+                    batch.retain(|c| c.seq <= applied);
+                    batch
+                });
+                match read {
                     // The log is gap-free: a gap is entries pruned before this subscriber
                     // read them. Say so rather than skip them silently.
                     Ok(batch) if batch.first().is_some_and(|c| c.seq > self.cursor + 1) => {

@@ -100,10 +100,15 @@ impl ChangeLog for PgStore {
         .fetch_all(&self.pool)
         .await?;
         let mut changes = change_rows(&rows)?;
-        let mut uncertain = self.uncertain.lock();
+        // Rows of a commit whose outcome this handle could not learn are shown as another
+        // process's, so that the follower applies them. The marks stay for every reader
+        // (a `/changes` subscriber reading the row first must not use up the follower's
+        // mark; origin is not part of the events it sends); they are few, one per commit
+        // cut off by a lost connection.
+        let uncertain = self.uncertain.lock();
         if !uncertain.is_empty() {
             for (change, row) in changes.iter_mut().zip(&rows) {
-                if uncertain.remove(&row.try_get::<i64, _>(10)?) {
+                if uncertain.contains(&row.try_get::<i64, _>(10)?) {
                     change.origin = 0;
                 }
             }
