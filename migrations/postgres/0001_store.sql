@@ -14,7 +14,12 @@ CREATE TABLE features (
     properties  jsonb NOT NULL,
     t_start     bigint,
     t_end       bigint,
-    version     bigint NOT NULL DEFAULT 0
+    version     bigint NOT NULL DEFAULT 0,
+    -- What urbantile can read back, so that an edit made in SQL that it could not decode is
+    -- refused by the database instead of stopping every replica's feed at that change.
+    CONSTRAINT properties_are_an_object CHECK (jsonb_typeof(properties) = 'object'),
+    CONSTRAINT geometry_is_a_simple_feature CHECK (GeometryType(geom) IN (
+        'POINT', 'MULTIPOINT', 'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON'))
 );
 CREATE INDEX features_by_layer ON features (layer, id);
 CREATE INDEX features_geom ON features USING gist (geom);
