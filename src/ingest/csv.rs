@@ -99,6 +99,16 @@ fn wkt_rings_closed(w: &wkt::Wkt<f64>) -> Result<(), String> {
 /// Reads the header, then streams one record per row (positions are file lines, the
 /// header being line 1).
 pub fn read_csv(input: impl Read + 'static) -> Result<impl Iterator<Item = Record>, BadHeader> {
+    read_csv_keeping_text(input, Vec::new())
+}
+
+/// [`read_csv`], with the cells of `text_columns` kept as the text they are (columns a
+/// layer declares `string` or `datetime`): a code such as `1.10` or `007` must not go
+/// through a number on its way in.
+pub fn read_csv_keeping_text(
+    input: impl Read + 'static,
+    text_columns: Vec<String>,
+) -> Result<impl Iterator<Item = Record>, BadHeader> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers = reader
         .headers()
@@ -164,7 +174,17 @@ pub fn read_csv(input: impl Read + 'static) -> Result<impl Iterator<Item = Recor
         let mut properties = Properties::new();
         for (i, (name, cell)) in headers.iter().zip(row.iter()).enumerate() {
             if !geometry_cols.contains(&i) {
-                properties.insert(name.trim().to_owned(), typed(cell));
+                let name = name.trim();
+                let value = if text_columns.iter().any(|c| c == name) {
+                    // As typed() reads text: trimmed, and an empty cell is null.
+                    match cell.trim() {
+                        "" => serde_json::Value::Null,
+                        t => serde_json::Value::String(t.to_owned()),
+                    }
+                } else {
+                    typed(cell)
+                };
+                properties.insert(name.to_owned(), value);
             }
         }
         Ok((
@@ -195,6 +215,18 @@ mod tests {
         assert_eq!(f.properties["open"], true);
         assert_eq!(f.properties["code"], "007");
         assert!(!f.properties.contains_key("lon"));
+    }
+
+    #[test]
+    fn text_columns_keep_their_cells_as_written() {
+        let text = "lon,lat,code,n\n24.9,60.1,1.10,1.10\n24.9,60.1, ,12345678901234567890\n";
+        let records: Vec<Record> = read_csv_keeping_text(text.as_bytes(), vec!["code".into()])
+            .unwrap()
+            .collect();
+        let props = |i: usize| records[i].as_ref().unwrap().1.properties.clone();
+        assert_eq!(props(0)["code"], serde_json::json!("1.10"));
+        assert_eq!(props(0)["n"], serde_json::json!(1.1));
+        assert_eq!(props(1)["code"], serde_json::Value::Null);
     }
 
     #[test]

@@ -136,9 +136,11 @@ pub fn open_records(
             open(path)?,
         ))),
         Format::Csv => Box::new(
-            csv::read_csv(open(path)?).map_err(|source| IngestError::Csv {
-                path: path.to_owned(),
-                source,
+            csv::read_csv_keeping_text(open(path)?, text_columns(def)).map_err(|source| {
+                IngestError::Csv {
+                    path: path.to_owned(),
+                    source,
+                }
             })?,
         ),
         Format::Osm => {
@@ -235,4 +237,21 @@ pub async fn ingest_records(
     bar.set_position(report.written);
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// The properties a layer declares as text (`string`, `datetime`): a CSV reader keeps their
+/// cells as written rather than reading numbers out of them.
+fn text_columns(def: &LayerDef) -> Vec<String> {
+    use crate::model::schema::PropertyType;
+    def.properties
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            matches!(
+                def.declared_type(*i),
+                Some(PropertyType::String | PropertyType::DateTime)
+            )
+        })
+        .map(|(_, name)| name.clone())
+        .collect()
 }

@@ -125,6 +125,7 @@ impl PropertyType {
     /// assert_eq!(PropertyType::Number.coerce(json!("2.5")), Ok(json!(2.5)));
     /// assert_eq!(PropertyType::String.coerce(json!(12)), Ok(json!("12")));
     /// assert_eq!(PropertyType::Boolean.coerce(json!("yes")), Ok(json!(true)));
+    /// assert_eq!(PropertyType::Boolean.coerce(json!(0)), Ok(json!(false)));
     /// assert!(PropertyType::Integer.coerce(json!("3;4")).is_err());
     /// ```
     pub fn coerce(self, value: Value) -> Result<Value, String> {
@@ -153,6 +154,12 @@ impl PropertyType {
                     }
                     None => refuse(&value),
                 }
+            }
+            (PropertyType::Boolean, Value::Number(n)) if n.as_u64() == Some(1) => {
+                Ok(Value::Bool(true))
+            }
+            (PropertyType::Boolean, Value::Number(n)) if n.as_u64() == Some(0) => {
+                Ok(Value::Bool(false))
             }
             (PropertyType::Boolean, Value::String(s)) => {
                 match s.trim().to_ascii_lowercase().as_str() {
