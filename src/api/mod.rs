@@ -175,7 +175,6 @@ pub fn base_url(headers: &axum::http::HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-/// A header value from text we built ourselves.
 /// The JSON Schema of property `i` of `def` (queryables, OpenAPI): its declared type, or
 /// for a layer that lists names only, the type read from its data (string when unknown).
 pub(crate) fn property_schema(
@@ -208,6 +207,7 @@ pub(crate) fn property_schema(
     schema
 }
 
+/// A header value from text we built ourselves.
 pub(crate) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }

@@ -132,11 +132,19 @@ fn is_closed(nodes: &[i64]) -> bool {
 
 /// Whether `outer` contains `inner` (boundaries may touch). geo's polygon-in-polygon test
 /// goes through its relate graph, which panics on some invalid rings ("topology position
-/// conflict", found by fuzzing an OSM relation): invalid rings, and such a panic, count as
-/// not contained, and the caller falls back on a point of the inner ring.
+/// conflict", found by fuzzing an OSM relation): the caller passes only rings it found
+/// valid (each checked once: the check is quadratic in a ring's points), and such a panic
+/// counts as not contained; the caller then falls back on a point of the inner ring.
 fn contains_ring(outer: &Polygon<f64>, inner: &Polygon<f64>) -> bool {
-    use geo::Validation;
-    if !outer.is_valid() || !inner.is_valid() {
+    use geo::BoundingRect;
+    let (Some(o), Some(i)) = (outer.bounding_rect(), inner.bounding_rect()) else {
+        return false;
+    };
+    if i.min().x < o.min().x
+        || i.min().y < o.min().y
+        || i.max().x > o.max().x
+        || i.max().y > o.max().y
+    {
         return false;
     }
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| outer.contains(inner)))
@@ -160,6 +168,7 @@ pub fn build_multipolygon(
         .map(|ring| Polygon::new(ring, Vec::new()))
         .collect();
     let areas: Vec<f64> = polygons.iter().map(|p| p.unsigned_area()).collect();
+    let valid: Vec<bool> = polygons.iter().map(geo::Validation::is_valid).collect();
     let mut holes: Vec<Vec<LineString<f64>>> = vec![Vec::new(); polygons.len()];
 
     for inner in inners {
@@ -167,15 +176,16 @@ pub fn build_multipolygon(
         // Fallback for slightly sloppy data whose hole pokes out of its outer: an interior
         // point of the hole (not a vertex, which may sit on the outer ring) decides.
         let probe = crate::model::interior_point(&inner_polygon);
+        let inner_valid = geo::Validation::is_valid(&inner_polygon);
         // The whole ring must lie in the outer (touching its boundary is allowed): a probe
         // point alone could land on an island that lies inside this very hole.
         let containing = |strict: bool| {
             polygons
                 .iter()
                 .enumerate()
-                .filter(|(_, outer)| {
+                .filter(|(k, outer)| {
                     if strict {
-                        contains_ring(outer, &inner_polygon)
+                        inner_valid && valid[*k] && contains_ring(outer, &inner_polygon)
                     } else {
                         probe.is_some_and(|p| outer.contains(&p))
                     }

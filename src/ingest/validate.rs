@@ -95,7 +95,17 @@ pub fn validate_with(
         }
     }
     let mut repaired = None;
-    if let Some(problem) = g.validation_errors().first() {
+    // geo's validation relates a polygon's rings to each other through its relate graph,
+    // which panics on some shapes ("topology position conflict"); such a shape is
+    // refused as invalid, not repaired, rather than taking the ingest or request down.
+    let problems = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| g.validation_errors()))
+        .map_err(|_| {
+            err(
+                "geometry",
+                "is invalid: its rings could not be related to each other".into(),
+            )
+        })?;
+    if let Some(problem) = problems.first() {
         let at = locate(g, problem)
             .map(|c| format!(" at ({:.6}, {:.6})", c.x, c.y))
             .unwrap_or_default();
