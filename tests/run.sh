@@ -17,7 +17,8 @@ command -v chromium > /dev/null || need+=(chromium)
 command -v ogrinfo > /dev/null || need+=(gdal-bin)
 command -v node > /dev/null || need+=(nodejs)
 command -v npm > /dev/null || need+=(npm)
-command -v python3 > /dev/null || need+=(python3 python3-pip)
+command -v python3 > /dev/null || need+=(python3)
+python3 -m pip --version > /dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run as root, or install them)" >&2
@@ -28,7 +29,10 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}"
 fi
 if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis' 2> /dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  # Debian's own python3 refuses system-wide installs (PEP 668) unless told otherwise; the
+  # test clients are only for these tests.
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \
+    -r tests/requirements.txt
 fi
 if [ "${URBANTILE_SKIP_PG:-}" != 1 ] && [ -z "${URBANTILE_TEST_PG:-}" ]; then
   URBANTILE_TEST_PG="$(tests/pg_setup.sh)"
