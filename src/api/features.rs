@@ -306,39 +306,68 @@ async fn items(
     let html = wants_html(&params, &headers)?;
     let base = base_url(&headers);
     let layer = def.id.clone();
-    let runtime = tokio::runtime::Handle::current();
-    // The whole page is made on the compute pool: the query can take long, and reading
-    // and writing up to 10,000 features is CPU work too.
+    // The query runs on the compute pool (it can take long), then the page's features are
+    // read from the store here, off the pool (a store that is slow or away must not hold a
+    // worker that uncached tiles need), and the page is written on the pool again (up to
+    // 10,000 features is CPU work too).
+    let params = std::sync::Arc::new(params);
+    let asked = params.clone();
+    let (shape, page) = state
+        .on_pool(move |data| {
+            let def = layer_of(data, &layer)?;
+            let index = data.index().read(&def.id);
+            let q = ItemsQuery::parse(def, &index, &asked, crate::model::time::now_secs())
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let page = run(&index, &q);
+            Ok::<_, ApiError>((
+                PageShape {
+                    offset: q.offset,
+                    limit: q.limit,
+                    properties: q.properties.clone(),
+                },
+                page,
+            ))
+        })
+        .await?;
+    let features = state.data.stored_features(&def.id, &page.ids).await?;
+    let layer = def.id.clone();
     state
         .on_pool(move |data| {
-            let def = data
-                .layer(layer.as_str())
-                .ok_or_else(|| ApiError::NotFound(format!("unknown layer {:?}", layer.as_str())))?;
-            items_page(data, def, &params, &base, html, &runtime)
+            let def = layer_of(data, &layer)?;
+            items_page(def, &params, &base, html, &shape, page.matched, features)
         })
         .await
 }
 
-/// One page of items as GeoJSON or HTML; `runtime` runs the store's read.
+fn layer_of<'a>(
+    data: &'a crate::dataset::Dataset,
+    layer: &crate::model::LayerId,
+) -> Result<&'a LayerDef, ApiError> {
+    data.layer(layer.as_str())
+        .ok_or_else(|| ApiError::NotFound(format!("unknown layer {:?}", layer.as_str())))
+}
+
+/// What a page's answer needs of its query, once the query has run.
+struct PageShape {
+    offset: usize,
+    limit: usize,
+    properties: Option<Vec<usize>>,
+}
+
+/// One page of items as GeoJSON or HTML, from the features the query chose (`matched` in
+/// all).
 fn items_page(
-    data: &crate::dataset::Dataset,
     def: &LayerDef,
     params: &[(String, String)],
     base: &str,
     html: bool,
-    runtime: &tokio::runtime::Handle,
+    q: &PageShape,
+    matched: usize,
+    features: Vec<crate::model::StoredFeature>,
 ) -> Result<Response, ApiError> {
-    let (q, page_ids) = {
-        let index = data.index().read(&def.id);
-        let q = ItemsQuery::parse(def, &index, params, crate::model::time::now_secs())
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let page = run(&index, &q);
-        (q, page)
-    };
-    let features = runtime.block_on(data.stored_features(&def.id, &page_ids.ids))?;
     let id = def.id.as_str();
     let path = format!("{base}/collections/{id}/items");
-    let next = (q.offset + q.limit < page_ids.matched).then(|| q.offset + q.limit);
+    let next = (q.offset + q.limit < matched).then(|| q.offset + q.limit);
     let prev = (q.offset > 0).then(|| q.offset.saturating_sub(q.limit));
 
     if html {
@@ -385,7 +414,7 @@ fn items_page(
             format!(
                 "<p>{} of {} features (from {}).</p><table><tr><th>id</th>{head}</tr>{rows}</table><p>{nav}</p>",
                 features.len(),
-                page_ids.matched,
+                matched,
                 q.offset + 1
             ),
         ));
@@ -430,7 +459,7 @@ fn items_page(
     let doc = json!({
         "type": "FeatureCollection",
         "features": features.iter().map(|f| feature_json(def, f, q.properties.as_deref())).collect::<Vec<_>>(),
-        "numberMatched": page_ids.matched,
+        "numberMatched": matched,
         "numberReturned": features.len(),
         "timeStamp": format_rfc3339(crate::model::time::now_secs()),
         "links": links,

@@ -236,32 +236,36 @@ async fn aggregate(
         }
     };
     let (layer, by_layer) = (def.id.clone(), by.id.clone());
-    let runtime = tokio::runtime::Handle::current();
-    // Counting, and reading and writing up to every polygon of the grouping layer, on the
-    // compute pool.
+    // Counting on the compute pool; the groups' properties read from the store here, off
+    // the pool (a store that is slow or away must not hold a worker); the answer, up to
+    // every polygon of the grouping layer, written on the pool again.
+    let groups = state
+        .on_pool(move |data| {
+            let def = layer_of(data, &layer)?;
+            let (index, groups_index) = data.index().read_both(&def.id, &by_layer);
+            if let Some(i) = sum
+                && index
+                    .field_types()
+                    .get(i)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|t| t != FieldType::Number)
+            {
+                return Err(bad(
+                    "sum",
+                    format!("{:?} is not a number", def.properties[i]),
+                ));
+            }
+            let filter = filters(def, &index, &rest)?;
+            Ok(planner::aggregate(&index, &filter, &groups_index, sum))
+        })
+        .await?;
+    let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
+    let found = state.data.stored_features(&by.id, &ids).await?;
+    let (layer, by_layer) = (def.id.clone(), by.id.clone());
     let doc = state
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
-            let groups = {
-                let (index, groups_index) = data.index().read_both(&def.id, &by_layer);
-                if let Some(i) = sum
-                    && index
-                        .field_types()
-                        .get(i)
-                        .copied()
-                        .flatten()
-                        .is_some_and(|t| t != FieldType::Number)
-                {
-                    return Err(bad(
-                        "sum",
-                        format!("{:?} is not a number", def.properties[i]),
-                    ));
-                }
-                let filter = filters(def, &index, &rest)?;
-                planner::aggregate(&index, &filter, &groups_index, sum)
-            };
-            let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
-            let found = runtime.block_on(data.stored_features(&by_layer, &ids))?;
             let props: std::collections::HashMap<FeatureId, &crate::model::Properties> = found
                 .iter()
                 .map(|f| (f.id, &f.feature.properties))
