@@ -795,6 +795,27 @@ async fn postgis_edits_made_in_sql_are_logged_and_guarded() {
     assert_dense(&log, 1);
     assert_eq!(log.len(), 5);
     assert_eq!(log[4].layer.as_str(), "_unreadable");
+
+    // Rows urbantile could not read back are refused by the database itself, so that an
+    // SQL edit cannot stop the replicas' feeds: properties that are not an object, a
+    // curve, an empty geometry. Nothing is logged for them.
+    for bad in [
+        "('events', ST_SetSRID(ST_MakePoint(1, 1), 4326), 'null')",
+        "('events', ST_GeomFromText('CIRCULARSTRING(0 0, 1 1, 2 0)', 4326), '{}')",
+        "('events', ST_GeomFromText('POINT EMPTY', 4326), '{}')",
+    ] {
+        let e = sqlx::query(&format!(
+            "INSERT INTO features (layer, geom, properties) VALUES {bad}"
+        ))
+        .execute(&mut sql)
+        .await
+        .expect_err(bad);
+        assert!(
+            e.to_string().contains("violates check constraint"),
+            "{bad}: {e}"
+        );
+    }
+    assert_eq!(whole_log(s).await.len(), 5);
 }
 
 /// While one server holds the seeding lock, another waits for it; a dropped lock lets it in.

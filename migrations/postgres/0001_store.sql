@@ -19,7 +19,8 @@ CREATE TABLE features (
     -- refused by the database instead of stopping every replica's feed at that change.
     CONSTRAINT properties_are_an_object CHECK (jsonb_typeof(properties) = 'object'),
     CONSTRAINT geometry_is_a_simple_feature CHECK (GeometryType(geom) IN (
-        'POINT', 'MULTIPOINT', 'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON'))
+        'POINT', 'MULTIPOINT', 'LINESTRING', 'MULTILINESTRING', 'POLYGON', 'MULTIPOLYGON')
+        AND NOT ST_IsEmpty(geom))
 );
 CREATE INDEX features_by_layer ON features (layer, id);
 CREATE INDEX features_geom ON features USING gist (geom);
@@ -144,12 +145,14 @@ BEGIN
     ELSE
         -- An INSERT, a DELETE, or an UPDATE that moves a feature to another layer: it
         -- leaves one layer and joins the other.
-        IF o IS NOT NULL THEN
+        -- By the operation, not by the box: an empty geometry has none, and its row's
+        -- change must be logged all the same.
+        IF TG_OP <> 'INSERT' THEN
             INSERT INTO changes (layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin)
             VALUES (OLD.layer, OLD.id, 'delete', ST_XMin(o), ST_YMin(o), ST_XMax(o), ST_YMax(o),
                     now_ms, origin);
         END IF;
-        IF n IS NOT NULL THEN
+        IF TG_OP <> 'DELETE' THEN
             INSERT INTO changes (layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin)
             VALUES (NEW.layer, NEW.id, 'create', ST_XMin(n), ST_YMin(n), ST_XMax(n), ST_YMax(n),
                     now_ms, origin);
