@@ -8,28 +8,17 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{http_get, http_request, root};
+use common::{free_addr, http_get, http_request, root, urbantile_bin};
 use serde_json::json;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// `urbantile serve` on `addr`, ready to answer.
 fn serve(layers: &Path, database: &str, addr: SocketAddr) -> Child {
-    let mut child = Command::new(bin())
+    let mut child = Command::new(urbantile_bin())
         .current_dir(root())
         .args(["serve", "--bind", &addr.to_string(), "--layers"])
         .arg(layers)
@@ -58,7 +47,7 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr) -> Child {
 
 /// A key that may write `layer`, made with the command line.
 fn write_key(layers: &Path, database: &str, layer: &str) -> String {
-    let out = Command::new(bin())
+    let out = Command::new(urbantile_bin())
         .current_dir(root())
         .args(["keys", "add", "writer", "--write", layer, "--layers"])
         .arg(layers)

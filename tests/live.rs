@@ -7,10 +7,9 @@ mod common;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Response, TestServer, root};
+use common::{Response, TestServer, root, tile_of, urbantile_bin};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 
@@ -79,15 +78,6 @@ fn count(s: &TestServer, layer: &str, key: Option<&str>) -> u64 {
     let r = s.get(&format!("/collections/{layer}/items?limit=1"), &headers);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()["numberMatched"].as_u64().unwrap()
-}
-
-/// The z16 tile holding a point.
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
-    let n = (1u64 << z) as f64;
-    let x = ((lon + 180.0) / 360.0 * n) as u32;
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
-    (z, x, y)
 }
 
 /// Ids and properties of one layer of a tile (identity encoding; 204 is no features).
@@ -873,10 +863,6 @@ fn the_change_feed_sends_every_edit_and_a_reconnect_gets_what_it_missed() {
         s.get("/changes", &[("Last-Event-ID", "yesterday")]).status,
         400
     );
-}
-
-fn urbantile_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
 }
 
 #[test]

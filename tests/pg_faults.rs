@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,14 +28,6 @@ struct PrivatePg {
     data: PathBuf,
     port: u16,
     _dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A PostgreSQL program run as the `postgres` user when this is root (PostgreSQL refuses
@@ -86,7 +78,7 @@ impl PrivatePg {
         run(initdb, "initdb");
         let pg = PrivatePg {
             data,
-            port: free_port(),
+            port: common::free_addr().port(),
             _dir: dir,
         };
         pg.start();
@@ -199,7 +191,9 @@ fn a_database_outage_answers_503_and_the_server_recovers_by_itself() {
     let url = format!("{}?pool_timeout_secs=2", pg.url("city"));
     let dir = tempfile::tempdir().unwrap();
     let layers = layer_folder(dir.path(), &["urban_problems"], &[]);
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_addr().port())
+        .parse()
+        .unwrap();
     let bin = env!("CARGO_BIN_EXE_urbantile");
     let key_out = Command::new(bin)
         .current_dir(root())

@@ -11,13 +11,15 @@ mod common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::pg::PgDatabase;
-use common::{Response, http_get, http_request, layer_folder, root};
+use common::{
+    Response, free_addr, http_get, http_request, layer_folder, root, tile_of, urbantile_bin,
+};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 
@@ -45,17 +47,6 @@ struct Cluster {
     db: PgDatabase,
 }
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 /// `n` servers started at the same moment on a new, empty database, each ready to answer;
 /// `None` when PostGIS tests are skipped.
 fn cluster(n: usize) -> Option<Cluster> {
@@ -70,7 +61,7 @@ fn cluster(n: usize) -> Option<Cluster> {
         .map(|i| {
             let addr = free_addr();
             let log = std::fs::File::create(dir.path().join(format!("replica{i}.log"))).unwrap();
-            let child = Command::new(bin())
+            let child = Command::new(urbantile_bin())
                 .current_dir(root())
                 .args(["serve", "--bind", &addr.to_string(), "--layers"])
                 .arg(&layers)
@@ -126,7 +117,7 @@ impl Cluster {
 
     /// A key made with the command line on the shared database.
     fn write_key(&self) -> String {
-        let out = Command::new(bin())
+        let out = Command::new(urbantile_bin())
             .current_dir(root())
             .args([
                 "keys",
@@ -200,15 +191,6 @@ fn count(addr: SocketAddr) -> u64 {
     let r = http_get(addr, "/collections/urban_problems/items?limit=1", &[]);
     assert_eq!(r.status, 200);
     r.json()["numberMatched"].as_u64().unwrap()
-}
-
-/// The tile of zoom `z` holding a point.
-fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
-    let n = (1u64 << z) as f64;
-    let x = ((lon + 180.0) / 360.0 * n) as u32;
-    let lat = lat.to_radians();
-    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
-    (z, x, y)
 }
 
 /// The `status` of each feature of the urban_problems layer of a tile, by id.
@@ -440,7 +422,7 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
 
     // Keys live in the database: a revocation on the command line holds on every replica
     // at once.
-    let out = Command::new(bin())
+    let out = Command::new(urbantile_bin())
         .current_dir(root())
         .args(["keys", "revoke", "writer", "--layers"])
         .arg(&c.layers)
@@ -566,7 +548,7 @@ fn an_edit_made_in_sql_or_a_replace_on_the_command_line_reaches_every_replica() 
         format!("{}\n{}\n", school(24.94, "A"), school(24.95, "B")),
     )
     .unwrap();
-    let out = Command::new(bin())
+    let out = Command::new(urbantile_bin())
         .current_dir(root())
         .args(["ingest", "schools"])
         .arg(&file)

@@ -133,6 +133,35 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// A stored feature from its columns as both backends keep them: the geometry as WKB and
+/// the properties as JSON text. Either one unreadable is a [`StoreError::Geometry`] naming
+/// the feature.
+pub(crate) fn decode_feature(
+    layer: &LayerId,
+    id: FeatureId,
+    wkb: &[u8],
+    properties: &str,
+) -> Result<StoredFeature, StoreError> {
+    use geozero::ToGeo;
+    let bad = |reason: String| StoreError::Geometry {
+        layer: layer.clone(),
+        id,
+        reason,
+    };
+    let geometry = geozero::wkb::Wkb(wkb)
+        .to_geo()
+        .map_err(|e| bad(e.to_string()))?;
+    let properties: crate::model::Properties =
+        serde_json::from_str(properties).map_err(|e| bad(format!("properties: {e}")))?;
+    Ok(StoredFeature {
+        id,
+        feature: Feature {
+            geometry,
+            properties,
+        },
+    })
+}
+
 /// A random non-zero origin mark for a store handle (0 stands for "no server"); positive,
 /// since both databases keep it as a signed 64-bit integer.
 pub(crate) fn random_origin() -> u64 {

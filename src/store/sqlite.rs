@@ -5,12 +5,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use geozero::{CoordDimensions, ToGeo, ToWkb};
+use geozero::{CoordDimensions, ToWkb};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
 
 use crate::auth::{KeyInfo, Scope};
-use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
+use crate::model::{Bbox, FeatureId, LayerId, StoredFeature};
 use crate::store::{
     Change, ChangeKind, ChangeLog, FeatureStore, Features, Keys, LayerStats, LayerWriter,
     NewFeature, StoreError, WriteMode, now_ms, random_origin, redact_url,
@@ -376,25 +376,7 @@ fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyInfo, StoreError> {
 /// A `(id, geom, properties)` row as a feature.
 fn decode_row(layer: &LayerId, row: &sqlx::sqlite::SqliteRow) -> Result<StoredFeature, StoreError> {
     let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
-    let bad = |reason: String| StoreError::Geometry {
-        layer: layer.clone(),
-        id,
-        reason,
-    };
-    let wkb: &[u8] = row.try_get(1)?;
-    let geometry = geozero::wkb::Wkb(wkb)
-        .to_geo()
-        .map_err(|e| bad(e.to_string()))?;
-    let props: &str = row.try_get(2)?;
-    let properties: Properties =
-        serde_json::from_str(props).map_err(|e| bad(format!("properties: {e}")))?;
-    Ok(StoredFeature {
-        id,
-        feature: Feature {
-            geometry,
-            properties,
-        },
-    })
+    super::decode_feature(layer, id, row.try_get(1)?, row.try_get(2)?)
 }
 
 struct SqliteLayerWriter {
@@ -637,7 +619,7 @@ impl LayerWriter for SqliteLayerWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::TimeRange;
+    use crate::model::{Feature, Properties, TimeRange};
 
     fn feature(lon: f64, lat: f64, name: &str) -> NewFeature {
         let mut properties = Properties::new();

@@ -6,13 +6,35 @@
 pub mod pg;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use urbantile::api::{AppState, router};
 use urbantile::dataset::Dataset;
+
+/// The `urbantile` binary of this build, for tests that start real server processes.
+pub fn urbantile_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_urbantile"))
+}
+
+/// A loopback address with a port free at the moment of asking.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The tile of zoom `z` holding a point, as `(z, x, y)`.
+pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
+    let n = (1u64 << z) as f64;
+    let x = ((lon + 180.0) / 360.0 * n) as u32;
+    let lat = lat.to_radians();
+    let y = ((1.0 - (lat.tan() + 1.0 / lat.cos()).ln() / std::f64::consts::PI) / 2.0 * n) as u32;
+    (z, x, y)
+}
 
 /// The crate root: layer files name their sources relative to it.
 pub fn root() -> PathBuf {

@@ -45,14 +45,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use geozero::{CoordDimensions, ToGeo, ToWkb};
+use geozero::{CoordDimensions, ToWkb};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
 use crate::auth::{KeyInfo, Scope};
-use crate::model::{Bbox, Feature, FeatureId, LayerId, Properties, StoredFeature};
+use crate::model::{Bbox, FeatureId, LayerId, StoredFeature};
 use crate::store::{
     Change, ChangeKind, ChangeLog, ErrorKind, FeatureStore, Features, Keys, LayerStats,
     LayerWriter, NewFeature, SeedLock, StoreError, WriteMode, now_ms, random_origin, redact_url,
@@ -436,25 +436,7 @@ fn key_row(row: &PgRow) -> Result<KeyInfo, StoreError> {
 /// An `(id, WKB, properties as text)` row as a feature.
 fn decode_row(layer: &LayerId, row: &PgRow) -> Result<StoredFeature, StoreError> {
     let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
-    let bad = |reason: String| StoreError::Geometry {
-        layer: layer.clone(),
-        id,
-        reason,
-    };
-    let wkb: &[u8] = row.try_get(1)?;
-    let geometry = geozero::wkb::Wkb(wkb)
-        .to_geo()
-        .map_err(|e| bad(e.to_string()))?;
-    let props: &str = row.try_get(2)?;
-    let properties: Properties =
-        serde_json::from_str(props).map_err(|e| bad(format!("properties: {e}")))?;
-    Ok(StoredFeature {
-        id,
-        feature: Feature {
-            geometry,
-            properties,
-        },
-    })
+    super::decode_feature(layer, id, row.try_get(1)?, row.try_get(2)?)
 }
 
 #[cfg(test)]
