@@ -356,6 +356,27 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
         &[("If-Match", &etag)],
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The ETag is the row's version: every replica gives the same one for the same state,
+    // and a write that changes nothing still makes a new one.
+    let patched = r.header("etag").unwrap().to_owned();
+    assert_ne!(patched, etag);
+    let item = format!("/collections/urban_problems/items/{id}");
+    assert_eq!(
+        http_get(a, &item, &[]).header("etag"),
+        Some(patched.as_str())
+    );
+    assert_eq!(
+        http_get(b, &item, &[]).header("etag"),
+        Some(patched.as_str())
+    );
+    let again = send(b, "PATCH", &item, &key, &patch, &[("If-Match", &patched)]);
+    assert_eq!(again.status, 200);
+    let etag_again = again.header("etag").unwrap().to_owned();
+    assert_ne!(etag_again, patched);
+    assert_eq!(
+        http_get(a, &item, &[]).header("etag"),
+        Some(etag_again.as_str())
+    );
     let patch = json!({"properties": {"status": "stale"}});
     let r = send(
         a,
