@@ -595,6 +595,23 @@ fn an_edit_made_in_sql_or_a_replace_on_the_command_line_reaches_every_replica() 
             r.json()["numberMatched"] == 2
         });
     }
+
+    // A TRUNCATE fires no row trigger; its statement trigger logs a reload per layer.
+    c.rt.block_on(async {
+        let mut conn = c.db.connect().await;
+        sqlx::query("TRUNCATE features")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    for i in 0..2 {
+        until(Duration::from_secs(1), "a TRUNCATE on a replica", || {
+            ["schools", "urban_problems"].iter().all(|l| {
+                let r = http_get(c.addr(i), &format!("/collections/{l}/items?limit=1"), &[]);
+                r.json()["numberMatched"] == 0
+            })
+        });
+    }
 }
 
 /// A tile's features, decoded: id -> (layer, properties as text, geometry commands), so

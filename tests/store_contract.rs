@@ -139,7 +139,11 @@ fn name(f: &urbantile::model::StoredFeature) -> String {
 /// The whole log from the start, after letting the store number what was committed
 /// (PostgreSQL numbers after commit; on SQLite this is a 1 ms sleep).
 async fn whole_log(s: &dyn FeatureStore) -> Vec<Change> {
-    s.wait_for_changes(Duration::from_millis(1)).await;
+    // Twice: the first wait may end at once on an older notification (of a sequencer run,
+    // which numbers nothing); the second then numbers what SQL clients wrote since.
+    for _ in 0..2 {
+        s.wait_for_changes(Duration::from_millis(1)).await;
+    }
     let mut out = Vec::new();
     loop {
         let from = out.last().map_or(0, |c: &Change| c.seq);

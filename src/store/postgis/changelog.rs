@@ -4,10 +4,32 @@
 
 use super::*;
 
-/// Wakes `woken` at every notification on [`CHANNEL`], for as long as the pool is open;
-/// reconnects after a lost connection, and then wakes anyway (something may have been
-/// missed meanwhile; the readers' poll covers the rest).
-pub(super) async fn listen(pool: PgPool, woken: Arc<Notify>) {
+/// What the listener tells the readers of the log.
+#[derive(Default)]
+pub(super) struct Wakeup {
+    /// Set at every notification.
+    pub(super) woken: tokio::sync::Notify,
+    /// Set when rows may be waiting for a position: a notification from the logging
+    /// trigger (a write made outside urbantile), or one missed while the listener was
+    /// away. A sequencer's own notification (its payload is the last position) follows
+    /// a run that numbered everything committed before it, so it does not set this.
+    pub(super) unsequenced: std::sync::atomic::AtomicBool,
+}
+
+impl Wakeup {
+    fn wake(&self, unsequenced: bool) {
+        if unsequenced {
+            self.unsequenced
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        self.woken.notify_one();
+    }
+}
+
+/// Wakes the readers at every notification on [`CHANNEL`], for as long as the pool is
+/// open; reconnects after a lost connection, and then wakes anyway (something may have
+/// been missed meanwhile; the readers' poll covers the rest).
+pub(super) async fn listen(pool: PgPool, wakeup: Arc<Wakeup>) {
     // An outage is logged once, when it starts, and once when it ends (the readers log
     // their own failures).
     let mut failing = false;
@@ -36,14 +58,14 @@ pub(super) async fn listen(pool: PgPool, woken: Arc<Notify>) {
         if std::mem::take(&mut failing) {
             tracing::info!("listening for store changes again");
         }
-        woken.notify_one();
+        wakeup.wake(true);
         loop {
             match listener.try_recv().await {
-                Ok(Some(_)) => woken.notify_one(),
+                Ok(Some(n)) => wakeup.wake(n.payload().is_empty()),
                 // The connection was lost (and is being made again): what was notified
                 // meanwhile is gone, so the reader looks anyway.
                 Ok(None) => {
-                    woken.notify_one();
+                    wakeup.wake(true);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(e) => {
@@ -232,7 +254,19 @@ impl ChangeLog for PgStore {
     /// half-way would cost its connection, and a new one costs PostGIS's start-up in the
     /// server process (tens of milliseconds).
     async fn wait_for_changes(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.woken.notified()).await;
+        let notified = tokio::time::timeout(timeout, self.wakeup.woken.notified())
+            .await
+            .is_ok();
+        // A poll that timed out numbers what a writer that died between its commit and
+        // its numbering left; a sequencer's own notification needs no run (see
+        // [`Wakeup::unsequenced`]).
+        let unsequenced = self
+            .wakeup
+            .unsequenced
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        if notified && !unsequenced {
+            return;
+        }
         let pool = self.pool.clone();
         if let Ok(Err(e)) = tokio::spawn(async move { sequence(&pool).await }).await {
             tracing::warn!(

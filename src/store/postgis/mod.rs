@@ -33,9 +33,10 @@
 //! - the writer, right after its commit ([`LayerWriter::commit`] returns its changes with
 //!   their positions); the commits of one server that finish while a call is under way are
 //!   numbered together by the next call (`changelog::Numberer`);
-//! - every replica when woken (LISTEN on `urbantile_changes`: the sequencer notifies, and
-//!   the trigger notifies for writes made outside urbantile) and at every poll, in case a
-//!   notification was missed or a writer died between its commit and its sequencing.
+//! - every replica when the trigger notifies of a write made outside urbantile (LISTEN on
+//!   `urbantile_changes`; the sequencer's own notifications, which carry the last
+//!   position, wake the readers without a run), and at every poll that times out, in case a
+//!   notification was missed or a writer died between its commit and its numbering.
 //!
 //! Pruning takes another advisory lock without waiting: one replica prunes at a time, and
 //! the others skip their turn.
@@ -50,7 +51,6 @@ use geozero::{CoordDimensions, ToWkb};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use tokio::sync::Notify;
 
 use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, FeatureId, LayerId, StoredFeature};
@@ -73,14 +73,14 @@ const SEQUENCER_ATTEMPTS: u32 = 5;
 mod changelog;
 mod writer;
 
-use changelog::{Numberer, listen, sequence};
+use changelog::{Numberer, Wakeup, listen, sequence};
 use writer::PgLayerWriter;
 
 pub struct PgStore {
     pool: PgPool,
     origin: u64,
     /// Set by the listener task when another process may have written.
-    woken: Arc<Notify>,
+    wakeup: Arc<Wakeup>,
     listener: tokio::task::JoinHandle<()>,
     /// Numbers this handle's commits, several per sequencer call.
     numberer: Numberer,
@@ -119,13 +119,13 @@ impl PgStore {
             .max_lifetime(None)
             .idle_timeout(None)
             .connect_lazy_with(options);
-        let woken = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(listen_pool, woken.clone()));
+        let wakeup = Arc::new(Wakeup::default());
+        let listener = tokio::spawn(listen(listen_pool, wakeup.clone()));
         Ok(PgStore {
             numberer: Numberer::start(pool.clone()),
             pool,
             origin: random_origin(),
-            woken,
+            wakeup,
             listener,
         })
     }
