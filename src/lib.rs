@@ -13,10 +13,10 @@
 //! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types (errors name file and key) |
-//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip (pure, sync) |
+//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |
 //! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes |
 //! | [`composite`] | a composite tile: one MVT layer per requested layer, cut from the layers' indexes through their filters, on the compute pool's deadline |
-//! | [`cache`] | encoded tiles kept gzip-compressed, bounded in bytes, invalidated exactly by writes |
+//! | [`cache`] | encoded tiles kept compressed (zstd or gzip, as asked), bounded in bytes, invalidated exactly by writes |
 //! | [`store`] | the store contract (`Features`, `Keys`, `ChangeLog`, bundled by `FeatureStore`; error kinds), the SQLite backend (sqlx, WAL) and the PostGIS one shared by replicas (row versions, a logging trigger, a change-log sequencer, LISTEN/NOTIFY), with their migrations |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
