@@ -368,16 +368,18 @@ fn group(
         let seed = above.items[i];
         let [x, y] = seed.world;
         found.clear();
-        above.cells.for_each_in([x - r, y - r], [x + r, y + r], |k| {
-            let k = k as usize;
-            if taken[k] {
-                return;
-            }
-            let [kx, ky] = above.items[k].world;
-            if (kx - x) * (kx - x) + (ky - y) * (ky - y) <= r2 {
-                found.push(k as u32);
-            }
-        });
+        above
+            .cells
+            .for_each_in([x - r, y - r], [x + r, y + r], |k| {
+                let k = k as usize;
+                if taken[k] {
+                    return;
+                }
+                let [kx, ky] = above.items[k].world;
+                if (kx - x) * (kx - x) + (ky - y) * (ky - y) <= r2 {
+                    found.push(k as u32);
+                }
+            });
         let at = next.items.len() as u32;
         above.items[i].parent = at;
         let seed_sums = &above.sums[i * n_sums..(i + 1) * n_sums];
@@ -520,7 +522,9 @@ mod tests {
                         assert!(seen.insert(id));
                         sum += (id % 3) as f64;
                     }
-                    NodeKind::Cluster { id, count, sums, .. } => {
+                    NodeKind::Cluster {
+                        id, count, sums, ..
+                    } => {
                         let (_, leaves) = tree.cluster(id).unwrap();
                         assert_eq!(leaves.len(), count as usize);
                         for l in leaves {
@@ -549,7 +553,10 @@ mod tests {
             })
             .collect();
         let tree = ClusterTree::build(params(12), &leaves, &[], 0);
-        assert!(tree.nodes(10).all(|n| matches!(n.kind, NodeKind::Point { .. })));
+        assert!(
+            tree.nodes(10)
+                .all(|n| matches!(n.kind, NodeKind::Point { .. }))
+        );
         // At z8 they are 25 px apart: the first takes the second, not the third (50 px).
         let z8: Vec<_> = tree.nodes(8).collect();
         assert_eq!(z8.len(), 2);
@@ -582,7 +589,9 @@ mod tests {
         for z in [10, 13, 16] {
             let all: Vec<_> = tree.nodes(z).collect();
             let (min, max) = ([0.5663, 0.2895], [0.5664, 0.2896]);
-            let inside = |w: [f64; 2]| (min[0]..=max[0]).contains(&w[0]) && (min[1]..=max[1]).contains(&w[1]);
+            let inside = |w: [f64; 2]| {
+                (min[0]..=max[0]).contains(&w[0]) && (min[1]..=max[1]).contains(&w[1])
+            };
             let want: Vec<_> = all.iter().filter(|n| inside(n.world)).copied().collect();
             let got: Vec<_> = tree.nodes_in(z, min, max).collect();
             assert_eq!(got, want, "z{z}");
@@ -599,7 +608,8 @@ mod tests {
         assert!(!changes.is_empty());
         for (z, w) in &changes {
             // Within a few radii of the moved point at that zoom (the clusters it joins).
-            let d = ((w[0] - leaves[10].world[0]).powi(2) + (w[1] - leaves[10].world[1]).powi(2)).sqrt();
+            let d = ((w[0] - leaves[10].world[0]).powi(2) + (w[1] - leaves[10].world[1]).powi(2))
+                .sqrt();
             assert!(d < 4.0 * params(16).radius_world(*z), "z{z} {d}");
         }
         assert!(old.changes_from(&old).is_empty());

@@ -377,7 +377,10 @@ impl LayerDef {
         };
         let cluster = match raw.cluster {
             None => None,
-            Some(c) => Some(cluster_def(c, raw.geometry, minzoom, maxzoom, &properties, &types).map_err(|(key, m)| bad(key, m))?),
+            Some(c) => Some(
+                cluster_def(c, raw.geometry, minzoom, maxzoom, &properties, &types)
+                    .map_err(|(key, m)| bad(key, m))?,
+            ),
         };
         let source = match raw.source {
             None => None,
@@ -452,7 +455,10 @@ fn cluster_def(
     if geometry != GeometryKind::Point {
         return Err((
             "cluster",
-            format!("only point layers cluster; this layer is {}", geometry.as_str()),
+            format!(
+                "only point layers cluster; this layer is {}",
+                geometry.as_str()
+            ),
         ));
     }
     if !(1..=MAX_CLUSTER_RADIUS_PX).contains(&c.radius_px) {
@@ -718,12 +724,32 @@ theme = "services"
         let c = def.cluster.unwrap();
         assert_eq!((c.radius_px, c.maxzoom, c.sum), (50, 15, vec![0]));
         for (table, key, says) in [
-            ("{ maxzoom = 16 }", "cluster.maxzoom", "below its maxzoom 16"),
+            (
+                "{ maxzoom = 16 }",
+                "cluster.maxzoom",
+                "below its maxzoom 16",
+            ),
             ("{ maxzoom = 9 }", "cluster.maxzoom", "minzoom 10"),
-            ("{ maxzoom = 14, radius_px = 0 }", "cluster.radius_px", "1..=256"),
-            ("{ maxzoom = 14, sum = [\"kind\"] }", "cluster.sum", "\"integer\" or \"number\""),
-            ("{ maxzoom = 14, sum = [\"nope\"] }", "cluster.sum", "not one of"),
-            ("{ maxzoom = 14, radius = 3 }", "unknown field `radius`", "radius_px"),
+            (
+                "{ maxzoom = 14, radius_px = 0 }",
+                "cluster.radius_px",
+                "1..=256",
+            ),
+            (
+                "{ maxzoom = 14, sum = [\"kind\"] }",
+                "cluster.sum",
+                "\"integer\" or \"number\"",
+            ),
+            (
+                "{ maxzoom = 14, sum = [\"nope\"] }",
+                "cluster.sum",
+                "not one of",
+            ),
+            (
+                "{ maxzoom = 14, radius = 3 }",
+                "unknown field `radius`",
+                "radius_px",
+            ),
         ] {
             let err = parse(&format!("{layer}cluster = {table}\n"))
                 .unwrap_err()
@@ -733,6 +759,9 @@ theme = "services"
         let err = parse("title = \"R\"\ngeometry = \"line\"\ncluster = { maxzoom = 10 }\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("only point layers cluster; this layer is line"), "{err}");
+        assert!(
+            err.contains("only point layers cluster; this layer is line"),
+            "{err}"
+        );
     }
 }

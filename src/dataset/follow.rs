@@ -109,6 +109,7 @@ impl Dataset {
         self.index.replace(&def.id, fresh);
         let version = self.index.read(&def.id).version();
         let gone = self.cache.invalidate_layer(&def.id, version);
+        self.recluster(def).await;
         tracing::info!(layer = %def.id, features = count, tiles = gone, "layer reloaded from the store");
         Ok(())
     }
@@ -127,6 +128,7 @@ impl Dataset {
                 let now = self.store.features_by_ids(&def.id, &[id]).await?;
                 let state = now.into_iter().next().map(|f| f.feature);
                 self.apply_to_index(def, [(id, state)]);
+                self.recluster(def).await;
             }
         }
         Ok(())

@@ -274,6 +274,7 @@ impl Dataset {
         }
         w.commit().await?;
         self.apply_to_index(def, done.iter().map(|d| (d.id, d.feature.clone())));
+        self.recluster(def).await;
         self.feed.wake.notify_one();
         Ok(done)
     }

@@ -5,8 +5,10 @@
 //! - this file: start-up (ingest every `[source]` into an empty store, then bulk-load each
 //!   layer's index), the reads the API makes, shutdown;
 //! - [`live`]: edits of single features and the change feed;
-//! - `follow.rs`: following the store's change log (other processes' edits).
+//! - `follow.rs`: following the store's change log (other processes' edits);
+//! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes.
 
+pub mod clusters;
 mod follow;
 pub mod live;
 
@@ -45,6 +47,8 @@ pub struct Dataset {
     feed: Feed,
     /// Where CPU-heavy work runs: request work and layer rebuilds.
     compute: Compute,
+    /// Clustered layers' clusters.
+    clusters: clusters::ClusterTrees,
 }
 
 impl Dataset {
@@ -53,7 +57,9 @@ impl Dataset {
         let layers = load_layers(layers_dir)?;
         let store = crate::store::open(database).await?;
         let index = Index::new(layers.iter().map(|l| &l.id));
+        let clusters = clusters::ClusterTrees::new(&layers);
         Ok(Dataset {
+            clusters,
             layers,
             store,
             index,
