@@ -349,15 +349,11 @@ fn cut(
     let clusters: Vec<_> = parts
         .iter()
         .map(|p| {
-            let c = p.def.cluster.as_ref()?;
-            if coord.z > c.maxzoom || coord.z < p.def.minzoom {
-                return None;
-            }
             let subset = Subset {
                 time: asked.time,
                 filter: p.filter.as_ref().zip(filter_key.as_deref()),
             };
-            data.clusters(p.def, subset)
+            data.tile_clusters(p.def, coord.z, subset)
         })
         .collect();
     let rendered = render_tile_clustered(&parts, &clusters, coord, asked.time);

@@ -128,7 +128,27 @@ fn number(v: &Value) -> f64 {
     }
 }
 
+/// The clusters of `index`'s points in `subset`, built now (`None` for a layer without
+/// clusters): what [`Dataset::clusters`] keeps, for a caller holding an index of its own.
+pub fn build_tree(def: &LayerDef, index: &LayerIndex, subset: Subset<'_>) -> Option<ClusterTree> {
+    let params = params_of(def)?;
+    let (leaves, sums) = leaves_of(def, index, subset);
+    let n_sums = def.cluster.as_ref().map_or(0, |c| c.sum.len());
+    Some(ClusterTree::build(params, &leaves, &sums, n_sums))
+}
+
 impl Dataset {
+    /// What a tile of `def` at zoom `z` draws from clusters: its clusters at the zooms
+    /// from the layer's minzoom to its cluster maxzoom, `None` elsewhere (and for a layer
+    /// without clusters). CPU work: call it on the compute pool.
+    pub fn tile_clusters(&self, def: &LayerDef, z: u8, subset: Subset<'_>) -> Option<Clustered> {
+        let c = def.cluster.as_ref()?;
+        if z < def.minzoom || z > c.maxzoom {
+            return None;
+        }
+        self.clusters(def, subset)
+    }
+
     /// The clusters of a clustered layer's points in `subset`, built from the index as it
     /// is now (or taken from the trees kept); `None` for a layer without clusters. CPU
     /// work: call it on the compute pool.
@@ -200,7 +220,7 @@ fn tree_for(
     trees: &Mutex<LayerTrees>,
     subset: Subset<'_>,
 ) -> Option<Clustered> {
-    let params = params_of(def)?;
+    params_of(def)?;
     let key = subset.key();
     let mut trees = trees.lock();
     let index = index.read();
@@ -217,6 +237,7 @@ fn tree_for(
     }
     let (leaves, sums) = leaves_of(def, &index, subset);
     drop(index);
+    let params = params_of(def)?;
     let n_sums = def.cluster.as_ref().map_or(0, |c| c.sum.len());
     let tree = Arc::new(ClusterTree::build(params, &leaves, &sums, n_sums));
     if key.is_empty() && trees.baseline.is_none() {
