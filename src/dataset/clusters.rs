@@ -53,7 +53,7 @@ struct LayerTrees {
     recent: VecDeque<(u64, String, Arc<ClusterTree>)>,
     /// The unfiltered tree that cached tiles may have been drawn from; `None` until one
     /// is built.
-    baseline: Option<Arc<ClusterTree>>,
+    baseline: Option<Clustered>,
 }
 
 /// Every clustered layer's trees, each layer behind its own lock (held while a tree is
@@ -170,8 +170,9 @@ impl Dataset {
             .compute
             .run_always(move || {
                 let now = tree_for(&owned, &index, &trees, Subset::default())?;
-                let old = trees.lock().baseline.replace(now.tree.clone());
+                let old = trees.lock().baseline.replace(now.clone());
                 let changed = old.map(|old| {
+                    let old = old.tree;
                     if Arc::ptr_eq(&old, &now.tree) {
                         return Vec::new();
                     }
@@ -225,11 +226,20 @@ fn tree_for(
     let mut trees = trees.lock();
     let index = index.read();
     let version = index.version();
-    if let Some((_, _, tree)) = trees
-        .recent
-        .iter()
-        .find(|(v, k, _)| *v == version && *k == key)
-    {
+    // The unfiltered tree is the baseline after a write: kept whatever other queries
+    // push through `recent`.
+    let baseline = trees
+        .baseline
+        .as_ref()
+        .filter(|b| key.is_empty() && b.version == version)
+        .map(|b| &b.tree);
+    if let Some(tree) = baseline.or_else(|| {
+        trees
+            .recent
+            .iter()
+            .find(|(v, k, _)| *v == version && *k == key)
+            .map(|(_, _, tree)| tree)
+    }) {
         return Some(Clustered {
             version,
             tree: tree.clone(),
@@ -241,7 +251,10 @@ fn tree_for(
     let n_sums = def.cluster.as_ref().map_or(0, |c| c.sum.len());
     let tree = Arc::new(ClusterTree::build(params, &leaves, &sums, n_sums));
     if key.is_empty() && trees.baseline.is_none() {
-        trees.baseline = Some(tree.clone());
+        trees.baseline = Some(Clustered {
+            version,
+            tree: tree.clone(),
+        });
     }
     trees.recent.push_front((version, key, tree.clone()));
     trees.recent.truncate(KEEP);
