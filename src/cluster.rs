@@ -72,12 +72,16 @@ pub fn from_world(world: [f64; 2]) -> [f64; 2] {
     [(world[0] - 0.5) * span, (0.5 - world[1]) * span]
 }
 
-/// The id a cluster is known by in tiles and in the leaves route: the id of its seed's
-/// first point and the zoom it was formed at (`(seed << 5) | zoom`), so that it is unique
-/// in the tree and the same in every tile that shows it. Feature ids below 2^48 keep it
-/// under 2^53, exact in JavaScript.
+/// Cluster ids start here, so that a cluster's id (also its MVT feature id) never equals a
+/// point's: MVT 2.1 asks for ids unique in a layer, and a tile holds both.
+pub const CLUSTER_ID_BASE: u64 = 1 << 52;
+
+/// The id a cluster is known by in tiles and in the leaves route: [`CLUSTER_ID_BASE`] plus
+/// the id of its seed's first point and the zoom it was formed at (`(seed << 5) | zoom`),
+/// so that it is unique in the tree and the same in every tile that shows it. Feature ids
+/// below 2^47 keep it under 2^53, exact in JavaScript.
 pub fn cluster_id(seed: u64, zoom: u8) -> u64 {
-    (seed << 5) | u64::from(zoom)
+    CLUSTER_ID_BASE + ((seed << 5) | u64::from(zoom))
 }
 
 /// supercluster's `point_count_abbreviated`: 999, 1.2k, 12k.
@@ -299,6 +303,7 @@ impl ClusterTree {
 
     /// The cluster with this id, and the ids of all its points.
     pub fn cluster(&self, id: u64) -> Option<(Node<'_>, &[u64])> {
+        let id = id.checked_sub(CLUSTER_ID_BASE)?;
         let zoom = (id & 31) as u8;
         let level = self.level(zoom)?;
         let &i = level.formed.get(&(id >> 5))?;
@@ -579,6 +584,7 @@ mod tests {
         assert!((z7[0].world[0] - (0.5 + step)).abs() < 1e-12);
         assert_eq!(tree.cluster(id).unwrap().1, [0, 1, 2]);
         assert!(tree.cluster(id + 32).is_none());
+        assert!(tree.cluster(7).is_none());
         assert_eq!(tree.cluster(id + 1).unwrap().1, [0, 1]);
     }
 

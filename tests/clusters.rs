@@ -147,6 +147,9 @@ fn decode(r: &Response) -> Vec<Item> {
     let mut out = Vec::new();
     for layer in &tile.layers {
         assert_eq!(layer.name, "incidents");
+        // MVT 2.1: ids unique in a layer, clusters' and points' alike.
+        let mut ids = HashSet::new();
+        assert!(layer.features.iter().all(|f| ids.insert(f.id.unwrap())));
         for f in &layer.features {
             // One point: MoveTo(1) then zig-zag x, y (MVT 2.1, 4.3).
             assert_eq!(f.geometry.len(), 3, "{f:?}");
