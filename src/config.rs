@@ -378,8 +378,16 @@ impl LayerDef {
         let cluster = match raw.cluster {
             None => None,
             Some(c) => Some(
-                cluster_def(c, raw.geometry, minzoom, maxzoom, &properties, &types)
-                    .map_err(|(key, m)| bad(key, m))?,
+                cluster_def(
+                    c,
+                    raw.geometry,
+                    minzoom,
+                    maxzoom,
+                    &properties,
+                    &types,
+                    feature_minzoom.is_some(),
+                )
+                .map_err(|(key, m)| bad(key, m))?,
             ),
         };
         let source = match raw.source {
@@ -451,6 +459,7 @@ fn cluster_def(
     maxzoom: u8,
     properties: &[String],
     types: &Option<Vec<PropertyType>>,
+    has_feature_minzoom: bool,
 ) -> Result<ClusterDef, (&'static str, String)> {
     if geometry != GeometryKind::Point {
         return Err((
@@ -459,6 +468,12 @@ fn cluster_def(
                 "only point layers cluster; this layer is {}",
                 geometry.as_str()
             ),
+        ));
+    }
+    if has_feature_minzoom {
+        return Err((
+            "cluster",
+            "a clustered layer cannot also have feature_minzoom: its clusters decide what shows up to the cluster maxzoom".into(),
         ));
     }
     if !(1..=MAX_CLUSTER_RADIUS_PX).contains(&c.radius_px) {
@@ -763,5 +778,11 @@ theme = "services"
             err.contains("only point layers cluster; this layer is line"),
             "{err}"
         );
+        let err = parse(&format!(
+            "{layer}cluster = {{ maxzoom = 14 }}\n[feature_minzoom]\nproperty = \"kind\"\nvalues = {{}}\ndefault = 12\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot also have feature_minzoom"), "{err}");
     }
 }
