@@ -324,6 +324,7 @@ fn clusters_agree_with_supercluster_and_hold_every_point_once_at_every_zoom() {
         let mut seen = HashSet::new();
         let mut vehicles = 0.0;
         let mut sizes = Vec::new();
+        let mut sums = Vec::new();
         for item in &items {
             match item.cluster() {
                 Some((id, count)) => {
@@ -337,6 +338,7 @@ fn clusters_agree_with_supercluster_and_hold_every_point_once_at_every_zoom() {
                     assert!(abbreviated == &count.to_string() || count >= 1000);
                     vehicles += item.number("vehicles");
                     sizes.push(count);
+                    sums.push((count, item.number("vehicles") as u64, abbreviated.clone()));
                 }
                 None => {
                     assert!(seen.insert(item.id), "z{z}: point {} twice", item.id);
@@ -376,6 +378,24 @@ fn clusters_agree_with_supercluster_and_hold_every_point_once_at_every_zoom() {
             moved as usize <= 2 + POINTS / 100,
             "z{z}: cluster sizes {sizes:?}, supercluster {want:?}"
         );
+        // With the same sizes, the same sums and abbreviations too.
+        if moved == 0 {
+            let mut want_sums: Vec<(u64, u64, String)> = r["clusters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    let abbreviated = match &c[2] {
+                        Value::String(s) => s.clone(),
+                        n => n.to_string(),
+                    };
+                    (c[0].as_u64().unwrap(), c[1].as_u64().unwrap(), abbreviated)
+                })
+                .collect();
+            want_sums.sort();
+            sums.sort();
+            assert_eq!(sums, want_sums, "z{z}");
+        }
         eprintln!(
             "z{z}: {} items ({} clusters), supercluster {want_items} ({}); sizes differ by {moved}",
             items.len(),
