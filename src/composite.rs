@@ -183,8 +183,11 @@ fn draw_clusters(
     keys.extend(CLUSTER_KEYS.iter().map(|k| k.to_string()));
     let sum_keys: &[usize] = def.cluster.as_ref().map_or(&[], |c| &c.sum);
     let mut values = EncodedValues::default();
+    // Each distinct value once: the clusters' by value, the points' by their index in the
+    // layer's table (mapped once per tile, not hashed per tag).
     let mut ids: rustc_hash::FxHashMap<Value, u32> = Default::default();
-    let mut value_id = |v: Value| {
+    let mut from_layer: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    let mut value_id = |v: Value, ids: &mut rustc_hash::FxHashMap<Value, u32>| {
         *ids.entry(v).or_insert_with_key(|v| {
             values.push(v);
             values.len() as u32 - 1
@@ -201,23 +204,36 @@ fn draw_clusters(
             Value::Double(x)
         }
     };
-    // Gathered first: the renderer borrows the finished value table.
-    let mut features: Vec<(u64, ProjectedGeometry, Vec<Tag>)> = Vec::new();
+    enum Shape<'g> {
+        Feature(&'g ProjectedGeometry),
+        At([f64; 2]),
+    }
+    // Gathered first, since the renderer borrows the finished value table; the tags of
+    // all features in one arena.
+    let mut features: Vec<(u64, Shape, std::ops::Range<usize>)> = Vec::new();
+    let mut tags: Vec<Tag> = Vec::new();
     for node in tree.nodes_in_3857(tile.z, query) {
         if crate::compute::expired() {
             break;
         }
+        let start = tags.len();
         match node.kind {
             NodeKind::Point { id } => {
                 let Some(f) = index.by_id(crate::model::FeatureId(id)) else {
                     continue;
                 };
-                let tags = index
-                    .tags(f)
-                    .iter()
-                    .map(|&(k, v)| (k, value_id(index.values()[v as usize].clone())))
-                    .collect();
-                features.push((id, f.geometry.clone(), tags));
+                for &(k, v) in index.tags(f) {
+                    let local = match from_layer.get(&v) {
+                        Some(&local) => local,
+                        None => {
+                            let local = value_id(index.values()[v as usize].clone(), &mut ids);
+                            from_layer.insert(v, local);
+                            local
+                        }
+                    };
+                    tags.push((k, local));
+                }
+                features.push((id, Shape::Feature(&f.geometry), start..tags.len()));
             }
             NodeKind::Cluster {
                 id,
@@ -225,29 +241,38 @@ fn draw_clusters(
                 expansion_zoom,
                 sums,
             } => {
-                let mut tags = vec![
-                    (first, value_id(Value::Bool(true))),
-                    (first + 1, value_id(Value::Uint(id))),
-                    (first + 2, value_id(Value::Uint(u64::from(count)))),
-                    (
-                        first + 3,
-                        value_id(Value::String(abbreviated(count).into())),
-                    ),
-                    (first + 4, value_id(Value::Uint(u64::from(expansion_zoom)))),
+                let own = [
+                    Value::Bool(true),
+                    Value::Uint(id),
+                    Value::Uint(u64::from(count)),
+                    Value::String(abbreviated(count).into()),
+                    Value::Uint(u64::from(expansion_zoom)),
                 ];
-                for (&k, &sum) in sum_keys.iter().zip(sums) {
-                    tags.push((k as u16, value_id(whole(sum))));
+                for (k, v) in (first..).zip(own) {
+                    tags.push((k, value_id(v, &mut ids)));
                 }
-                let [x, y] = crate::cluster::from_world(node.world);
-                let at = ProjectedGeometry::Points(geo::MultiPoint(vec![geo::point!(x: x, y: y)]));
-                features.push((id, at, tags));
+                for (&k, &sum) in sum_keys.iter().zip(sums) {
+                    tags.push((k as u16, value_id(whole(sum), &mut ids)));
+                }
+                let at = crate::cluster::from_world(node.world);
+                features.push((id, Shape::At(at), start..tags.len()));
             }
         }
     }
     let mut renderer =
         LayerRenderer::with_buffers(def.id.as_str(), &keys, &values, tile, 0.0, buffers);
-    for (id, geometry, tags) in &features {
-        renderer.add(*id, geometry, tags);
+    let mut point = ProjectedGeometry::Points(geo::MultiPoint(vec![geo::point!(x: 0.0, y: 0.0)]));
+    for (id, shape, range) in &features {
+        let geometry = match shape {
+            Shape::Feature(g) => *g,
+            Shape::At([x, y]) => {
+                if let ProjectedGeometry::Points(mp) = &mut point {
+                    mp.0[0] = geo::point!(x: *x, y: *y);
+                }
+                &point
+            }
+        };
+        renderer.add(*id, geometry, &tags[range.clone()]);
     }
     renderer.close()
 }
