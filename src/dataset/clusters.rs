@@ -166,6 +166,7 @@ impl Dataset {
         };
         let index = self.index.slot(&def.id).clone();
         let owned = def.clone();
+        let kept = trees.clone();
         let done = self
             .compute
             .run_always(move || {
@@ -190,7 +191,9 @@ impl Dataset {
             Ok(None) => return,
             Err(e) => {
                 tracing::warn!(layer = %def.id, "rebuilding clusters: {e}");
-                // Whatever the clusters are now, no cached tile of theirs is kept.
+                // Whatever the clusters are now, no cached tile of theirs is kept, and the
+                // next rebuild has no tree to compare with.
+                kept.lock().baseline = None;
                 let v = self.index.read(&def.id).version();
                 self.cache
                     .invalidate_zooms(&def.id, v, 0..=crate::tiles::MAX_ZOOM, |_| true);
