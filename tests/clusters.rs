@@ -409,6 +409,111 @@ fn clusters_agree_with_supercluster_and_hold_every_point_once_at_every_zoom() {
     assert_eq!(items.iter().map(|i| i.id).collect::<HashSet<_>>(), all);
 }
 
+/// Per zoom, the sorted cluster sizes and the number of points left alone.
+type Levels = BTreeMap<u8, (Vec<u64>, usize)>;
+
+/// supercluster's levels for points (id, lon, lat) with this radius and zooms.
+fn supercluster_levels(points: &[(u64, f64, f64, i64)], radius: u32, maxzoom: u8) -> Levels {
+    let input = json!({
+        "points": points.iter().map(|p| json!([p.0, p.1, p.2, p.3])).collect::<Vec<_>>(),
+        "radius": radius, "extent": 512, "minZoom": 0, "maxZoom": maxzoom,
+    });
+    let mut child = Command::new("node")
+        .arg(root().join("tests/supercluster_oracle.mjs"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out: Value = serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    (0..=maxzoom)
+        .map(|z| {
+            let r = &out[z.to_string()];
+            let mut sizes: Vec<u64> = r["clusters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c[0].as_u64().unwrap())
+                .collect();
+            sizes.sort_unstable();
+            (z, (sizes, r["points"].as_array().unwrap().len()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_algorithm_matches_supercluster_at_other_radii_from_z0_with_repeated_points() {
+    use urbantile::cluster::{ClusterParams, ClusterTree, Leaf, NodeKind, to_world};
+    let mut rng = Rng(99);
+    let mut points = Vec::new();
+    for i in 0..2000u64 {
+        let (lon, lat) = if i % 10 == 0 && i > 0 {
+            // Every tenth point repeats an earlier one's position.
+            let p: &(u64, f64, f64, i64) = &points[(i / 2) as usize];
+            (p.1, p.2)
+        } else {
+            (
+                AREA[0] + rng.next() * (AREA[2] - AREA[0]),
+                AREA[1] + rng.next() * (AREA[3] - AREA[1]),
+            )
+        };
+        points.push((i + 1, lon, lat, 1));
+    }
+    for (radius, maxzoom) in [(20, 16), (60, 14)] {
+        let leaves: Vec<Leaf> = points
+            .iter()
+            .map(|&(id, lon, lat, _)| {
+                let (x, y) = urbantile::tiles::mercator::lon_lat_to_3857(lon, lat);
+                Leaf {
+                    id,
+                    world: to_world(x, y),
+                }
+            })
+            .collect();
+        let params = ClusterParams {
+            radius_px: f64::from(radius),
+            extent: 512.0,
+            minzoom: 0,
+            maxzoom,
+        };
+        let tree = ClusterTree::build(params, &leaves, &[], 0);
+        let ours: Levels = (0..=maxzoom)
+            .map(|z| {
+                let mut sizes = Vec::new();
+                let mut alone = 0;
+                for n in tree.nodes(z) {
+                    match n.kind {
+                        NodeKind::Cluster { count, .. } => sizes.push(u64::from(count)),
+                        NodeKind::Point { .. } => alone += 1,
+                    }
+                }
+                sizes.sort_unstable();
+                (z, (sizes, alone))
+            })
+            .collect();
+        let want = supercluster_levels(&points, radius, maxzoom);
+        for z in 0..=maxzoom {
+            let (a, b) = (&ours[&z], &want[&z]);
+            let items = |l: &(Vec<u64>, usize)| l.0.len() + l.1;
+            assert!(
+                items(a).abs_diff(items(b)) <= 1 + items(b) / 100,
+                "radius {radius} z{z}: {a:?} vs supercluster {b:?}"
+            );
+            eprintln!(
+                "radius {radius} z{z}: {} items, supercluster {}; same sizes: {}",
+                items(a),
+                items(b),
+                a == b
+            );
+        }
+    }
+}
+
 #[test]
 fn datetime_and_filter_cluster_only_the_points_they_keep() {
     let (_d, s) = server();
