@@ -1,5 +1,5 @@
 //! Installs the map page's front-end packages (MapLibre GL JS, and playwright-core for the
-//! browser tests) from the npm registry when they are missing, so that `cargo run` and
+//! browser tests and supercluster for the cluster tests) from the npm registry when they are missing, so that `cargo run` and
 //! `cargo test` are the whole set-up. The server embeds the files it serves.
 
 use std::path::Path;
@@ -9,7 +9,9 @@ fn main() {
     println!("cargo:rerun-if-changed=web/package.json");
     println!("cargo:rerun-if-changed=web/package-lock.json");
     let marker = Path::new("web/node_modules/maplibre-gl/dist/maplibre-gl.js");
-    if marker.exists() {
+    // supercluster is the cluster tests' reference implementation (tests/clusters.rs).
+    let oracle = Path::new("web/node_modules/supercluster/index.js");
+    if marker.exists() && oracle.exists() {
         return;
     }
     let status = Command::new("npm")

@@ -261,6 +261,86 @@ impl TileCache {
         gone
     }
 
+    /// After a write to a clustered layer: drops the layer's tiles at `zooms` for which
+    /// `which` holds. Returns how many went.
+    pub fn invalidate_zooms(
+        &self,
+        layer: &LayerId,
+        version: u64,
+        zooms: std::ops::RangeInclusive<u8>,
+        which: impl Fn(&TileKey) -> bool,
+    ) -> usize {
+        let mut inner = self.inner.lock();
+        inner.fresh_from.insert(layer.clone(), version);
+        let mut doomed = Vec::new();
+        for z in zooms.filter(|&z| z <= MAX_ZOOM) {
+            doomed.extend(
+                inner.coords[z as usize]
+                    .values()
+                    .flatten()
+                    .filter(|k| inner.slots[*k].layers.contains(layer) && which(k))
+                    .cloned(),
+            );
+        }
+        for k in &doomed {
+            inner.remove(k);
+        }
+        doomed.len()
+    }
+
+    /// After a write to a clustered layer: drops the layer's tiles without a query whose
+    /// area plus buffer holds one of `points` (zoom, EPSG:3857), the places where its
+    /// clusters changed ([`crate::cluster::ClusterTree::changes_from`]). Returns how many
+    /// went.
+    pub fn invalidate_points(
+        &self,
+        layer: &LayerId,
+        version: u64,
+        points: &[(u8, [f64; 2])],
+    ) -> usize {
+        let mut inner = self.inner.lock();
+        inner.fresh_from.insert(layer.clone(), version);
+        let mut doomed = Vec::new();
+        for &(z, [x, y]) in points {
+            if z > MAX_ZOOM || inner.coords[z as usize].is_empty() {
+                continue;
+            }
+            let pad = TileCoord { z, x: 0, y: 0 }.span_3857() * BUFFER_UNITS as f64 / EXTENT as f64;
+            let at = Rect3857 {
+                min_x: x,
+                min_y: y,
+                max_x: x,
+                max_y: y,
+            };
+            let (xs, ys) = TileCoord::covering(at.expand(pad), z);
+            for tx in xs {
+                for ty in ys.clone() {
+                    let Some(keys) = inner.coords[z as usize].get(&(tx, ty)) else {
+                        continue;
+                    };
+                    if !buffered(TileCoord { z, x: tx, y: ty }).intersects(&at) {
+                        continue;
+                    }
+                    doomed.extend(
+                        keys.iter()
+                            .filter(|k| {
+                                k.query.is_empty() && inner.slots[*k].layers.contains(layer)
+                            })
+                            .cloned(),
+                    );
+                }
+            }
+        }
+        let mut gone = 0;
+        for k in doomed {
+            if inner.slots.contains_key(&k) {
+                inner.remove(&k);
+                gone += 1;
+            }
+        }
+        gone
+    }
+
     /// After a whole-layer reload: drops every cached tile of the layer.
     pub fn invalidate_layer(&self, layer: &LayerId, version: u64) -> usize {
         let mut inner = self.inner.lock();

@@ -1,11 +1,14 @@
 //! A composite tile: one MVT layer per requested layer, cut from the layers' index
 //! snapshots. Each layer's zoom range and the optional time filter decide which features
-//! take part; [`crate::tiles`] does the geometry.
+//! take part; [`crate::tiles`] does the geometry. A clustered layer at a clustered zoom
+//! draws the items of its [`ClusterTree`] instead (clusters with their counts, and the
+//! points left alone with their own properties).
 
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::cluster::{ClusterTree, Clustered, NodeKind, abbreviated};
 use crate::config::LayerDef;
 use crate::filter::Filter;
 use crate::index::LayerIndex;
@@ -40,6 +43,18 @@ pub struct Rendered {
 /// data: not on the shape of the R*-trees, nor on the order of edits, nor on which server
 /// of several answers. Storage follows the same order, so memory is read front to back.
 pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeRange>) -> Rendered {
+    render_tile_clustered(layers, &[], tile, time)
+}
+
+/// [`render_tile`] where `clusters[i]`, when given, is what layer `i` draws at this zoom:
+/// its clusters, built for this tile's time and filter (layers past the end of `clusters`
+/// have none). Such a layer's version in [`Rendered::versions`] is the tree's.
+pub fn render_tile_clustered(
+    layers: &[TileLayer<'_>],
+    clusters: &[Option<Clustered>],
+    tile: TileCoord,
+    time: Option<TimeRange>,
+) -> Rendered {
     // Each layer is built in this thread's buffers, then all are copied once into the
     // tile, allocated at its exact size.
     let (mut buffers, mut closed, mut hits) = SCRATCH.with(|s| s.take());
@@ -49,12 +64,23 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
     let query = tile
         .bounds_3857()
         .expand(span * BUFFER_UNITS as f64 / EXTENT as f64);
-    'layers: for layer in layers {
+    'layers: for (n, layer) in layers.iter().enumerate() {
         let def = layer.def;
         // One layer locked at a time, never two: see [`crate::index::Index::read`].
         let index = layer.index.read();
-        versions.push(index.version());
+        let clustered = clusters.get(n).and_then(Option::as_ref);
+        versions.push(clustered.map_or(index.version(), |c| c.version));
         if tile.z < def.minzoom {
+            continue;
+        }
+        if let Some(c) = clustered {
+            if used == closed.len() {
+                closed.push(Default::default());
+            }
+            buffers.swap_writer(&mut closed[used]);
+            buffers = draw_clusters(def, &index, &c.tree, tile, query, buffers);
+            buffers.swap_writer(&mut closed[used]);
+            used += 1;
             continue;
         }
         hits.clear();
@@ -126,6 +152,129 @@ pub fn render_tile(layers: &[TileLayer<'_>], tile: TileCoord, time: Option<TimeR
     }
     SCRATCH.with(|s| s.set((buffers, closed, hits)));
     Rendered { bytes, versions }
+}
+
+/// Keys a cluster carries after the layer's own (sums go under their property's key), as
+/// supercluster names them.
+const CLUSTER_KEYS: [&str; 5] = [
+    "cluster",
+    "cluster_id",
+    "point_count",
+    "point_count_abbreviated",
+    "expansion_zoom",
+];
+
+/// Draws a clustered layer's items inside `query` (the tile plus buffer) at the tile's
+/// zoom: clusters as points with their counts and sums, points left alone as the
+/// features, with their properties. Values are the tile's own table, since clusters'
+/// values are in no layer's.
+fn draw_clusters(
+    def: &LayerDef,
+    index: &LayerIndex,
+    tree: &ClusterTree,
+    tile: TileCoord,
+    query: crate::tiles::mercator::Rect3857,
+    buffers: Buffers,
+) -> Buffers {
+    use crate::tiles::mvt::{EncodedValues, Tag};
+    use crate::tiles::{ProjectedGeometry, Value};
+    let mut keys = def.properties.clone();
+    let first = keys.len() as u16;
+    keys.extend(CLUSTER_KEYS.iter().map(|k| k.to_string()));
+    let sum_keys: &[usize] = def.cluster.as_ref().map_or(&[], |c| &c.sum);
+    let mut values = EncodedValues::default();
+    // Each distinct value once: the clusters' by value, the points' by their index in the
+    // layer's table (mapped once per tile, not hashed per tag).
+    let mut ids: rustc_hash::FxHashMap<Value, u32> = Default::default();
+    let mut from_layer: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    let mut value_id = |v: Value, ids: &mut rustc_hash::FxHashMap<Value, u32>| {
+        *ids.entry(v).or_insert_with_key(|v| {
+            values.push(v);
+            values.len() as u32 - 1
+        })
+    };
+    let whole = |x: f64| {
+        if x.fract() == 0.0 && x.abs() < 9.0e15 {
+            if x >= 0.0 {
+                Value::Uint(x as u64)
+            } else {
+                Value::Sint(x as i64)
+            }
+        } else {
+            Value::Double(x)
+        }
+    };
+    enum Shape<'g> {
+        Feature(&'g ProjectedGeometry),
+        At([f64; 2]),
+    }
+    // Gathered first, since the renderer borrows the finished value table; the tags of
+    // all features in one arena.
+    let mut features: Vec<(u64, Shape, std::ops::Range<usize>)> = Vec::new();
+    let mut tags: Vec<Tag> = Vec::new();
+    for node in tree.nodes_in_3857(tile.z, query) {
+        if crate::compute::expired() {
+            break;
+        }
+        let start = tags.len();
+        match node.kind {
+            NodeKind::Point { id } => {
+                let Some(f) = index.by_id(crate::model::FeatureId(id)) else {
+                    continue;
+                };
+                for &(k, v) in index.tags(f) {
+                    let local = match from_layer.get(&v) {
+                        Some(&local) => local,
+                        None => {
+                            let local = value_id(index.values()[v as usize].clone(), &mut ids);
+                            from_layer.insert(v, local);
+                            local
+                        }
+                    };
+                    tags.push((k, local));
+                }
+                features.push((id, Shape::Feature(&f.geometry), start..tags.len()));
+            }
+            NodeKind::Cluster {
+                id,
+                count,
+                expansion_zoom,
+                sums,
+            } => {
+                let own = [
+                    Value::Bool(true),
+                    Value::Uint(id),
+                    Value::Uint(u64::from(count)),
+                    Value::String(abbreviated(count).into()),
+                    Value::Uint(u64::from(expansion_zoom)),
+                ];
+                for (k, v) in (first..).zip(own) {
+                    tags.push((k, value_id(v, &mut ids)));
+                }
+                for (&k, &sum) in sum_keys.iter().zip(sums) {
+                    tags.push((k as u16, value_id(whole(sum), &mut ids)));
+                }
+                let at = crate::cluster::from_world(node.world);
+                features.push((id, Shape::At(at), start..tags.len()));
+            }
+        }
+    }
+    let mut renderer =
+        LayerRenderer::with_buffers(def.id.as_str(), &keys, &values, tile, 0.0, buffers);
+    let mut point = ProjectedGeometry::Points(geo::MultiPoint(vec![geo::point!(x: 0.0, y: 0.0)]));
+    for (id, shape, range) in &features {
+        let geometry = match shape {
+            Shape::Feature(g) => *g,
+            Shape::At([x, y]) => {
+                if let ProjectedGeometry::Points(mp) = &mut point {
+                    mp.0[0] = geo::point!(x: *x, y: *y);
+                }
+                &point
+            }
+        };
+        renderer.add(*id, geometry, &tags[range.clone()]);
+    }
+    renderer.close()
 }
 
 thread_local! {

@@ -57,6 +57,8 @@ struct RawLayer {
     #[serde(default)]
     private: bool,
     #[serde(default)]
+    cluster: Option<RawCluster>,
+    #[serde(default)]
     source: Option<RawSource>,
     #[serde(default)]
     style: Option<RawStyle>,
@@ -124,6 +126,20 @@ struct RawFeatureMinzoom {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawCluster {
+    #[serde(default = "default_radius_px")]
+    radius_px: u16,
+    maxzoom: u8,
+    #[serde(default)]
+    sum: Vec<String>,
+}
+
+fn default_radius_px() -> u16 {
+    40
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSource {
     path: PathBuf,
     #[serde(default)]
@@ -175,6 +191,22 @@ impl FeatureMinzoom {
     }
 }
 
+/// A point layer's clusters (see [`crate::cluster`]): at zooms from the layer's minzoom to
+/// `maxzoom`, tiles carry groups of nearby points instead of the points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterDef {
+    /// Points closer than this many pixels (of a 512-pixel tile, as MapLibre shows a vector
+    /// tile) are grouped.
+    pub radius_px: u16,
+    /// The highest zoom with clusters; the points themselves from `maxzoom + 1` on.
+    pub maxzoom: u8,
+    /// Numeric properties (indexes into the layer's `properties`) that clusters add up.
+    pub sum: Vec<usize>,
+}
+
+/// Largest `cluster.radius_px`: a radius of a whole tile would draw one blob.
+pub const MAX_CLUSTER_RADIUS_PX: u16 = 256;
+
 /// What a first start ingests into an empty store.
 #[derive(Debug, Clone)]
 pub struct SourceDef {
@@ -209,6 +241,7 @@ pub struct LayerDef {
     pub time: Option<TimeFields>,
     pub feature_minzoom: Option<FeatureMinzoom>,
     pub private: bool,
+    pub cluster: Option<ClusterDef>,
     pub source: Option<SourceDef>,
     pub style: StyleDef,
 }
@@ -342,6 +375,21 @@ impl LayerDef {
                 })
             }
         };
+        let cluster = match raw.cluster {
+            None => None,
+            Some(c) => Some(
+                cluster_def(
+                    c,
+                    raw.geometry,
+                    minzoom,
+                    maxzoom,
+                    &properties,
+                    &types,
+                    feature_minzoom.is_some(),
+                )
+                .map_err(|(key, m)| bad(key, m))?,
+            ),
+        };
         let source = match raw.source {
             None => None,
             Some(s) => {
@@ -394,10 +442,86 @@ impl LayerDef {
             time,
             feature_minzoom,
             private: raw.private,
+            cluster,
             source,
             style: StyleDef { color, theme },
         })
     }
+}
+
+/// Checks a layer's `cluster` table: a point layer, a radius of 1 to
+/// [`MAX_CLUSTER_RADIUS_PX`], a zoom inside the layer's that leaves a zoom for the points, and
+/// sums over declared numeric properties.
+fn cluster_def(
+    c: RawCluster,
+    geometry: GeometryKind,
+    minzoom: u8,
+    maxzoom: u8,
+    properties: &[String],
+    types: &Option<Vec<PropertyType>>,
+    has_feature_minzoom: bool,
+) -> Result<ClusterDef, (&'static str, String)> {
+    if geometry != GeometryKind::Point {
+        return Err((
+            "cluster",
+            format!(
+                "only point layers cluster; this layer is {}",
+                geometry.as_str()
+            ),
+        ));
+    }
+    if has_feature_minzoom {
+        return Err((
+            "cluster",
+            "a clustered layer cannot also have feature_minzoom: its clusters decide what shows up to the cluster maxzoom".into(),
+        ));
+    }
+    if !(1..=MAX_CLUSTER_RADIUS_PX).contains(&c.radius_px) {
+        return Err((
+            "cluster.radius_px",
+            format!(
+                "{} is outside 1..={MAX_CLUSTER_RADIUS_PX} (pixels of a 512-pixel tile)",
+                c.radius_px
+            ),
+        ));
+    }
+    if !(minzoom..maxzoom).contains(&c.maxzoom) {
+        return Err((
+            "cluster.maxzoom",
+            format!(
+                "{} must be from the layer's minzoom {minzoom} to below its maxzoom {maxzoom}, \
+                 so that some zoom shows the points",
+                c.maxzoom
+            ),
+        ));
+    }
+    let mut sum = Vec::with_capacity(c.sum.len());
+    for name in &c.sum {
+        let Some(i) = properties.iter().position(|p| p == name) else {
+            return Err((
+                "cluster.sum",
+                format!("{name:?} is not one of the layer's properties"),
+            ));
+        };
+        let numeric = types
+            .as_ref()
+            .is_some_and(|t| matches!(t[i], PropertyType::Integer | PropertyType::Number));
+        if !numeric {
+            return Err((
+                "cluster.sum",
+                format!("{name:?} must be declared \"integer\" or \"number\" to be summed"),
+            ));
+        }
+        if sum.contains(&i) {
+            return Err(("cluster.sum", format!("{name:?} is listed twice")));
+        }
+        sum.push(i);
+    }
+    Ok(ClusterDef {
+        radius_px: c.radius_px,
+        maxzoom: c.maxzoom,
+        sum,
+    })
 }
 
 /// The input formats a layer's `source.format` (and `ingest --format`) may name.
@@ -602,5 +726,63 @@ theme = "services"
             .unwrap_err()
             .to_string();
         assert!(err.contains("style.color"), "{err}");
+    }
+
+    #[test]
+    fn a_cluster_table_is_checked_against_the_layer() {
+        let layer = "title = \"A\"\ngeometry = \"point\"\nminzoom = 10\nmaxzoom = 16\n\
+                     properties = { vehicles = \"integer\", kind = \"string\" }\n";
+        let def = parse(&format!(
+            "{layer}cluster = {{ radius_px = 50, maxzoom = 15, sum = [\"vehicles\"] }}\n"
+        ))
+        .unwrap();
+        let c = def.cluster.unwrap();
+        assert_eq!((c.radius_px, c.maxzoom, c.sum), (50, 15, vec![0]));
+        for (table, key, says) in [
+            (
+                "{ maxzoom = 16 }",
+                "cluster.maxzoom",
+                "below its maxzoom 16",
+            ),
+            ("{ maxzoom = 9 }", "cluster.maxzoom", "minzoom 10"),
+            (
+                "{ maxzoom = 14, radius_px = 0 }",
+                "cluster.radius_px",
+                "1..=256",
+            ),
+            (
+                "{ maxzoom = 14, sum = [\"kind\"] }",
+                "cluster.sum",
+                "\"integer\" or \"number\"",
+            ),
+            (
+                "{ maxzoom = 14, sum = [\"nope\"] }",
+                "cluster.sum",
+                "not one of",
+            ),
+            (
+                "{ maxzoom = 14, radius = 3 }",
+                "unknown field `radius`",
+                "radius_px",
+            ),
+        ] {
+            let err = parse(&format!("{layer}cluster = {table}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key) && err.contains(says), "{table}: {err}");
+        }
+        let err = parse("title = \"R\"\ngeometry = \"line\"\ncluster = { maxzoom = 10 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("only point layers cluster; this layer is line"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{layer}cluster = {{ maxzoom = 14 }}\n[feature_minzoom]\nproperty = \"kind\"\nvalues = {{}}\ndefault = 12\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot also have feature_minzoom"), "{err}");
     }
 }

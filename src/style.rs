@@ -1,6 +1,6 @@
 //! The MapLibre style for the public layers, generated from the layer files: fills with
 //! outlines for polygons (3D extrusions for layers with heights, from z15), lines, circles
-//! for points, colours from each layer's `[style]`, zoom ranges from the layer. It needs
+//! for points (clustered layers: circles sized by each cluster's count), colours from each layer's `[style]`, zoom ranges from the layer. It needs
 //! nothing from the internet (no glyphs, no sprites); a raster base map can be added.
 //!
 //! The style's `metadata` lists the layers with their title, theme, colour and time extent,
@@ -104,6 +104,23 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
                 "circle-stroke-color": "#ffffff",
                 "circle-stroke-width": 1,
             });
+            if let Some(c) = &def.cluster {
+                // Clusters (features with a point_count) as circles sized by their count,
+                // up to the zoom where the points take over; the points without. The
+                // count as a label needs glyphs, which this style does not load.
+                circle["filter"] = json!(["!", ["has", "point_count"]]);
+                let mut clusters = base("clusters", "circle");
+                clusters["maxzoom"] = json!(c.maxzoom + 1);
+                clusters["filter"] = json!(["has", "point_count"]);
+                clusters["paint"] = json!({
+                    "circle-color": color,
+                    "circle-opacity": 0.75,
+                    "circle-radius": ["step", ["get", "point_count"], 10, 10, 14, 50, 18, 200, 24],
+                    "circle-stroke-color": "#ffffff",
+                    "circle-stroke-width": 2,
+                });
+                out.push(clusters);
+            }
             out.push(circle);
         }
     }

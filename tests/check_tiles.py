@@ -20,7 +20,8 @@ computed with shapely (GEOS) from the source features that the caller exported:
 Usage: check_tiles.py BASE_URL SOURCES_DIR ZOOM [ZOOM...]
 SOURCES_DIR holds one <layer>.json per layer:
   {"layer", "minzoom", "maxzoom", "keys": [...], "feature_minzoom": null or
-   {"property", "values": {value: zoom}, "default"}, "features": [{"id", "geometry", "properties"}]}
+   {"property", "values": {value: zoom}, "default"}, "cluster_maxzoom": null or a zoom,
+   "features": [{"id", "geometry", "properties"}]}
 Exits 0 when every check passes; otherwise prints each failure and exits 1.
 """
 import json
@@ -193,10 +194,21 @@ def check_tile(layers, z, x, y, base, stats):
             (must if sure else may).add(f["id"])
             f["_part"] = part
             f["_tile"] = g
-        ids = set(got)
         known = must | may
+        clustered = layer.get("cluster_maxzoom") is not None and z <= layer["cluster_maxzoom"]
+        if clustered:
+            # Up to its cluster zoom a clustered layer groups points (tests/clusters.rs checks
+            # the groups against supercluster): each cluster is a point with its count, and
+            # the points left alone are checked below like any feature.
+            for fid, f in list(got.items()):
+                if f["properties"].get("cluster") is True:
+                    if f["geometry"]["type"] != "Point" or f["properties"].get("point_count", 0) < 2:
+                        fail(f"{where} {name}: cluster {fid} is not a point with a count: {f}")
+                    del got[fid]
+        ids = set(got)
         for fid in sorted(must - ids):
-            fail(f"{where} {name}: feature {fid} meets the tile but is missing")
+            if not clustered:
+                fail(f"{where} {name}: feature {fid} meets the tile but is missing")
         for fid in sorted(ids - known):
             fail(f"{where} {name}: feature {fid} is in the tile but does not meet it")
         by_id = {f["id"]: f for f in layer["features"]}

@@ -364,6 +364,7 @@ const PATHS: &[&str] = &[
     "/collections/{L}/nearest",
     "/collections/{L}/containing",
     "/collections/{L}/aggregate",
+    "/collections/{L}/clusters/{N}/leaves",
     "/tiles/{L}.json",
     "/tiles/{L}/{Z}/{X}/{Y}.mvt",
     "/tiles/{L}/{Z}/{X}/{Y}.pbf",

@@ -967,7 +967,8 @@ fn concurrent_writers_lose_no_update_and_no_tile_is_stale_after_an_answer() {
     );
     let item = path_of(r.header("location").unwrap());
     let id = r.json()["id"].as_u64().unwrap();
-    let t = tile_of(lon, lat, 15);
+    // z16: past urban_problems' clusters, so the tile shows the feature's own status.
+    let t = tile_of(lon, lat, 16);
     let s = &s;
     let (writers, rounds) = (4, 15);
     std::thread::scope(|scope| {
@@ -1020,9 +1021,10 @@ fn served(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> (Vec<u8>, Option<S
     (r.body.clone(), r.header("etag").map(str::to_owned))
 }
 
-/// The same tile encoded afresh from the index, bypassing the cache.
+/// The same tile encoded afresh from the index (and the clusters of its version),
+/// bypassing the cache.
 fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
-    use urbantile::composite::{TileLayer, render_tile};
+    use urbantile::composite::{TileLayer, render_tile_clustered};
     let layers: Vec<TileLayer> = layers
         .split(',')
         .map(|id| {
@@ -1039,7 +1041,11 @@ fn fresh(s: &TestServer, layers: &str, t: (u8, u32, u32)) -> Vec<u8> {
         x: t.1,
         y: t.2,
     };
-    render_tile(&layers, coord, None).bytes
+    let clusters: Vec<_> = layers
+        .iter()
+        .map(|l| s.data.tile_clusters(l.def, t.0, Default::default()))
+        .collect();
+    render_tile_clustered(&layers, &clusters, coord, None).bytes
 }
 
 #[test]
@@ -1174,7 +1180,28 @@ fn cached_tiles_stay_byte_equal_to_fresh_ones_through_random_writes() {
                 x: t.1,
                 y: t.2,
             };
-            let want = urbantile::composite::render_tile(&tile_layers, coord, None).bytes;
+            // Clusters built anew from the rebuilt index, at the zooms that draw them.
+            let clusters: Vec<_> = tile_layers
+                .iter()
+                .map(|l| {
+                    let c = l.def.cluster.as_ref()?;
+                    if t.0 < l.def.minzoom || t.0 > c.maxzoom {
+                        return None;
+                    }
+                    let tree = urbantile::dataset::clusters::build_tree(
+                        l.def,
+                        &l.index.read(),
+                        Default::default(),
+                    )?;
+                    Some(urbantile::cluster::Clustered {
+                        version: 0,
+                        tree: std::sync::Arc::new(tree),
+                    })
+                })
+                .collect();
+            let want =
+                urbantile::composite::render_tile_clustered(&tile_layers, &clusters, coord, None)
+                    .bytes;
             let (got, _) = served(&s, sets[set], t);
             assert!(
                 got == want,

@@ -35,6 +35,20 @@ fn every_documented_path_answers() {
         if !path.contains("/schools/") && path.contains("{featureId}") {
             continue; // the id is a school's; other layers answer 404 for it by design
         }
+        if path.contains("{clusterId}") {
+            // A cluster of the layer's lowest zoom, as its tiles name it.
+            let def = server.data.layer(path.split('/').nth(2).unwrap()).unwrap();
+            let clusters = server.data.clusters(def, Default::default()).unwrap();
+            let id = clusters
+                .tree
+                .nodes(def.minzoom)
+                .find_map(|n| match n.kind {
+                    urbantile::cluster::NodeKind::Cluster { id, .. } => Some(id),
+                    urbantile::cluster::NodeKind::Point { .. } => None,
+                })
+                .unwrap();
+            url = url.replace("{clusterId}", &id.to_string());
+        }
         let required: Vec<&str> = item["get"]["parameters"]
             .as_array()
             .unwrap()

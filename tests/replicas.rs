@@ -315,7 +315,8 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
     );
     let key = c.write_key();
     let (lon, lat) = (24.9452, 60.1687);
-    let t = tile_of(lon, lat, 15);
+    // z16: past urban_problems' clusters, so the tile shows each feature's status.
+    let t = tile_of(lon, lat, 16);
     // B has the tile cached before A writes into it.
     let before = tile_statuses(b, t);
     let mut feed = Subscriber::connect(b);
@@ -523,7 +524,7 @@ fn if_match_writers_on_two_replicas_lose_no_update() {
 fn an_edit_made_in_sql_or_a_replace_on_the_command_line_reaches_every_replica() {
     let Some(c) = cluster(2) else { return };
     let (lon, lat) = (24.9402, 60.1702);
-    let t = tile_of(lon, lat, 15);
+    let t = tile_of(lon, lat, 16);
     for i in 0..2 {
         tile_statuses(c.addr(i), t);
     }
@@ -649,7 +650,7 @@ fn decode(bytes: &[u8]) -> Decoded {
 /// from an index built afresh from the database.
 #[test]
 fn random_writes_over_two_replicas_leave_every_tile_as_the_database_has_it() {
-    use urbantile::composite::{TileLayer, render_tile};
+    use urbantile::composite::{TileLayer, render_tile_clustered};
     let Some(c) = cluster(2) else { return };
     let key = c.write_key();
     let mut rng = urbantile::generate::rng::Rng::new(7);
@@ -735,6 +736,10 @@ fn random_writes_over_two_replicas_leave_every_tile_as_the_database_has_it() {
     });
     let index = urbantile::index::Index::new([&def.id]);
     index.replace(&def.id, urbantile::index::LayerIndex::build(def, features));
+    // Up to the cluster zoom, the clusters of that index.
+    let tree =
+        urbantile::dataset::clusters::build_tree(def, &index.read(&def.id), Default::default())
+            .map(std::sync::Arc::new);
     let want: Vec<Decoded> = tiles
         .iter()
         .map(|&(z, x, y)| {
@@ -743,7 +748,13 @@ fn random_writes_over_two_replicas_leave_every_tile_as_the_database_has_it() {
                 index: index.slot(&def.id),
                 filter: None,
             }];
-            decode(&render_tile(&layers, urbantile::tiles::TileCoord { z, x, y }, None).bytes)
+            let clustered = def.cluster.as_ref().is_some_and(|c| z <= c.maxzoom);
+            let clusters = [tree
+                .clone()
+                .filter(|_| clustered)
+                .map(|tree| urbantile::cluster::Clustered { version: 0, tree })];
+            let coord = urbantile::tiles::TileCoord { z, x, y };
+            decode(&render_tile_clustered(&layers, &clusters, coord, None).bytes)
         })
         .collect();
     assert!(

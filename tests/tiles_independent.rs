@@ -40,6 +40,7 @@ fn tiles_at_z14_z16_and_overzoom_match_the_clipped_source_features() {
                 "values": r.values,
                 "default": r.default,
             })),
+            "cluster_maxzoom": def.cluster.as_ref().map(|c| c.maxzoom),
             "features": features,
         });
         std::fs::write(sources.join(format!("{}.json", def.id)), doc.to_string()).unwrap();

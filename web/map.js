@@ -171,6 +171,11 @@
       var p = e.point;
       var f = hit(p) || hit([[p.x - 6, p.y - 6], [p.x + 6, p.y + 6]]);
       if (!f) return;
+      // A cluster opens by zooming in to where it splits.
+      if (f.properties.cluster) {
+        map.easeTo({ center: f.geometry.coordinates, zoom: f.properties.expansion_zoom });
+        return;
+      }
       var layer = byStyleLayer[f.layer.id];
       var rows = Object.keys(f.properties).map(function (k) {
         return el('tr', {}, [el('th', { text: k }), el('td', { text: String(f.properties[k]) })]);

@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod changes;
+pub mod clusters;
 pub mod edit;
 pub mod error;
 pub mod features;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(catalog::routes())
         .merge(map::routes())
         .merge(features::routes())
+        .merge(clusters::routes())
         .merge(edit::routes())
         .merge(changes::routes())
         .merge(planner::routes())

@@ -445,6 +445,60 @@ fn collection_paths(
             &[400],
         ),
     );
+    if def.cluster.is_some() {
+        let mut leaves = vec![
+            param(
+                "clusterId",
+                "path",
+                "A cluster's cluster_id, from a tile",
+                json!({"type": "integer", "minimum": 0}),
+                true,
+            ),
+            q(
+                "limit",
+                "Page size (1 to 10000, default 10)",
+                json!({"type": "integer", "minimum": 1, "maximum": 10000}),
+            ),
+            q(
+                "offset",
+                "Points to skip",
+                json!({"type": "integer", "minimum": 0}),
+            ),
+        ];
+        // The tile's own query, which chose the points its clusters group.
+        leaves.push(q(
+            "filter",
+            "The tile's CQL2 filter",
+            json!({"type": "string"}),
+        ));
+        leaves.push(q(
+            "filter-lang",
+            "Language of the filter",
+            json!({"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+        ));
+        if def.time.is_some() {
+            leaves.push(q(
+                "datetime",
+                "The tile's datetime",
+                json!({"type": "string"}),
+            ));
+        }
+        paths.insert(
+            format!("/collections/{id}/clusters/{{clusterId}}/leaves"),
+            operation(
+                &format!(
+                    "{}: the points of a cluster of its tiles (with the tile's datetime and filter)",
+                    def.title
+                ),
+                leaves,
+                (
+                    "200",
+                    ok("The points, paged", &["application/geo+json"], json!({"type": "object"})),
+                ),
+                &[400, 404],
+            ),
+        );
+    }
 }
 
 /// The document, for the layers `reader` may see, served from `base`.

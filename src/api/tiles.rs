@@ -22,8 +22,9 @@ use serde_json::json;
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
 use crate::auth::Reader;
 use crate::cache::{CachedTile, TileKey};
-use crate::composite::{TileLayer, render_tile};
+use crate::composite::{TileLayer, render_tile_clustered};
 use crate::config::LayerDef;
+use crate::dataset::clusters::Subset;
 use crate::filter::Filter;
 use crate::model::time::parse_datetime_param;
 use crate::model::{LayerId, TimeRange};
@@ -366,7 +367,23 @@ fn cut(
         };
         parts.push(TileLayer { def, index, filter });
     }
-    let rendered = render_tile(&parts, coord, asked.time);
+    // Clustered layers at their clustered zooms draw clusters of the points this tile's
+    // time and filter keep.
+    let filter_key = asked
+        .filter
+        .as_ref()
+        .map(|(text, lang)| format!("{lang}:{text}"));
+    let clusters: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            let subset = Subset {
+                time: asked.time,
+                filter: p.filter.as_ref().zip(filter_key.as_deref()),
+            };
+            data.tile_clusters(p.def, coord.z, subset)
+        })
+        .collect();
+    let rendered = render_tile_clustered(&parts, &clusters, coord, asked.time);
     let bytes = rendered.bytes;
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
     // Compressed once, for this answer and for every later one from the cache.
@@ -404,12 +421,23 @@ async fn tilejson(
         if let Some(b) = index.bounds() {
             bounds = Some(bounds.map_or(b, |a: crate::model::Bbox| a.union(b)));
         }
-        let fields: serde_json::Map<String, serde_json::Value> = def
+        let mut fields: serde_json::Map<String, serde_json::Value> = def
             .properties
             .iter()
             .zip(index.field_types())
             .map(|(name, t)| (name.clone(), t.map_or("String", |t| t.as_str()).into()))
             .collect();
+        if def.cluster.is_some() {
+            for (name, t) in [
+                ("cluster", "Boolean"),
+                ("cluster_id", "Number"),
+                ("point_count", "Number"),
+                ("point_count_abbreviated", "String"),
+                ("expansion_zoom", "Number"),
+            ] {
+                fields.insert(name.into(), t.into());
+            }
+        }
         let mut layer = json!({
             "id": def.id,
             "description": def.description,
@@ -417,6 +445,14 @@ async fn tilejson(
             "maxzoom": def.maxzoom,
             "fields": fields,
         });
+        // Clustered layers: up to which zoom features are clusters, and what they add up.
+        if let Some(c) = &def.cluster {
+            layer["cluster"] = json!({
+                "maxzoom": c.maxzoom,
+                "radius_px": c.radius_px,
+                "sum": c.sum.iter().map(|&i| &def.properties[i]).collect::<Vec<_>>(),
+            });
+        }
         // Layers with a validity interval: the fields that hold it and the span of the data,
         // for a client building a time control for `?datetime=`.
         if let Some(t) = &def.time {

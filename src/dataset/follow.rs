@@ -121,6 +121,7 @@ impl Dataset {
         self.index.replace(&def.id, fresh);
         let version = self.index.read(&def.id).version();
         let gone = self.cache.invalidate_layer(&def.id, version);
+        self.recluster(def).await;
         tracing::info!(layer = %def.id, features = count, tiles = gone, "layer reloaded from the store");
         Ok(())
     }
@@ -152,6 +153,7 @@ impl Dataset {
                 .map(|f| (f.id, f))
                 .collect();
             self.apply_to_index(def, ids.into_iter().map(|id| (id, now.remove(&id))));
+            self.recluster(def).await;
         }
         Ok(())
     }

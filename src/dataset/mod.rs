@@ -6,8 +6,10 @@
 //!   layer's index), the reads the API makes, shutdown;
 //! - [`live`]: edits of single features and the change feed;
 //! - `follow.rs`: following the store's change log (every change reaches the index there);
+//! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
 //! - [`recall`]: features answered from memory while the store is unreachable.
 
+pub mod clusters;
 mod follow;
 pub mod live;
 mod recall;
@@ -58,6 +60,8 @@ pub struct Dataset {
     compute: Compute,
     /// Access keys the store last confirmed live, by hash (see [`Dataset::live_key`]).
     confirmed_keys: parking_lot::Mutex<std::collections::HashMap<String, crate::auth::KeyInfo>>,
+    /// Clustered layers' clusters.
+    clusters: clusters::ClusterTrees,
 }
 
 impl Dataset {
@@ -66,7 +70,9 @@ impl Dataset {
         let layers = load_layers(layers_dir)?;
         let store = crate::store::open(database).await?;
         let index = Index::new(layers.iter().map(|l| &l.id));
+        let clusters = clusters::ClusterTrees::new(&layers);
         Ok(Dataset {
+            clusters,
             layers,
             store,
             index,
