@@ -235,13 +235,16 @@ impl LayerIndex {
             field_types: declared_field_types(def),
             ..Default::default()
         };
-        index.features.reserve(features.len());
+        index.features.reserve_exact(features.len());
+        index.boxes.reserve_exact(features.len());
+        index.by_id.reserve(features.len());
         let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
         for f in features {
             if let Some((minzoom, entry)) = index.push(def, f) {
                 bands.entry(minzoom).or_default().push(entry);
             }
         }
+        index.tags.shrink_to_fit();
         index.bands = bands
             .into_iter()
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
@@ -647,19 +650,23 @@ impl Index {
         self.layers.get(id).map(|slot| slot.write_arc())
     }
 
-    /// Replaces a layer's index; a reader in the middle of it finishes on the old one.
+    /// Replaces a layer's index; a reader in the middle of it finishes on the old one. What
+    /// the build freed, and the old index, go back to the system.
     pub fn replace(&self, id: &LayerId, mut index: LayerIndex) {
         if let Some(mut slot) = self.write(id) {
             index.version = slot.version + 1;
             *slot = index;
         }
+        release_freed_memory();
     }
 }
 
-/// Gives the memory a compaction freed back to the system. A compaction builds the layer's
-/// new arrays beside the old ones; glibc keeps what they freed in its arenas (and, once a
-/// large block has been freed, serves large blocks from there too), so without this a
-/// server under a steady stream of writes grows by a layer's size at each compaction.
+/// Gives freed memory back to the system. A compaction builds the layer's new arrays beside
+/// the old ones, and a whole layer's build (at start or on a bulk write) frees everything
+/// the store returned and its own temporaries; glibc keeps what they freed in its arenas
+/// (and, once a large block has been freed, serves large blocks from there too), so without
+/// this a server under a steady stream of writes grows by a layer's size at each compaction,
+/// and a replica holds about twice its index after starting.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.
