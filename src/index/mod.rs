@@ -13,6 +13,7 @@
 
 pub mod levels;
 pub mod packed;
+mod repack;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -252,6 +253,7 @@ impl LayerIndex {
         index.sorted = index.features.len();
         index.packed = PackedTree::build(&index.boxes);
         index.grid = GridLevels::build(def, &index.features);
+        repack::repack(&mut index.features, |f| &mut f.geometry);
         index
     }
 
