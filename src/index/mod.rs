@@ -262,7 +262,8 @@ impl LayerIndex {
     fn push(&mut self, def: &LayerDef, f: StoredFeature) -> Option<(u8, Entry)> {
         let geometry = ProjectedGeometry::from_lon_lat(&f.feature.geometry)?;
         let r = geometry.bounds()?;
-        if let Some(b) = Bbox::of(&f.feature.geometry) {
+        let bbox = Bbox::of(&f.feature.geometry);
+        if let Some(b) = bbox {
             self.bounds = Some(self.bounds.map_or(b, |a| a.union(b)));
         }
         let minzoom = def.feature_minzoom.as_ref().map_or(def.minzoom, |rule| {
@@ -290,7 +291,7 @@ impl LayerIndex {
             };
         }
         let time = time_of(def, &f.feature.properties);
-        let order = Bbox::of(&f.feature.geometry).map_or(0, z_order);
+        let order = bbox.map_or(0, z_order);
         // Earliest start and latest end; an open end anywhere leaves that side open.
         if def.time.is_some() {
             self.time_extent = Some(match self.time_extent {
