@@ -6,7 +6,9 @@
 # to its first /health answer, over 127.0.0.1:
 #   - start: wall seconds, and CPU seconds the process used (user + system; steadier than
 #     wall time on a shared machine);
-#   - resident memory (VmRSS) one second after /health answers, and its peak (VmHWM).
+#   - resident memory (VmRSS) one second after /health answers, and its peak (VmHWM);
+#   - resident memory again once one tile of the clustered layers has been drawn, which
+#     builds their clusters (every clustered point of the set, at every clustered zoom).
 # Writes benches/results/scale-<date>.md.
 #
 #   benches/scale.sh                          # N=30, one run
@@ -42,9 +44,14 @@ measure() {
   local rss hwm
   rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
+  # A z12 tile at the first copy of the city, of every layer that clusters.
+  curl -sf -o /dev/null "http://127.0.0.1:$PORT/tiles/accidents,urban_problems,outdoor_cafes,public_events/12/2331/1185.mvt" || true
+  sleep 1
+  local rss_clusters
+  rss_clusters=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
   stop_server
   rm -f "$log"
-  python3 -c "print(round($t1 - $t0, 1), round($cpu, 1), $rss, $hwm)"
+  python3 -c "print(round($t1 - $t0, 1), round($cpu, 1), $rss, $hwm, $rss_clusters)"
 }
 
 builds=("$BIN/urbantile")
@@ -66,11 +73,11 @@ OUT=benches/results/scale-$(date -u +%Y%m%d-%H%M).md
   echo "Machine: $(nproc) cores, shared, $(free -g | awk '/Mem:/ {print $2}') GiB. Data: metro N=$N, $features features, SQLite store (ingested in $(cat "$DB.complete") s)."
   echo "Start: from the process's start to its first /health answer. Resident: VmRSS 1 s after that; peak: VmHWM."
   echo
-  echo "| build | start s | start CPU s | resident MiB | peak MiB |"
-  echo "| --- | --- | --- | --- | --- |"
+  echo "| build | start s | start CPU s | resident MiB | peak MiB | resident MiB with clusters built |"
+  echo "| --- | --- | --- | --- | --- | --- |"
   for r in "${results[@]}"; do
-    read -r b wall cpu rss hwm <<< "$r"
-    echo "| $b | $wall | $cpu | $rss | $hwm |"
+    read -r b wall cpu rss hwm rss_clusters <<< "$r"
+    echo "| $b | $wall | $cpu | $rss | $hwm | $rss_clusters |"
   done
   echo
   echo "Issue 11's target at N=30: start under 60 s, under 4 GiB (4096 MiB) resident."
