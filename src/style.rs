@@ -140,6 +140,18 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
     out
 }
 
+/// True for a `#rrggbb` colour light enough that white text on it is hard to read
+/// (relative luminance over 0.5, sRGB weights without gamma: enough to tell yellow from red).
+fn is_light(color: &str) -> bool {
+    let channel = |i: usize| {
+        color
+            .get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .map_or(0.0, |v| f64::from(v) / 255.0)
+    };
+    0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5) > 0.5
+}
+
 /// The symbol layers labelling one urbantile layer: its cluster counts, and its features'
 /// names when `[style] label` names a property. Each comes with its placement priority
 /// (higher first: drawn above and placed before the others).
@@ -165,11 +177,12 @@ fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
             "text-font": [crate::glyphs::BOLD],
             "text-size": 12,
         });
-        count["paint"] = json!({
-            "text-color": "#ffffff",
-            "text-halo-color": "rgba(0, 0, 0, 0.35)",
-            "text-halo-width": 1,
-        });
+        // Dark digits on a light circle (yellow), white ones on a dark circle.
+        count["paint"] = if is_light(&def.style.color) {
+            json!({"text-color": LABEL_COLOR, "text-halo-color": "rgba(255, 255, 255, 0.5)", "text-halo-width": 1})
+        } else {
+            json!({"text-color": "#ffffff", "text-halo-color": "rgba(0, 0, 0, 0.35)", "text-halo-width": 1})
+        };
         out.push((3, count));
     }
     let Some(property) = &def.style.label else {
@@ -381,6 +394,12 @@ mod tests {
             Some("https://tiles.example/{z}/{x}/{y}.png"),
         );
         assert_eq!(with["layers"][1]["id"], "basemap");
+    }
+
+    #[test]
+    fn cluster_counts_are_dark_on_light_circles_and_white_on_dark_ones() {
+        assert!(is_light("#ffff33") && is_light("#ffffff"));
+        assert!(!is_light("#e41a1c") && !is_light("#984ea3") && !is_light("#000000"));
     }
 
     #[test]
