@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B of benches/load.sh's composite tile runs between two builds, interleaved so that the
 # shared machine's drift falls on both: A, B, A, B (ROUNDS rounds). Each run is load.sh with
-# TILES_ONLY=1 (uncached identity and gzip composite tiles, then cached gzip tiles and the
+# TILES_ONLY=1 (uncached identity, gzip and browser-header composite tiles, then cached gzip tiles and the
 # fixed /ping answer; no feature queries, writes or latency) on the same store, each
 # DURATION (20s) long. Writes benches/results/ab-<date>.md: every run's figures, the
 # medians per build, and B/A.
@@ -29,7 +29,7 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round, $side"
     TILES_ONLY=1 BIN=${!dir} REPORT="$WORK/$round-$side.md" benches/load.sh > "$WORK/$round-$side.log" 2>&1 \
       || { cat "$WORK/$round-$side.log"; exit 1; }
-    grep -E '^\| (identity|Accept|composite|/ping:)' "$WORK/$round-$side.md"
+    grep -E '^\| (identity|Accept|browser|composite|/ping:)' "$WORK/$round-$side.md"
   done
 done
 
@@ -39,6 +39,7 @@ import re, statistics, sys, time
 work, report, rounds, a_name, b_name, duration, n, nproc = sys.argv[1:]
 rounds = int(rounds)
 runs = {"identity": "uncached, identity", "Accept-Encoding: gzip": "uncached, gzip",
+        "browser header": "uncached, browser header (gzip, deflate, br, zstd)",
         "composite tiles, gzip, all cached": "cached, gzip", "/ping: a fixed 2-byte answer": "/ping (fixed answer)"}
 
 def ms(v):

@@ -36,6 +36,7 @@ fn bench(c: &mut Criterion) {
                 geo::Translate::translate_mut(&mut f.geometry, dx * i as f64, dy * j as f64);
                 features.push(StoredFeature {
                     id: FeatureId(features.len() as u64 + 1),
+                    version: 0,
                     feature: f,
                 });
             }

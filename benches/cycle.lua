@@ -1,5 +1,6 @@
 -- wrk script: cycle through the tile paths in $URLS_FILE, each connection starting at its
--- own offset; with GZIP=1 every request says Accept-Encoding: gzip (as browsers do).
+-- own offset; with GZIP=1 every request says Accept-Encoding: gzip, and with
+-- ACCEPT_ENCODING set, it says that (for a browser: "gzip, deflate, br, zstd").
 local paths = {}
 local i = 0
 local headers = {}
@@ -8,7 +9,10 @@ function init(args)
   for line in io.lines(os.getenv("URLS_FILE")) do
     paths[#paths + 1] = line
   end
-  if os.getenv("GZIP") == "1" then
+  local accept = os.getenv("ACCEPT_ENCODING")
+  if accept and accept ~= "" then
+    headers["Accept-Encoding"] = accept
+  elseif os.getenv("GZIP") == "1" then
     headers["Accept-Encoding"] = "gzip"
   end
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))

@@ -42,6 +42,7 @@ fn bench(c: &mut Criterion) {
         .enumerate()
         .map(|(i, f)| StoredFeature {
             id: urbantile::model::FeatureId(i as u64 + 1),
+            version: 0,
             feature: f.clone(),
         })
         .collect();

@@ -97,7 +97,7 @@ tiles=$(wc -l < "$URLS")
 echo "N=$N: $features features, $tiles tiles at z10-z16, index built in ${index_ms} ms"
 
 run() {
-  URLS_FILE="$URLS" GZIP="$1" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT" 
+  URLS_FILE="$URLS" GZIP="$1" ACCEPT_ENCODING="${2:-}" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/cycle.lua "http://127.0.0.1:$PORT" 
 }
 summarise() {
   local rps p50 p99
@@ -108,6 +108,7 @@ summarise() {
 }
 plain=$(run 0)
 gzip=$(run 1)
+browser=$(run 1 "gzip, deflate, br, zstd")
 
 # Feature queries (OGC API items and the planners' routes), one request at a time, over the
 # first copy of the city (central Helsinki).
@@ -126,6 +127,7 @@ fi
 rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 bytes_plain=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$plain" | awk '{print $2}')
 bytes_gzip=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$gzip" | awk '{print $2}')
+bytes_browser=$(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<<"$browser" | awk '{print $2}')
 stop_server
 
 # 2. The cache on, on a copy of the store (the writes below must not change the data set).
@@ -188,6 +190,7 @@ report=${REPORT:-$OUT/load-$(date -u +%Y%m%d-%H%M).md}
   echo "| --- | --- | --- | --- |"
   summarise "$plain" "identity ($bytes_plain/s)"
   summarise "$gzip" "Accept-Encoding: gzip ($bytes_gzip/s)"
+  summarise "$browser" "browser header (Accept-Encoding: gzip, deflate, br, zstd) ($bytes_browser/s)"
   echo
   if [ -z "$TILES_ONLY" ]; then
   echo "Feature queries, one connection ($QUERY_DURATION each):"

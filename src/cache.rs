@@ -1,7 +1,8 @@
-//! The tile cache: encoded tiles kept gzip-compressed in memory, bounded in bytes, and
-//! invalidated exactly by writes.
+//! The tile cache: encoded tiles kept compressed in memory (gzip, or zstd for clients that
+//! take it), bounded in bytes, and invalidated exactly by writes.
 //!
-//! A cached tile is keyed by its `{layers}` list, its query (time and filter) and `z/x/y`.
+//! A cached tile is keyed by its `{layers}` list, its query (time and filter), `z/x/y` and
+//! its encoding: a tile is cached in the encodings it was asked in.
 //! A write to a layer removes exactly the cached tiles of that layer, at every zoom, whose
 //! area plus buffer meets the feature's old or new geometry; nothing else is touched.
 //!
@@ -23,6 +24,7 @@ use parking_lot::Mutex;
 
 use crate::model::LayerId;
 use crate::tiles::MAX_ZOOM;
+use crate::tiles::compress::Encoding;
 use crate::tiles::mercator::Rect3857;
 use crate::tiles::{BUFFER_UNITS, EXTENT, ProjectedGeometry, TileCoord};
 
@@ -37,13 +39,18 @@ pub struct TileKey {
     /// The query in a canonical form (empty when there is none).
     pub query: Arc<str>,
     pub tile: TileCoord,
+    /// Gzip or zstd (identity clients are answered from the gzip form).
+    pub encoding: Encoding,
 }
 
 /// A cached tile.
 #[derive(Debug, Clone)]
 pub struct CachedTile {
-    /// The gzip-compressed MVT; empty for a tile with no features.
-    pub gzip: Bytes,
+    /// The compressed MVT; empty for a tile with no features (or, outside the cache, when
+    /// it was not compressed).
+    pub body: Bytes,
+    /// How `body` is compressed.
+    pub encoding: Encoding,
     /// The ETag of the uncompressed bytes (`None` for an empty tile).
     pub etag: Option<Arc<str>>,
     /// Every layer of the tile is public: an anonymous request may have it.
@@ -150,7 +157,7 @@ impl TileCache {
         versions: &[u64],
         tile: CachedTile,
     ) -> bool {
-        let cost = tile.gzip.len() + OVERHEAD;
+        let cost = tile.body.len() + OVERHEAD;
         if cost > self.capacity / 16 {
             return false;
         }
@@ -356,7 +363,7 @@ impl Inner {
         let Some(slot) = self.slots.remove(key) else {
             return;
         };
-        self.bytes -= slot.tile.gzip.len() + OVERHEAD;
+        self.bytes -= slot.tile.body.len() + OVERHEAD;
         let at_zoom = &mut self.coords[key.tile.z as usize];
         if let Some(keys) = at_zoom.get_mut(&(key.tile.x, key.tile.y)) {
             keys.retain(|k| k != key);
@@ -403,12 +410,14 @@ mod tests {
             layers: layers.into(),
             query: "".into(),
             tile: TileCoord { z, x, y },
+            encoding: Encoding::Gzip,
         }
     }
 
     fn tile(n: usize) -> CachedTile {
         CachedTile {
-            gzip: Bytes::from(vec![7u8; n]),
+            body: Bytes::from(vec![7u8; n]),
+            encoding: Encoding::Gzip,
             etag: Some("\"t\"".into()),
             public: true,
         }

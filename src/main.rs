@@ -89,7 +89,7 @@ enum Command {
         /// https://tile.example.org/{z}/{x}/{y}.png (none by default: the map works offline).
         #[arg(long, env = "URBANTILE_BASEMAP")]
         basemap: Option<String>,
-        /// Memory for cached tiles (gzip-compressed), in MiB; 0 turns the cache off.
+        /// Memory for cached tiles (compressed), in MiB; 0 turns the cache off.
         #[arg(long, env = "URBANTILE_CACHE_MB", default_value_t = 256)]
         cache_mb: usize,
         /// Largest request body accepted (feature writes), in MiB; larger ones get 413.

@@ -203,6 +203,7 @@ mod tests {
         p.insert("n".into(), n.into());
         StoredFeature {
             id: FeatureId(id),
+            version: 0,
             feature: Feature {
                 geometry,
                 properties: p,

@@ -499,6 +499,7 @@ mod tests {
                 p.insert("when".into(), format!("2026-01-{:02}", i + 1).into());
                 StoredFeature {
                     id: FeatureId(100 + i),
+                    version: 0,
                     feature: Feature {
                         geometry: geo::Point::new(24.9 + i as f64 * 0.001, 60.1).into(),
                         properties: p,

@@ -101,6 +101,38 @@ fn gzip_is_used_when_accepted_and_holds_the_same_tile() {
 }
 
 #[test]
+fn zstd_is_preferred_when_accepted_cached_as_served_and_holds_the_same_tile() {
+    // Not used by any other test, so that the first answer is a cache miss.
+    let path = format!("/tiles/buildings,roads,accidents,zoning/{CENTRE_Z16}.mvt");
+    let chrome = [("Accept-Encoding", "gzip, deflate, br, zstd")];
+    let miss = server().get(&path, &chrome);
+    let hit = server().get(&path, &chrome);
+    let plain = server().get(&path, &[]);
+    let zipped = server().get(&path, &[("Accept-Encoding", "gzip")]);
+    for r in [&miss, &hit] {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-encoding"), Some("zstd"));
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.header("etag"), plain.header("etag"));
+        // An independent decoder (pure Rust, not the C library that encoded it).
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(
+            &mut ruzstd::decoding::StreamingDecoder::new(&r.body[..]).unwrap(),
+            &mut back,
+        )
+        .unwrap();
+        assert_eq!(back, plain.body);
+        assert!(r.body.len() < zipped.body.len(), "zstd larger than gzip");
+    }
+    assert_eq!(miss.body, hit.body);
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(gunzip(&zipped.body), plain.body);
+    // Refused with q=0, zstd is not sent.
+    let no = server().get(&path, &[("Accept-Encoding", "zstd;q=0, gzip")]);
+    assert_eq!(no.header("content-encoding"), Some("gzip"));
+}
+
+#[test]
 fn a_matching_etag_gets_304_and_another_gets_the_tile() {
     let path = format!("/tiles/roads/{CENTRE_Z16}.mvt");
     let first = server().get(&path, &[]);

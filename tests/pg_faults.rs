@@ -1,7 +1,7 @@
 //! PostgreSQL stopped and started again under a running urbantile server, on a private
 //! PostgreSQL instance of its own (initdb in a temp folder, on a free port), so that the
-//! shared test server is never stopped: while the database is away, tiles are answered
-//! from memory and writes get 503 with `Retry-After` (never a 500, never a hang past the
+//! shared test server is never stopped: while the database is away, tiles, feature queries
+//! and item pages are answered from memory and writes get 503 with `Retry-After` (never a 500, never a hang past the
 //! pool timeout); once it is back, the server writes and follows the log again without a
 //! restart, and no acknowledged write is lost. Needs PostgreSQL's binaries (tests/run.sh
 //! installs them); `URBANTILE_SKIP_PG=1` skips it.
@@ -261,13 +261,43 @@ fn a_database_outage_answers_503_and_the_server_recovers_by_itself() {
     let tile_status = http_get(addr, tile, &[]).status;
     assert_eq!(tile_status, 200);
     let mut tiles_while_down = 0;
+    let mut items_while_down = 0;
     while down.elapsed() < OUTAGE {
         let started = Instant::now();
         assert_eq!(http_get(addr, tile, &[]).status, tile_status);
         assert!(started.elapsed() < Duration::from_millis(500));
         tiles_while_down += 1;
+        // Feature queries and item pages are answered from memory too, marked as such and
+        // never cached; the store's wait for a connection (2 s here) bounds them.
+        let page = http_get(addr, "/collections/urban_problems/items?status=before", &[]);
+        assert_eq!(page.status, 200);
+        let features = page.json()["features"].as_array().unwrap().clone();
+        assert_eq!(features.len(), 1, "{:?}", page.json());
+        assert_eq!(features[0]["properties"]["status"], "before");
+        let coords = &features[0]["geometry"]["coordinates"];
+        assert_eq!(features[0]["geometry"]["type"], "Point");
+        assert_eq!(coords, &json!([24.9452, 60.1687]));
+        assert_eq!(features[0]["properties"]["category"], "pothole");
+        let one = http_get(
+            addr,
+            &format!(
+                "/collections/urban_problems/items/{}",
+                features[0]["id"].as_u64().unwrap()
+            ),
+            &[],
+        );
+        assert_eq!(one.status, 200);
+        if page.header("urbantile-answered-from").is_some() {
+            assert_eq!(page.header("cache-control"), Some("no-store"));
+            assert!(one.header("etag").is_none(), "a version is not known");
+            items_while_down += 1;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        items_while_down > 0,
+        "no item page was answered from memory"
+    );
     let health = http_get(addr, "/health", &[]);
     assert_eq!(health.status, 503);
     pg.start();

@@ -357,6 +357,27 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
         &[("If-Match", &etag)],
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // The ETag is the row's version: every replica gives the same one for the same state,
+    // and a write that changes nothing still makes a new one.
+    let patched = r.header("etag").unwrap().to_owned();
+    assert_ne!(patched, etag);
+    let item = format!("/collections/urban_problems/items/{id}");
+    assert_eq!(
+        http_get(a, &item, &[]).header("etag"),
+        Some(patched.as_str())
+    );
+    assert_eq!(
+        http_get(b, &item, &[]).header("etag"),
+        Some(patched.as_str())
+    );
+    let again = send(b, "PATCH", &item, &key, &patch, &[("If-Match", &patched)]);
+    assert_eq!(again.status, 200);
+    let etag_again = again.header("etag").unwrap().to_owned();
+    assert_ne!(etag_again, patched);
+    assert_eq!(
+        http_get(a, &item, &[]).header("etag"),
+        Some(etag_again.as_str())
+    );
     let patch = json!({"properties": {"status": "stale"}});
     let r = send(
         a,
@@ -573,6 +594,23 @@ fn an_edit_made_in_sql_or_a_replace_on_the_command_line_reaches_every_replica() 
         until(Duration::from_secs(1), "a --replace on a replica", || {
             let r = http_get(c.addr(i), "/collections/schools/items?limit=1", &[]);
             r.json()["numberMatched"] == 2
+        });
+    }
+
+    // A TRUNCATE fires no row trigger; its statement trigger logs a reload per layer.
+    c.rt.block_on(async {
+        let mut conn = c.db.connect().await;
+        sqlx::query("TRUNCATE features")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    for i in 0..2 {
+        until(Duration::from_secs(1), "a TRUNCATE on a replica", || {
+            ["schools", "urban_problems"].iter().all(|l| {
+                let r = http_get(c.addr(i), &format!("/collections/{l}/items?limit=1"), &[]);
+                r.json()["numberMatched"] == 0
+            })
         });
     }
 }

@@ -42,6 +42,7 @@ pub fn city(n: u32) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
                         f.geometry = f.geometry.translate(dx * i as f64, dy * j as f64);
                         stored.push(StoredFeature {
                             id: FeatureId(id),
+                            version: 0,
                             feature: f,
                         });
                     }

@@ -159,6 +159,7 @@ fn small_layers() -> &'static [(LayerDef, LayerIndex)] {
                         };
                         StoredFeature {
                             id: FeatureId(i),
+                            version: 0,
                             feature: Feature {
                                 geometry,
                                 properties: props(i),
@@ -254,6 +255,7 @@ fn index_and_render(def: &LayerDef, feature: Feature) {
         def,
         vec![StoredFeature {
             id: FeatureId(1),
+            version: 0,
             feature,
         }],
     );
@@ -820,6 +822,7 @@ pub fn mvt_roundtrip(data: &[u8]) {
         &def,
         vec![StoredFeature {
             id: FeatureId(42),
+            version: 0,
             feature: Feature {
                 geometry,
                 properties,

@@ -151,7 +151,7 @@ async fn leaves(
             Ok::<_, ApiError>((leaves.len(), page))
         })
         .await?;
-    let mut features = state.data.stored_features(&def.id, &page).await?;
+    let mut features = state.data.stored_features(&def.id, &page).await?.features;
     // In the cluster's order, whatever order the store answers in.
     let rank: std::collections::HashMap<_, _> =
         page.iter().enumerate().map(|(i, id)| (*id, i)).collect();

@@ -153,6 +153,7 @@ fn written(headers: &HeaderMap, def: &LayerDef, done: Done, status: StatusCode) 
     let url = item_url(headers, def, done.id);
     let feature = done.feature.map(|feature| StoredFeature {
         id: done.id,
+        version: done.version,
         feature,
     });
     let mut out = HeaderMap::new();
@@ -205,6 +206,7 @@ async fn create(
         .filter_map(|d| {
             let f = StoredFeature {
                 id: d.id,
+                version: d.version,
                 feature: d.feature?,
             };
             Some(feature_json(def, &f, None))

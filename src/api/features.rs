@@ -329,14 +329,38 @@ async fn items(
             ))
         })
         .await?;
-    let features = state.data.stored_features(&def.id, &page.ids).await?;
+    let stored = state.data.stored_features(&def.id, &page.ids).await?;
+    let from_memory = stored.from_memory;
     let layer = def.id.clone();
-    state
+    let mut response = state
         .on_pool(move |data| {
             let def = layer_of(data, &layer)?;
-            items_page(def, &params, &base, html, &shape, page.matched, features)
+            items_page(
+                def,
+                &params,
+                &base,
+                html,
+                &shape,
+                page.matched,
+                stored.features,
+            )
         })
-        .await
+        .await?;
+    if from_memory {
+        mark_from_memory(&mut response);
+    }
+    Ok(response)
+}
+
+/// Marks an answer made from memory while the store was unreachable
+/// ([`crate::dataset::Stored::from_memory`]): no cache may keep it.
+fn mark_from_memory(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, crate::api::header_value("no-store"));
+    headers.insert(
+        "urbantile-answered-from",
+        crate::api::header_value("memory; the store is unreachable"),
+    );
 }
 
 fn layer_of<'a>(
@@ -482,7 +506,8 @@ async fn item(
         .data
         .stored_features(&def.id, &[FeatureId(fid_num)])
         .await?;
-    let f = found.first().ok_or_else(not_found)?;
+    let from_memory = found.from_memory;
+    let f = found.features.first().ok_or_else(not_found)?;
     let base = base_url(&headers);
     if wants_html(&params, &headers)? {
         let rows: String = f
@@ -528,8 +553,14 @@ async fn item(
             &def.title
         ),
     ]);
+    if from_memory {
+        // No version, so no ETag.
+        let mut response = with_type(doc, GEOJSON);
+        mark_from_memory(&mut response);
+        return Ok(response);
+    }
     // The ETag of the feature's state, for If-Match on writes and revalidation here.
-    let etag = crate::dataset::live::feature_etag(&f.feature);
+    let etag = crate::dataset::live::feature_etag(f.version);
     if crate::api::tiles::if_none_match(&headers, &etag) {
         return Ok((
             axum::http::StatusCode::NOT_MODIFIED,

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 
 use crate::api::tiles::{accepts_gzip, etag_of, if_none_match};
 use crate::api::{ApiError, AppState, Auth, base_url, header_value};
-use crate::tiles::gzip::gzip;
+use crate::tiles::compress::gzip;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -164,7 +164,7 @@ async fn features_of(
     def: &LayerDef,
     ids: &[FeatureId],
 ) -> Result<Vec<Value>, ApiError> {
-    let found = state.data.stored_features(&def.id, ids).await?;
+    let found = state.data.stored_features(&def.id, ids).await?.features;
     Ok(found.iter().map(|f| feature_json(def, f, None)).collect())
 }
 
@@ -261,7 +261,7 @@ async fn aggregate(
         })
         .await?;
     let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
-    let found = state.data.stored_features(&by.id, &ids).await?;
+    let found = state.data.stored_features(&by.id, &ids).await?.features;
     let (layer, by_layer) = (def.id.clone(), by.id.clone());
     let doc = state
         .on_pool(move |data| {

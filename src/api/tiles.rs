@@ -1,9 +1,11 @@
 //! Tile routes: `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and the TileJSON `GET /tiles/{layers}.json`.
 //!
 //! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded and
-//! compressed once on the [`crate::compute`] pool (never on the async runtime), and cached. A gzip client gets the cached bytes as they are; others get them
-//! inflated. Every tile carries an ETag of its uncompressed bytes, so that revalidation
-//! costs no transfer and the ETag changes exactly when the tile does.
+//! compressed once on the [`crate::compute`] pool (never on the async runtime), and cached.
+//! A client that accepts zstd (current browsers do) gets zstd, one that accepts gzip gets
+//! gzip, each cached as it was served; others get the gzip form inflated. Every tile
+//! carries an ETag of its uncompressed bytes, so that revalidation costs no transfer and
+//! the ETag changes exactly when the tile does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use crate::filter::Filter;
 use crate::model::time::parse_datetime_param;
 use crate::model::{LayerId, TimeRange};
 use crate::tiles::TileCoord;
-use crate::tiles::gzip::gzip;
+use crate::tiles::compress::{Encoding, decode, encode};
 
 pub const MVT_CONTENT_TYPE: &str = "application/vnd.mapbox-vector-tile";
 /// Tiles may be reused for a minute, then revalidated with their ETag.
@@ -136,6 +138,25 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery, ApiError> {
     })
 }
 
+/// The encoding a tile is sent in, by the client's Accept-Encoding headers.
+fn accepted_encoding(headers: &HeaderMap) -> Encoding {
+    let all: Vec<&str> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Encoding::preferred(&all.join(","))
+}
+
+/// The encoding a tile is cached in for a client that wants `wanted`: identity clients are
+/// answered from the gzip form.
+fn stored_encoding(wanted: Encoding) -> Encoding {
+    match wanted {
+        Encoding::Zstd => Encoding::Zstd,
+        Encoding::Gzip | Encoding::Identity => Encoding::Gzip,
+    }
+}
+
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
@@ -200,12 +221,14 @@ async fn tile(
     let defs = resolve_layers(&state, &reader, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
     let asked = tile_query(&query)?;
-    let gzip_ok = accepts_gzip(&headers);
+    let wanted = accepted_encoding(&headers);
+    let stored = stored_encoding(wanted);
     let cache = state.data.cache();
     let key = asked.cache_key.as_ref().map(|q| TileKey {
         layers: layers.as_str().into(),
         query: q.as_str().into(),
         tile: coord,
+        encoding: stored,
     });
     let (tile, raw) = match key.as_ref().and_then(|k| cache.get(k)) {
         Some(hit) => (hit, None),
@@ -214,7 +237,7 @@ async fn tile(
                 .iter()
                 .filter_map(|d| state.data.layers().iter().position(|l| l.id == d.id))
                 .collect();
-            let compress = gzip_ok || cache.enabled();
+            let compress = (wanted != Encoding::Identity || cache.enabled()).then_some(stored);
             let (tile, bytes, versions) = state
                 .on_pool(move |data| cut(data, &layers, &asked, coord, compress))
                 .await?;
@@ -226,15 +249,16 @@ async fn tile(
         }
     };
 
-    answer(tile, raw, gzip_ok, &headers)
+    answer(tile, raw, wanted, &headers)
 }
 
-/// The answer for a tile: 204 when empty, 304 when the client has it, else its bytes
-/// (compressed for a gzip client; `raw` saves inflating when the caller has them).
+/// The answer for a tile: 204 when empty, 304 when the client has it, else its bytes in
+/// the encoding `wanted` (`raw`, the uncompressed bytes, saves decoding when the caller has
+/// them).
 fn answer(
     tile: CachedTile,
     raw: Option<Vec<u8>>,
-    gzip_ok: bool,
+    wanted: Encoding,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let mut out_headers = HeaderMap::with_capacity(6);
@@ -267,16 +291,17 @@ fn answer(
         header::CONTENT_TYPE,
         HeaderValue::from_static(MVT_CONTENT_TYPE),
     );
-    let body = if gzip_ok {
-        out_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        tile.gzip
-    } else {
-        match raw {
-            Some(raw) => raw.into(),
-            None => gunzip(&tile.gzip)
-                .map_err(|e| ApiError::Internal(format!("gunzip: {e}")))?
-                .into(),
+    let body = match wanted.header() {
+        Some(coding) if wanted == tile.encoding && !tile.body.is_empty() => {
+            out_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+            tile.body
         }
+        _ => match raw {
+            Some(raw) => raw.into(),
+            None => decode(&tile.body, tile.encoding)
+                .map_err(|e| ApiError::Internal(format!("decoding a cached tile: {e}")))?
+                .into(),
+        },
     };
     Ok((StatusCode::OK, out_headers, Body::from(body)).into_response())
 }
@@ -304,19 +329,21 @@ fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Resp
         return None;
     }
     let tile = TileCoord::new(z.parse().ok()?, x.parse().ok()?, y.parse().ok()?).ok()?;
+    let wanted = accepted_encoding(headers);
     let key = TileKey {
         layers: layers.into(),
         query: state.data.cache().no_query(),
         tile,
+        encoding: stored_encoding(wanted),
     };
     let hit = state.data.cache().get(&key)?;
     if !hit.public {
         return None;
     }
-    answer(hit, None, accepts_gzip(headers), headers).ok()
+    answer(hit, None, wanted, headers).ok()
 }
 
-/// Cuts a tile from the index and compresses it (when `compress`): the tile, its
+/// Cuts a tile from the index and compresses it (in `compress`, if any): the tile, its
 /// uncompressed bytes and the versions of the layers it was cut from. Runs on the compute
 /// pool; `layers` are positions in [`crate::dataset::Dataset::layers`].
 fn cut(
@@ -324,7 +351,7 @@ fn cut(
     layers: &[usize],
     asked: &TileQuery,
     coord: TileCoord,
-    compress: bool,
+    compress: Option<Encoding>,
 ) -> Result<(CachedTile, Vec<u8>, Vec<u64>), ApiError> {
     let mut parts: Vec<TileLayer> = Vec::with_capacity(layers.len());
     for &i in layers {
@@ -360,21 +387,21 @@ fn cut(
     let bytes = rendered.bytes;
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
     // Compressed once, for this answer and for every later one from the cache.
-    let gzip = if bytes.is_empty() || !compress {
-        Bytes::new()
-    } else {
-        gzip(&bytes)
-            .map_err(|e| ApiError::Internal(format!("gzip: {e}")))?
-            .into()
+    let encoding = compress.unwrap_or(Encoding::Identity);
+    let body = match compress {
+        Some(encoding) if !bytes.is_empty() => encode(&bytes, encoding)
+            .map_err(|e| ApiError::Internal(format!("compressing a tile: {e}")))?
+            .into(),
+        _ => Bytes::new(),
     };
     let public = layers.iter().all(|&i| !data.layers()[i].private);
-    Ok((CachedTile { gzip, etag, public }, bytes, rendered.versions))
-}
-
-fn gunzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len() * 3);
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
-    Ok(out)
+    let tile = CachedTile {
+        body,
+        encoding,
+        etag,
+        public,
+    };
+    Ok((tile, bytes, rendered.versions))
 }
 
 async fn tilejson(

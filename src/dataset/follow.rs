@@ -1,17 +1,18 @@
-//! Following the store's change log for as long as the server runs: other processes'
-//! edits (an `ingest --replace` from the command line, another server sharing the store)
-//! reach this server's index and tile cache, and every change is broadcast to `GET /changes`
-//! subscribers, in `seq` order.
+//! Following the store's change log for as long as the server runs, in `seq` order: every
+//! change, this server's own edits and those of other processes sharing the store (an
+//! `ingest --replace` from the command line, another server), reaches the index and the tile
+//! cache here, and is then broadcast to `GET /changes` subscribers. One path for all of them
+//! keeps the index in the store's order whatever order concurrent edits finish in.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::config::LayerDef;
 use crate::dataset::Dataset;
 use crate::dataset::live::CHANGE_LOG_KEEP;
 use crate::index::LayerIndex;
-use crate::model::error_chain;
+use crate::model::{FeatureId, LayerId, error_chain};
 use crate::store::{Change, ChangeKind, StoreError};
 
 /// Why the feed could not apply a change from the store (it tries again).
@@ -24,8 +25,8 @@ enum FollowError {
 }
 
 impl Dataset {
-    /// Follows the store's change log for as long as the server runs: applies other
-    /// processes' edits, broadcasts every change, and keeps the log bounded. `from` is the
+    /// Follows the store's change log for as long as the server runs: applies every
+    /// change to the index and cache, broadcasts it, and keeps the log bounded. `from` is the
     /// last `seq` the index already reflects (read before the index was loaded).
     pub(super) async fn follow_changes(self: Arc<Self>, from: u64, poll: Duration) {
         // `go_live` has set the feed to `from` already ([`Feed::start_at`]), before any
@@ -37,6 +38,7 @@ impl Dataset {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("reading the change log: {}", error_chain(&e));
+                    self.feed.failed();
                     tokio::time::sleep(poll).await;
                     continue;
                 }
@@ -49,29 +51,40 @@ impl Dataset {
                 for def in &self.layers {
                     if let Err(e) = self.reload(def).await {
                         tracing::warn!(layer = %def.id, "reloading: {}", error_chain(&e));
+                        self.feed.failed();
                         tokio::time::sleep(poll).await;
                         continue 'poll;
                     }
                 }
             }
-            for change in batch {
-                if change.origin != self.store.origin()
-                    && let Err(e) = self.apply_external(&change).await
-                {
+            // Runs of feature changes are applied together (one store read per layer);
+            // a reload stands alone.
+            let mut rest = &batch[..];
+            while !rest.is_empty() {
+                let run = rest
+                    .iter()
+                    .position(|c| c.kind == ChangeKind::Reload || c.feature.is_none())
+                    .map_or(rest.len(), |at| at.max(1));
+                let (now, later) = rest.split_at(run);
+                if let Err(e) = self.apply(now).await {
                     // Not applied: try again on the next poll, without moving on.
                     tracing::warn!(
-                        seq = change.seq,
+                        seq = now[0].seq,
                         "applying a change from the store: {}",
                         error_chain(&e)
                     );
+                    self.feed.failed();
                     tokio::time::sleep(poll).await;
                     continue 'poll;
                 }
-                last = change.seq;
-                since_prune += 1;
-                self.feed.last.store(last, Ordering::Release);
-                // No subscriber is not an error.
-                let _ = self.feed.sender.send(Arc::new(change));
+                for change in now {
+                    last = change.seq;
+                    since_prune += 1;
+                    // No subscriber is not an error.
+                    let _ = self.feed.sender.send(Arc::new(change.clone()));
+                }
+                self.feed.applied_through(last);
+                rest = later;
             }
             // Only what this server has read and broadcast is pruned, keeping the newest
             // CHANGE_LOG_KEEP for subscribers that reconnect.
@@ -97,7 +110,6 @@ impl Dataset {
 
     /// Replaces a layer's index with what the store holds and drops its cached tiles.
     async fn reload(&self, def: &LayerDef) -> Result<(), FollowError> {
-        let _in_order = self.feed.write.lock().await;
         let features = self.store.load_layer(&def.id).await?;
         // Built on the compute pool, never on the async runtime: a big layer takes seconds.
         let owned = def.clone();
@@ -114,22 +126,34 @@ impl Dataset {
         Ok(())
     }
 
-    /// Brings the index and cache up to date with a change another process made.
-    async fn apply_external(&self, change: &Change) -> Result<(), FollowError> {
-        let Some(def) = self.layer(change.layer.as_str()) else {
-            return Ok(());
-        };
-        match (change.kind, change.feature) {
-            (ChangeKind::Reload, _) | (_, None) => self.reload(def).await?,
-            (_, Some(id)) => {
-                let _in_order = self.feed.write.lock().await;
-                // The feature as it is now, whatever happened in between: applying the
-                // same change twice, or late, converges on the store.
-                let now = self.store.features_by_ids(&def.id, &[id]).await?;
-                let state = now.into_iter().next().map(|f| f.feature);
-                self.apply_to_index(def, [(id, state)]);
-                self.recluster(def).await;
+    /// Brings the index and cache up to date with `changes`: one reload, or a run of
+    /// feature changes. Each feature changed gets its state as the store holds it now,
+    /// whatever happened in between: applying a change twice, or late, converges on the
+    /// store.
+    async fn apply(&self, changes: &[Change]) -> Result<(), FollowError> {
+        let mut by_layer: HashMap<&LayerId, Vec<FeatureId>> = HashMap::new();
+        for change in changes {
+            let Some(def) = self.layer(change.layer.as_str()) else {
+                continue;
+            };
+            match (change.kind, change.feature) {
+                (ChangeKind::Reload, _) | (_, None) => self.reload(def).await?,
+                (_, Some(id)) => by_layer.entry(&def.id).or_default().push(id),
             }
+        }
+        for (layer, mut ids) in by_layer {
+            ids.sort_unstable();
+            ids.dedup();
+            let def = self.layer(layer.as_str()).expect("a layer of this dataset");
+            let mut now: HashMap<FeatureId, _> = self
+                .store
+                .features_by_ids(layer, &ids)
+                .await?
+                .into_iter()
+                .map(|f| (f.id, f))
+                .collect();
+            self.apply_to_index(def, ids.into_iter().map(|id| (id, now.remove(&id))));
+            self.recluster(def).await;
         }
         Ok(())
     }

@@ -1,26 +1,28 @@
 //! Live data: edits to single features (OGC API - Features Part 4) and the change feed.
 //!
-//! An edit is, in this order and under one per-server write lock: checked against the
-//! layer, written and logged in one store transaction, committed (durable), applied in
-//! place to the layer's index, and turned into exact invalidations of the tile cache. Only
-//! then is it answered, so the next tile or query sees it.
+//! An edit is, in this order: checked against the layer, written and logged in one store
+//! transaction, and committed (durable). Edits run side by side; the store keeps them
+//! apart (SQLite has one writer at a time, PostgreSQL checks row versions). The committed
+//! change then reaches this server's index and tile cache the way every other change does:
+//! through the follower ([`super::follow`]), which applies the store's change log in `seq`
+//! order, one path for this server's edits and for those of other processes sharing the
+//! store (an `ingest --replace` from the command line, another server). The edit waits for
+//! the follower to pass its changes, and only then is it answered, so the next tile or
+//! query sees it.
 //!
-//! The feed follows the store's change log in `seq` order ([`super::follow`]):
-//! it applies edits written by other processes sharing the store (an `ingest --replace`
-//! from the command line, another server) to this server's index and cache, and broadcasts
-//! every change to `GET /changes` subscribers.
+//! The follower also broadcasts every change to `GET /changes` subscribers.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Mutex, Notify, broadcast};
+use tokio::sync::{Notify, RwLock, broadcast, watch};
 
 use crate::config::LayerDef;
 use crate::dataset::Dataset;
 use crate::index::FieldType;
 use crate::ingest::validate::{OnInvalid, validate_with};
 use crate::ingest::{Position, RecordError};
-use crate::model::{Feature, FeatureId, LayerId, StoredFeature, stable_hash};
+use crate::model::{Feature, FeatureId, LayerId, StoredFeature};
 use crate::store::{Change, ChangeKind, ErrorKind, StoreError, WriteMode};
 use crate::tiles::ProjectedGeometry;
 
@@ -29,6 +31,12 @@ pub const CHANGE_LOG_KEEP: u64 = 100_000;
 
 /// Runs of an edit that lose a race in the store ([`ErrorKind::Conflict`]) before it fails.
 const EDIT_ATTEMPTS: u32 = 4;
+
+/// How long at most an edit waits, once committed, for the follower to put it in the index
+/// before it is answered anyway (the follower is then behind, a big layer reload under
+/// way, say; it applies the edit when it can). An edit stops waiting sooner when the
+/// follower fails (the store unreachable for reads).
+const APPLY_WAIT: Duration = Duration::from_secs(10);
 
 /// One edit of a feature.
 #[derive(Debug, Clone)]
@@ -63,6 +71,8 @@ pub struct EditOptions {
 #[derive(Debug, Clone)]
 pub struct Done {
     pub id: FeatureId,
+    /// The feature's new version (0 when deleted).
+    pub version: u64,
     pub feature: Option<Feature>,
     pub etag: Option<String>,
 }
@@ -82,13 +92,10 @@ pub enum EditError {
     Aborted(String),
 }
 
-/// The ETag of a feature's stored state: a hash of its geometry (WKB) and properties, so
-/// it changes exactly when the feature does.
-pub fn feature_etag(f: &Feature) -> String {
-    use geozero::{CoordDimensions, ToWkb};
-    let wkb = f.geometry.to_wkb(CoordDimensions::xy()).unwrap_or_default();
-    let props = serde_json::to_vec(&f.properties).unwrap_or_default();
-    format!("\"{:016x}\"", stable_hash(&[&wkb, &props]))
+/// The ETag of a feature's stored state: its version, which every server sharing the store
+/// reads alike and which changes with every edit (a feature's id is never reused).
+pub fn feature_etag(version: u64) -> String {
+    format!("\"{version}\"")
 }
 
 /// True when an `If-Match` value allows changing a feature whose ETag is `current`. The
@@ -100,16 +107,26 @@ fn matches(if_match: &str, current: &str) -> bool {
         .any(|t| t == "*" || t == current)
 }
 
-/// The change feed and the lock that keeps edits in order.
+/// The change feed: what the follower has applied and broadcast, and who waits for it.
 #[derive(Debug)]
 pub struct Feed {
     pub(super) sender: broadcast::Sender<Arc<Change>>,
+    /// Tells the follower to read the log now (an edit of this server committed).
     pub(super) wake: Notify,
-    /// The last `seq` broadcast.
-    pub(super) last: AtomicU64,
-    /// Held by an edit, and by the follower while it applies a change, so that both
-    /// reach the index in the store's order.
-    pub(super) write: Mutex<()>,
+    pub(super) progress: watch::Sender<Progress>,
+    /// Held (shared) by every edit under way, and taken whole by shutdown, which so waits
+    /// for them.
+    pub(super) edits: RwLock<()>,
+}
+
+/// How far the follower has come.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Progress {
+    /// The last `seq` applied to the index and broadcast.
+    pub applied: u64,
+    /// How many times the follower has failed to read or apply the log (the store is
+    /// unreachable, say): an edit waiting for it stops waiting at the next failure.
+    pub failures: u64,
 }
 
 impl Default for Feed {
@@ -117,8 +134,8 @@ impl Default for Feed {
         Feed {
             sender: broadcast::channel(4096).0,
             wake: Notify::new(),
-            last: AtomicU64::new(0),
-            write: Mutex::new(()),
+            progress: watch::Sender::new(Progress::default()),
+            edits: RwLock::new(()),
         }
     }
 }
@@ -131,12 +148,39 @@ impl Feed {
 
     /// The last change broadcast; a subscriber reads anything older from the store.
     pub fn last(&self) -> u64 {
-        self.last.load(Ordering::Acquire)
+        self.progress.borrow().applied
     }
 
     /// Where the feed starts: the log position the index reflects when serving begins.
     pub fn start_at(&self, seq: u64) {
-        self.last.store(seq, Ordering::Release);
+        self.progress.send_modify(|p| p.applied = seq);
+    }
+
+    /// Records that every change through `seq` is applied and broadcast.
+    pub(super) fn applied_through(&self, seq: u64) {
+        self.progress.send_modify(|p| p.applied = seq);
+    }
+
+    /// Records that the follower could not read or apply the log.
+    pub(super) fn failed(&self) {
+        self.progress.send_modify(|p| p.failures += 1);
+    }
+
+    /// A mark to wait from: taken before a commit, so that a failure after it counts.
+    fn mark(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// Waits until the change at `seq` is applied; false when the follower fails after
+    /// `since`, or `limit` passes, first.
+    async fn wait_for(&self, seq: u64, since: Progress, limit: Duration) -> bool {
+        let mut progress = self.progress.subscribe();
+        let done = tokio::time::timeout(
+            limit,
+            progress.wait_for(|p| p.applied >= seq || p.failures > since.failures),
+        )
+        .await;
+        matches!(done, Ok(Ok(p)) if p.applied >= seq)
     }
 }
 
@@ -201,7 +245,7 @@ impl Dataset {
         options: EditOptions,
     ) -> Result<Vec<Done>, EditError> {
         let types = self.index.read(&def.id).field_types().to_vec();
-        let _in_order = self.feed.write.lock().await;
+        let _under_way = self.feed.edits.read().await;
         let mut w = self.store.begin_write(&def.id, WriteMode::Append).await?;
         let mut done = Vec::with_capacity(edits.len());
         for (i, edit) in edits.into_iter().enumerate() {
@@ -225,7 +269,7 @@ impl Dataset {
                     }
                     (None, None) => return Err(not_found(id)),
                 };
-                let etag = feature_etag(&f.feature);
+                let etag = feature_etag(f.version);
                 match if_match {
                     Some(m) if !matches(m, &etag) => {
                         Err(EditError::Precondition { id, current: etag })
@@ -237,7 +281,7 @@ impl Dataset {
                 Edit::Create(feature) => {
                     let checked = check(def, &types, at(None), feature, options)?;
                     let id = w.create(&checked).await?;
-                    done.push(Done::new(id, checked.feature));
+                    done.push(Done::new(id, 0, checked.feature));
                 }
                 Edit::Replace {
                     id,
@@ -246,8 +290,9 @@ impl Dataset {
                 } => {
                     current(w.get(id).await?, id, &if_match)?;
                     let checked = check(def, &types, at(Some(id)), feature, options)?;
-                    w.overwrite(id, &checked, ChangeKind::Replace).await?;
-                    done.push(Done::new(id, checked.feature));
+                    let version = w.overwrite(id, &checked, ChangeKind::Replace).await?;
+                    let version = version.ok_or_else(|| not_found(id))?;
+                    done.push(Done::new(id, version, checked.feature));
                 }
                 Edit::Patch {
                     id,
@@ -258,31 +303,47 @@ impl Dataset {
                     let merged = merge_patch(&old.feature, &patch)
                         .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
                     let checked = check(def, &types, at(Some(id)), merged, options)?;
-                    w.overwrite(id, &checked, ChangeKind::Update).await?;
-                    done.push(Done::new(id, checked.feature));
+                    let version = w.overwrite(id, &checked, ChangeKind::Update).await?;
+                    let version = version.ok_or_else(|| not_found(id))?;
+                    done.push(Done::new(id, version, checked.feature));
                 }
                 Edit::Delete { id, if_match } => {
                     current(w.get(id).await?, id, &if_match)?;
                     w.delete(id).await?;
                     done.push(Done {
                         id,
+                        version: 0,
                         feature: None,
                         etag: None,
                     });
                 }
             }
         }
-        w.commit().await?;
-        self.apply_to_index(def, done.iter().map(|d| (d.id, d.feature.clone())));
-        self.recluster(def).await;
+        let mark = self.feed.mark();
+        let changes = w.commit().await?;
         self.feed.wake.notify_one();
+        match changes.iter().map(|c| c.seq).max() {
+            Some(last) => {
+                if !self.feed.wait_for(last, mark, APPLY_WAIT).await {
+                    tracing::warn!(
+                        seq = last,
+                        "an edit is answered before this server's index has it: the change \
+                         feed is behind"
+                    );
+                }
+            }
+            // Committed, but the store could not number its log rows yet (PostgreSQL, the
+            // connection lost right after COMMIT): the follower's next poll numbers and
+            // applies them.
+            None => tracing::warn!("an edit is answered before its log position is known"),
+        }
         Ok(done)
     }
 
-    /// The end of a server's life: waits for an edit under way to commit (or roll back)
+    /// The end of a server's life: waits for the edits under way to commit (or roll back)
     /// and reach the index, stops the compute pool, then checkpoints and closes the store.
     pub async fn shut_down(&self) -> Result<(), StoreError> {
-        let _no_edit_under_way = self.feed.write.lock().await;
+        let _no_edit_under_way = self.feed.edits.write().await;
         self.compute.close();
         self.store.close().await
     }
@@ -292,7 +353,7 @@ impl Dataset {
     pub(super) fn apply_to_index(
         &self,
         def: &LayerDef,
-        states: impl IntoIterator<Item = (FeatureId, Option<Feature>)>,
+        states: impl IntoIterator<Item = (FeatureId, Option<StoredFeature>)>,
     ) {
         let mut touched = Vec::new();
         let version = {
@@ -302,7 +363,7 @@ impl Dataset {
             for (id, state) in states {
                 let (old, new) = match state {
                     Some(feature) => {
-                        let old = index.upsert(def, StoredFeature { id, feature });
+                        let old = index.upsert(def, feature);
                         (old, index.by_id(id).map(|f| f.geometry.clone()))
                     }
                     None => (index.remove(id), None),
@@ -320,9 +381,10 @@ impl Dataset {
 }
 
 impl Done {
-    fn new(id: FeatureId, feature: Feature) -> Done {
+    fn new(id: FeatureId, version: u64, feature: Feature) -> Done {
         Done {
-            etag: Some(feature_etag(&feature)),
+            etag: Some(feature_etag(version)),
+            version,
             id,
             feature: Some(feature),
         }
@@ -476,8 +538,6 @@ mod tests {
         assert_eq!(patched.properties["status"], "closed");
         assert!(!patched.properties.contains_key("note"));
         assert_eq!(patched.geometry, f.geometry);
-        assert_ne!(feature_etag(&patched), feature_etag(&f));
-        assert_eq!(feature_etag(&f.clone()), feature_etag(&f));
         let moved = merge_patch(
             &f,
             &serde_json::json!({"geometry": {"type": "Point", "coordinates": [25.0, 60.2]}}),

@@ -5,12 +5,14 @@
 //! - this file: start-up (ingest every `[source]` into an empty store, then bulk-load each
 //!   layer's index), the reads the API makes, shutdown;
 //! - [`live`]: edits of single features and the change feed;
-//! - `follow.rs`: following the store's change log (other processes' edits);
-//! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes.
+//! - `follow.rs`: following the store's change log (every change reaches the index there);
+//! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
+//! - [`recall`]: features answered from memory while the store is unreachable.
 
 pub mod clusters;
 mod follow;
 pub mod live;
+mod recall;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ use crate::ingest::run::{
     IngestError, IngestOptions, IngestReport, OsmCache, ingest_records, open_records, progress,
 };
 use crate::model::{FeatureId, LayerId, StoredFeature};
-use crate::store::{Change, FeatureStore, StoreError};
+use crate::store::{Change, ErrorKind, FeatureStore, StoreError};
 use live::Feed;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +40,15 @@ pub enum StartError {
     Ingest { layer: LayerId, source: IngestError },
 }
 
+/// Features found by [`Dataset::stored_features`].
+#[derive(Debug)]
+pub struct Stored {
+    pub features: Vec<StoredFeature>,
+    /// The store could not be reached: the features are the index's (see [`recall`]), as
+    /// of the last change this server applied, without versions.
+    pub from_memory: bool,
+}
+
 pub struct Dataset {
     /// Sorted by id.
     layers: Vec<LayerDef>,
@@ -47,6 +58,8 @@ pub struct Dataset {
     feed: Feed,
     /// Where CPU-heavy work runs: request work and layer rebuilds.
     compute: Compute,
+    /// Access keys the store last confirmed live, by hash (see [`Dataset::live_key`]).
+    confirmed_keys: parking_lot::Mutex<std::collections::HashMap<String, crate::auth::KeyInfo>>,
     /// Clustered layers' clusters.
     clusters: clusters::ClusterTrees,
 }
@@ -66,6 +79,7 @@ impl Dataset {
             cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
             feed: Feed::default(),
             compute: Compute::new(crate::compute::Limits::default()),
+            confirmed_keys: Default::default(),
         })
     }
 
@@ -113,21 +127,59 @@ impl Dataset {
     }
 
     /// Features of a layer as stored, by id (ids not there are left out), for answers
-    /// that join the index's hits with their stored properties and geometry.
+    /// that join the index's hits with their stored properties and geometry. While the
+    /// store cannot be reached, they come from memory instead ([`recall`]).
     pub async fn stored_features(
         &self,
         layer: &LayerId,
         ids: &[FeatureId],
-    ) -> Result<Vec<StoredFeature>, StoreError> {
-        self.store.features_by_ids(layer, ids).await
+    ) -> Result<Stored, StoreError> {
+        match self.store.features_by_ids(layer, ids).await {
+            Ok(features) => Ok(Stored {
+                features,
+                from_memory: false,
+            }),
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                let Some(def) = self.layer(layer.as_str()) else {
+                    return Err(e);
+                };
+                tracing::debug!(%layer, "store unavailable, answering from memory: {e}");
+                Ok(Stored {
+                    features: recall::recall(def, &self.index.read(layer), ids),
+                    from_memory: true,
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// The live (not revoked) access key with this hash.
+    /// The live (not revoked) access key with this hash. The store is asked every time,
+    /// so that a revocation holds at once on every server; while it cannot be reached, a
+    /// key it confirmed before is taken as still live (the keys it confirmed are kept;
+    /// they are as many as the store has keys, not as many as hashes asked for).
     pub async fn live_key(
         &self,
         key_hash: &str,
     ) -> Result<Option<crate::auth::KeyInfo>, StoreError> {
-        self.store.key_by_hash(key_hash).await
+        match self.store.key_by_hash(key_hash).await {
+            Ok(Some(key)) => {
+                self.confirmed_keys
+                    .lock()
+                    .insert(key_hash.to_owned(), key.clone());
+                Ok(Some(key))
+            }
+            Ok(None) => {
+                self.confirmed_keys.lock().remove(key_hash);
+                Ok(None)
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                match self.confirmed_keys.lock().get(key_hash) {
+                    Some(key) => Ok(Some(key.clone())),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// A subscription to the changes broadcast from now on, and the position of the last

@@ -728,6 +728,7 @@ mod tests {
                 );
                 StoredFeature {
                     id: FeatureId(i),
+                    version: 0,
                     feature: Feature {
                         geometry: geo::Point::new(24.9 + i as f64 * 0.01, 60.1).into(),
                         properties: p,

@@ -689,6 +689,7 @@ mod tests {
         properties.insert("dropped".into(), 1.into());
         StoredFeature {
             id: FeatureId(id),
+            version: 0,
             feature: Feature {
                 geometry: geo::Point::new(lon, lat).into(),
                 properties,

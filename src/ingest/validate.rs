@@ -43,6 +43,16 @@ pub fn validate(
     validate_with(def, position, feature, OnInvalid::Refuse { how: "" }).map(|c| c.feature)
 }
 
+/// True when a JSON value has U+0000 in a string, at any depth.
+fn has_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(has_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// Like [`validate`], with a choice of what to do with an invalid geometry. The repair
 /// runs only on a geometry that fails validation (its cost is in [`super::repair`]).
 pub fn validate_with(
@@ -139,6 +149,20 @@ pub fn validate_with(
     let mut all = feature.properties;
     for (i, name) in def.properties.iter().enumerate() {
         if let Some(v) = all.remove(name) {
+            // PostgreSQL's jsonb cannot hold U+0000, so no store takes it (one rule for
+            // both stores, named here rather than failing in the database).
+            if has_nul(&v) {
+                let reason = "contains the NUL character (\\u0000), which the store cannot keep";
+                match on_invalid {
+                    OnInvalid::Refuse { .. } => return Err(err(name, reason.into())),
+                    OnInvalid::Repair => {
+                        if repaired.is_none() {
+                            repaired = Some(err(name, format!("{reason}; dropped")));
+                        }
+                        continue;
+                    }
+                }
+            }
             // Files carry text (CSV cells, OSM tags): a value is made of the declared type
             // where that loses nothing, and refused otherwise.
             // Repairing drops the one value and keeps the feature, as a map would rather
@@ -282,6 +306,22 @@ mod tests {
             checked.repaired.unwrap().to_string(),
             "line 7, field \"levels\": is \"3;4\"; it must be an integer; dropped"
         );
+    }
+
+    #[test]
+    fn a_nul_character_in_a_value_is_refused_or_dropped() {
+        let f = || {
+            feature(
+                geo::Point::new(24.9, 60.1).into(),
+                serde_json::json!({"status": "open\u{0}now", "from": "2026-01-01"}),
+            )
+        };
+        let e = validate(&def("point"), &AT, f()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("status"));
+        assert!(e.reason.contains("NUL"), "{e}");
+        let checked = validate_with(&def("point"), &AT, f(), OnInvalid::Repair).unwrap();
+        assert!(!checked.feature.feature.properties.contains_key("status"));
+        assert!(checked.repaired.unwrap().reason.contains("dropped"));
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub struct Feature {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFeature {
     pub id: FeatureId,
+    /// Counts the feature's edits (0 as created); with the id, never reused, it names one
+    /// state of one feature, on every server sharing the store: the feature's ETag.
+    pub version: u64,
     pub feature: Feature,
 }
 

@@ -139,6 +139,7 @@ pub fn redact_url(url: &str) -> String {
 pub(crate) fn decode_feature(
     layer: &LayerId,
     id: FeatureId,
+    version: u64,
     wkb: &[u8],
     properties: &str,
 ) -> Result<StoredFeature, StoreError> {
@@ -155,6 +156,7 @@ pub(crate) fn decode_feature(
         serde_json::from_str(properties).map_err(|e| bad(format!("properties: {e}")))?;
     Ok(StoredFeature {
         id,
+        version,
         feature: Feature {
             geometry,
             properties,
@@ -384,17 +386,18 @@ pub trait LayerWriter: Send {
     /// [`StoreError::Changed`] if another transaction has changed it since.
     async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError>;
 
-    /// Adds one feature and logs its creation.
+    /// Adds one feature (at version 0) and logs its creation.
     async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError>;
 
     /// Overwrites a feature (`kind` is [`ChangeKind::Replace`] or [`ChangeKind::Update`],
-    /// for the log); false when the layer has no such feature.
+    /// for the log); returns its new [`StoredFeature::version`], or `None` when the layer
+    /// has no such feature.
     async fn overwrite(
         &mut self,
         id: FeatureId,
         feature: &NewFeature,
         kind: ChangeKind,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<u64>, StoreError>;
 
     /// Deletes a feature; false when the layer has no such feature.
     async fn delete(&mut self, id: FeatureId) -> Result<bool, StoreError>;

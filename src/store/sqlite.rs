@@ -2,6 +2,7 @@
 //! embedded in the binary. Geometry is kept as WKB, properties as JSON text.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,6 +24,10 @@ const ROWS_PER_STATEMENT: usize = 500;
 pub struct SqliteStore {
     pool: SqlitePool,
     origin: u64,
+    /// Held by this handle's open writer: SQLite has one writer at a time, and writers of
+    /// one process queue here rather than in SQLite's busy handler, which sleeps and
+    /// retries (the busy timeout still orders writers of different processes).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -68,6 +73,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             origin: random_origin(),
+            writer: Arc::default(),
         })
     }
 }
@@ -123,11 +129,12 @@ impl Features for SqliteStore {
     }
 
     async fn load_layer(&self, layer: &LayerId) -> Result<Vec<StoredFeature>, StoreError> {
-        let rows =
-            sqlx::query("SELECT id, geom, properties FROM features WHERE layer = ? ORDER BY id")
-                .bind(layer.as_str())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT id, geom, properties, version FROM features WHERE layer = ? ORDER BY id",
+        )
+        .bind(layer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(|row| decode_row(layer, row)).collect()
     }
 
@@ -139,8 +146,9 @@ impl Features for SqliteStore {
         let mut found = std::collections::HashMap::with_capacity(ids.len());
         // Batches stay well below SQLite's limit on bound parameters.
         for chunk in ids.chunks(5_000) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("SELECT id, geom, properties FROM features WHERE layer = ");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "SELECT id, geom, properties, version FROM features WHERE layer = ",
+            );
             q.push_bind(layer.as_str()).push(" AND id IN (");
             let mut list = q.separated(", ");
             for id in chunk {
@@ -160,6 +168,7 @@ impl Features for SqliteStore {
         layer: &LayerId,
         mode: WriteMode,
     ) -> Result<Box<dyn LayerWriter>, StoreError> {
+        let one_writer = self.writer.clone().lock_owned().await;
         // IMMEDIATE takes the write lock now: a transaction that reads before it writes
         // (If-Match) cannot then fail to upgrade.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -179,6 +188,7 @@ impl Features for SqliteStore {
             reload_bbox,
             changes: Vec::new(),
             versions: std::collections::HashMap::new(),
+            _one_writer: one_writer,
         }))
     }
 }
@@ -373,10 +383,11 @@ fn key_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyInfo, StoreError> {
     })
 }
 
-/// A `(id, geom, properties)` row as a feature.
+/// An `(id, geom, properties, version)` row as a feature.
 fn decode_row(layer: &LayerId, row: &sqlx::sqlite::SqliteRow) -> Result<StoredFeature, StoreError> {
     let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
-    super::decode_feature(layer, id, row.try_get(1)?, row.try_get(2)?)
+    let version = row.try_get::<i64, _>(3)? as u64;
+    super::decode_feature(layer, id, version, row.try_get(1)?, row.try_get(2)?)
 }
 
 struct SqliteLayerWriter {
@@ -392,6 +403,8 @@ struct SqliteLayerWriter {
     /// delete then requires (the write lock makes a mismatch impossible here; the check
     /// keeps the contract the same as on PostgreSQL).
     versions: std::collections::HashMap<FeatureId, i64>,
+    /// Released after the transaction ends (fields drop in order).
+    _one_writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// A feature as its row stores it.
@@ -565,28 +578,29 @@ impl LayerWriter for SqliteLayerWriter {
         id: FeatureId,
         feature: &NewFeature,
         kind: ChangeKind,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let Some(old) = self.extent(id).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let row = self.row(feature)?;
         let update = sqlx::query(
             "UPDATE features SET geom = ?, properties = ?, min_x = ?, min_y = ?, max_x = ?, \
              max_y = ?, t_start = ?, t_end = ?, version = version + 1 \
-             WHERE id = ? AND version = coalesce(?, version)",
+             WHERE id = ? AND version = coalesce(?, version) RETURNING version",
         );
-        let done = row
+        let updated = row
             .bind(update, feature.time)
             .bind(id.0 as i64)
             .bind(self.versions.get(&id).copied())
-            .execute(&mut *self.tx)
+            .fetch_optional(&mut *self.tx)
             .await?;
-        if done.rows_affected() == 0 {
+        let Some(updated) = updated else {
             return Err(self.changed(id));
-        }
-        self.versions.entry(id).and_modify(|v| *v += 1);
+        };
+        let version: i64 = updated.try_get(0)?;
+        self.versions.entry(id).and_modify(|v| *v = version);
         self.log(Some(id), kind, Some(old.union(row.bbox))).await?;
-        Ok(true)
+        Ok(Some(version as u64))
     }
 
     async fn delete(&mut self, id: FeatureId) -> Result<bool, StoreError> {
@@ -713,10 +727,11 @@ mod tests {
             w.get(a).await.unwrap().unwrap().feature.properties["name"],
             "a"
         );
-        assert!(
+        assert_eq!(
             w.overwrite(a, &feature(24.5, 60.5, "a2"), ChangeKind::Replace)
                 .await
-                .unwrap()
+                .unwrap(),
+            Some(1)
         );
         assert!(w.delete(b).await.unwrap());
         assert!(!w.delete(FeatureId(999)).await.unwrap());

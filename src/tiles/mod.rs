@@ -11,9 +11,9 @@
 //! collapsed -> fix winding -> encode.
 
 pub mod clip;
+pub mod compress;
 pub mod coord;
 pub mod grid;
-pub mod gzip;
 pub mod mercator;
 pub mod mvt;
 pub mod quantise;

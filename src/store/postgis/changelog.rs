@@ -4,10 +4,32 @@
 
 use super::*;
 
-/// Wakes `woken` at every notification on [`CHANNEL`], for as long as the pool is open;
-/// reconnects after a lost connection, and then wakes anyway (something may have been
-/// missed meanwhile; the readers' poll covers the rest).
-pub(super) async fn listen(pool: PgPool, woken: Arc<Notify>) {
+/// What the listener tells the readers of the log.
+#[derive(Default)]
+pub(super) struct Wakeup {
+    /// Set at every notification.
+    pub(super) woken: tokio::sync::Notify,
+    /// Set when rows may be waiting for a position: a notification from the logging
+    /// trigger (a write made outside urbantile), or one missed while the listener was
+    /// away. A sequencer's own notification (its payload is the last position) follows
+    /// a run that numbered everything committed before it, so it does not set this.
+    pub(super) unsequenced: std::sync::atomic::AtomicBool,
+}
+
+impl Wakeup {
+    fn wake(&self, unsequenced: bool) {
+        if unsequenced {
+            self.unsequenced
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        self.woken.notify_one();
+    }
+}
+
+/// Wakes the readers at every notification on [`CHANNEL`], for as long as the pool is
+/// open; reconnects after a lost connection, and then wakes anyway (something may have
+/// been missed meanwhile; the readers' poll covers the rest).
+pub(super) async fn listen(pool: PgPool, wakeup: Arc<Wakeup>) {
     // An outage is logged once, when it starts, and once when it ends (the readers log
     // their own failures).
     let mut failing = false;
@@ -36,14 +58,14 @@ pub(super) async fn listen(pool: PgPool, woken: Arc<Notify>) {
         if std::mem::take(&mut failing) {
             tracing::info!("listening for store changes again");
         }
-        woken.notify_one();
+        wakeup.wake(true);
         loop {
             match listener.try_recv().await {
-                Ok(Some(_)) => woken.notify_one(),
+                Ok(Some(n)) => wakeup.wake(n.payload().is_empty()),
                 // The connection was lost (and is being made again): what was notified
                 // meanwhile is gone, so the reader looks anyway.
                 Ok(None) => {
-                    woken.notify_one();
+                    wakeup.wake(true);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err(e) => {
@@ -79,10 +101,104 @@ pub(super) async fn sequence(pool: &PgPool) -> Result<(), StoreError> {
     }
 }
 
+/// Numbers the log rows of this handle's commits right after they commit, many commits per
+/// sequencer call: a commit asks with its rows' ids, and the asks that arrive while a call
+/// is under way go together in the next one. Concurrent writers thus share one sequencer
+/// transaction (and its advisory lock and WAL flush) instead of queueing for one each.
+#[derive(Clone)]
+pub(super) struct Numberer {
+    asks: tokio::sync::mpsc::UnboundedSender<Ask>,
+}
+
+/// Log row ids, and where to send their changes with positions (or why they have none).
+type Ask = (
+    Vec<i64>,
+    tokio::sync::oneshot::Sender<Result<Vec<Change>, String>>,
+);
+
+impl Numberer {
+    /// Starts the task that makes the calls; it ends when every handle is dropped.
+    pub(super) fn start(pool: PgPool) -> Numberer {
+        let (asks, received) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(number_in_batches(pool, received));
+        Numberer { asks }
+    }
+
+    /// The changes logged as `rows`, with their positions, in position order.
+    pub(super) async fn number(&self, rows: Vec<i64>) -> Result<Vec<Change>, String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.asks
+            .send((rows, reply))
+            .map_err(|_| "the store is closing".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the numbering task stopped".to_owned())?
+    }
+}
+
+async fn number_in_batches(pool: PgPool, mut received: tokio::sync::mpsc::UnboundedReceiver<Ask>) {
+    while let Some(first) = received.recv().await {
+        let mut asks = vec![first];
+        while let Ok(more) = received.try_recv() {
+            asks.push(more);
+        }
+        let wanted: Vec<i64> = asks
+            .iter()
+            .flat_map(|(rows, _)| rows.iter().copied())
+            .collect();
+        match sequence_then(&pool, &wanted).await {
+            Ok(numbered) => {
+                for (rows, reply) in asks {
+                    let mine = numbered
+                        .iter()
+                        .filter(|(id, _)| rows.contains(id))
+                        .map(|(_, change)| change.clone())
+                        .collect();
+                    let _ = reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                let why = crate::model::error_chain(&e);
+                for (_, reply) in asks {
+                    let _ = reply.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the sequencer, then returns the rows `wanted` with their positions (id, change), in
+/// position order; one round trip (`urbantile_sequence_then`).
+async fn sequence_then(pool: &PgPool, wanted: &[i64]) -> Result<Vec<(i64, Change)>, StoreError> {
+    let mut attempt = 1;
+    loop {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM urbantile_sequence_then($1) ORDER BY pos"
+        ))
+        .bind(wanted)
+        .fetch_all(pool)
+        .await
+        .map_err(StoreError::from);
+        match rows {
+            Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
+            }
+            rows => {
+                let rows = rows?;
+                let changes = change_rows(&rows)?;
+                let ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>(10))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(ids.into_iter().zip(changes).collect());
+            }
+        }
+    }
+}
+
 pub(super) const CHANGE_COLUMNS: &str =
     "pos, layer, feature_id, kind, min_x, min_y, max_x, max_y, at_ms, origin, id";
-
-pub(super) type Uncertain = Arc<parking_lot::Mutex<std::collections::HashSet<i64>>>;
 
 #[async_trait]
 impl ChangeLog for PgStore {
@@ -99,21 +215,7 @@ impl ChangeLog for PgStore {
         .bind(limit as i64)
         .fetch_all(&self.pool)
         .await?;
-        let mut changes = change_rows(&rows)?;
-        // Rows of a commit whose outcome this handle could not learn are shown as another
-        // process's, so that the follower applies them. The marks stay for every reader
-        // (a `/changes` subscriber reading the row first must not use up the follower's
-        // mark; origin is not part of the events it sends); they are few, one per commit
-        // cut off by a lost connection.
-        let uncertain = self.uncertain.lock();
-        if !uncertain.is_empty() {
-            for (change, row) in changes.iter_mut().zip(&rows) {
-                if uncertain.contains(&row.try_get::<i64, _>(10)?) {
-                    change.origin = 0;
-                }
-            }
-        }
-        Ok(changes)
+        change_rows(&rows)
     }
 
     async fn change_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
@@ -152,7 +254,19 @@ impl ChangeLog for PgStore {
     /// half-way would cost its connection, and a new one costs PostGIS's start-up in the
     /// server process (tens of milliseconds).
     async fn wait_for_changes(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.woken.notified()).await;
+        let notified = tokio::time::timeout(timeout, self.wakeup.woken.notified())
+            .await
+            .is_ok();
+        // A poll that timed out numbers what a writer that died between its commit and
+        // its numbering left; a sequencer's own notification needs no run (see
+        // [`Wakeup::unsequenced`]).
+        let unsequenced = self
+            .wakeup
+            .unsequenced
+            .swap(false, std::sync::atomic::Ordering::AcqRel);
+        if notified && !unsequenced {
+            return;
+        }
         let pool = self.pool.clone();
         if let Ok(Err(e)) = tokio::spawn(async move { sequence(&pool).await }).await {
             tracing::warn!(

@@ -31,10 +31,12 @@
 //! this, and would let any long transaction on the cluster, xids being cluster-wide, hold
 //! every replica's feed back for as long as it runs.) Who runs it:
 //! - the writer, right after its commit ([`LayerWriter::commit`] returns its changes with
-//!   their positions);
-//! - every replica when woken (LISTEN on `urbantile_changes`: the sequencer notifies, and
-//!   the trigger notifies for writes made outside urbantile) and at every poll, in case a
-//!   notification was missed or a writer died between its commit and its sequencing.
+//!   their positions); the commits of one server that finish while a call is under way are
+//!   numbered together by the next call (`changelog::Numberer`);
+//! - every replica when the trigger notifies of a write made outside urbantile (LISTEN on
+//!   `urbantile_changes`; the sequencer's own notifications, which carry the last
+//!   position, wake the readers without a run), and at every poll that times out, in case a
+//!   notification was missed or a writer died between its commit and its numbering.
 //!
 //! Pruning takes another advisory lock without waiting: one replica prunes at a time, and
 //! the others skip their turn.
@@ -49,7 +51,6 @@ use geozero::{CoordDimensions, ToWkb};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use tokio::sync::Notify;
 
 use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, FeatureId, LayerId, StoredFeature};
@@ -72,19 +73,17 @@ const SEQUENCER_ATTEMPTS: u32 = 5;
 mod changelog;
 mod writer;
 
-use changelog::{Uncertain, listen, sequence};
+use changelog::{Numberer, Wakeup, listen, sequence};
 use writer::PgLayerWriter;
 
 pub struct PgStore {
     pool: PgPool,
     origin: u64,
-    /// Change-log row ids of this handle's commits whose outcome it does not know (the
-    /// connection was lost during COMMIT): [`ChangeLog::changes_since`] reports them with
-    /// origin 0, so that this server applies them like another's if they did commit.
-    uncertain: Uncertain,
     /// Set by the listener task when another process may have written.
-    woken: Arc<Notify>,
+    wakeup: Arc<Wakeup>,
     listener: tokio::task::JoinHandle<()>,
+    /// Numbers this handle's commits, several per sequencer call.
+    numberer: Numberer,
 }
 
 impl PgStore {
@@ -120,13 +119,13 @@ impl PgStore {
             .max_lifetime(None)
             .idle_timeout(None)
             .connect_lazy_with(options);
-        let woken = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen(listen_pool, woken.clone()));
+        let wakeup = Arc::new(Wakeup::default());
+        let listener = tokio::spawn(listen(listen_pool, wakeup.clone()));
         Ok(PgStore {
+            numberer: Numberer::start(pool.clone()),
             pool,
             origin: random_origin(),
-            uncertain: Uncertain::default(),
-            woken,
+            wakeup,
             listener,
         })
     }
@@ -266,7 +265,7 @@ impl Features for PgStore {
 
     async fn load_layer(&self, layer: &LayerId) -> Result<Vec<StoredFeature>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, ST_AsBinary(geom), properties::text FROM features \
+            "SELECT id, ST_AsBinary(geom), properties::text, version FROM features \
              WHERE layer = $1 ORDER BY id",
         )
         .bind(layer.as_str())
@@ -282,7 +281,7 @@ impl Features for PgStore {
     ) -> Result<Vec<StoredFeature>, StoreError> {
         let wanted: Vec<i64> = ids.iter().map(|id| id.0 as i64).collect();
         let rows = sqlx::query(
-            "SELECT id, ST_AsBinary(geom), properties::text FROM features \
+            "SELECT id, ST_AsBinary(geom), properties::text, version FROM features \
              WHERE layer = $1 AND id = ANY($2)",
         )
         .bind(layer.as_str())
@@ -337,8 +336,7 @@ impl Features for PgStore {
         }
         Ok(Box::new(PgLayerWriter {
             tx,
-            pool: self.pool.clone(),
-            uncertain: self.uncertain.clone(),
+            numberer: self.numberer.clone(),
             layer: layer.clone(),
             origin: self.origin,
             bulk: replace,
@@ -433,10 +431,11 @@ fn key_row(row: &PgRow) -> Result<KeyInfo, StoreError> {
     })
 }
 
-/// An `(id, WKB, properties as text)` row as a feature.
+/// An `(id, WKB, properties as text, version)` row as a feature.
 fn decode_row(layer: &LayerId, row: &PgRow) -> Result<StoredFeature, StoreError> {
     let id = FeatureId(row.try_get::<i64, _>(0)? as u64);
-    super::decode_feature(layer, id, row.try_get(1)?, row.try_get(2)?)
+    let version = row.try_get::<i64, _>(3)? as u64;
+    super::decode_feature(layer, id, version, row.try_get(1)?, row.try_get(2)?)
 }
 
 #[cfg(test)]

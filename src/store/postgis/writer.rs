@@ -1,7 +1,8 @@
 //! A write to one layer on PostGIS: one transaction, session flags for the logging
-//! trigger, conditional UPDATEs on the row version, and the sequencer run after commit.
+//! trigger, conditional UPDATEs on the row version, and the numbering of its log rows after
+//! commit.
 
-use super::changelog::{CHANGE_COLUMNS, change_rows};
+use super::changelog::Numberer;
 use super::*;
 
 /// Rows per bulk INSERT: one statement of five array parameters (`unnest`), so the
@@ -10,9 +11,8 @@ const ROWS_PER_STATEMENT: usize = 5_000;
 
 pub(super) struct PgLayerWriter {
     pub(super) tx: Transaction<'static, Postgres>,
-    /// For the sequencer run after commit.
-    pub(super) pool: PgPool,
-    pub(super) uncertain: Uncertain,
+    /// Numbers the change-log rows after commit.
+    pub(super) numberer: Numberer,
     pub(super) layer: LayerId,
     pub(super) origin: u64,
     /// Whether `urbantile.bulk` is on in this transaction (the trigger then logs nothing).
@@ -148,15 +148,16 @@ impl LayerWriter for PgLayerWriter {
         id: FeatureId,
         feature: &NewFeature,
         kind: ChangeKind,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         self.set_flags(false, Some(kind)).await?;
         let wkb = self.wkb(feature)?;
         let expected = self.versions.get(&id).copied();
         // The trigger bumps `version` and logs the change with the old and new extent.
-        let done = sqlx::query(
+        let version: Option<i64> = sqlx::query_scalar(
             "UPDATE features SET geom = ST_GeomFromWKB($1, 4326), properties = $2::jsonb, \
              t_start = $3, t_end = $4 \
-             WHERE id = $5 AND layer = $6 AND version = coalesce($7, version)",
+             WHERE id = $5 AND layer = $6 AND version = coalesce($7, version) \
+             RETURNING version",
         )
         .bind(wkb)
         .bind(serde_json::Value::Object(feature.feature.properties.clone()).to_string())
@@ -165,15 +166,15 @@ impl LayerWriter for PgLayerWriter {
         .bind(id.0 as i64)
         .bind(self.layer.as_str())
         .bind(expected)
-        .execute(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
-        match (done.rows_affected(), expected) {
-            (0, None) => Ok(false),
+        match (version, expected) {
+            (None, None) => Ok(None),
             // Changed or deleted since this writer read it.
-            (0, Some(_)) => Err(self.changed(id)),
-            _ => {
-                self.versions.entry(id).and_modify(|v| *v += 1);
-                Ok(true)
+            (None, Some(_)) => Err(self.changed(id)),
+            (Some(version), _) => {
+                self.versions.entry(id).and_modify(|v| *v = version);
+                Ok(Some(version as u64))
             }
         }
     }
@@ -219,44 +220,16 @@ impl LayerWriter for PgLayerWriter {
         )
         .fetch_all(&mut *self.tx)
         .await?;
-        if let Err(e) = self.tx.commit().await {
-            let e = StoreError::from(e);
-            if e.kind() == ErrorKind::Unavailable {
-                self.uncertain.lock().extend(&mine);
-            }
-            return Err(e);
-        }
+        self.tx.commit().await?;
         if mine.is_empty() {
             return Ok(Vec::new());
         }
         // The write is durable from here on: a failure to number its changes now is
         // logged, not returned (any replica's next poll numbers them).
-        let numbered = async {
-            let mut attempt = 1;
-            loop {
-                let rows = sqlx::query(&format!(
-                    "SELECT {CHANGE_COLUMNS} FROM urbantile_sequence_then($1) ORDER BY pos"
-                ))
-                .bind(&mine)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(StoreError::from);
-                match rows {
-                    Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
-                    }
-                    rows => return change_rows(&rows?),
-                }
-            }
-        };
-        match numbered.await {
+        match self.numberer.number(mine).await {
             Ok(changes) => Ok(changes),
-            Err(e) => {
-                tracing::warn!(
-                    "numbering the change log after a commit: {}",
-                    crate::model::error_chain(&e)
-                );
+            Err(why) => {
+                tracing::warn!("numbering the change log after a commit: {why}");
                 Ok(Vec::new())
             }
         }
