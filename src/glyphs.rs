@@ -10,11 +10,15 @@
 //! A range of one font is rendered on first use, then kept: at most the number of fonts
 //! x 256 ranges (a few MB per font, most ranges being empty). Rendering takes tens of
 //! milliseconds, so the caller runs [`Fonts::glyphs`] on the compute pool; answers from
-//! ranges already rendered ([`Fonts::cached`]) are cheap. The HTTP side (status codes,
-//! headers) is `api::fonts`'.
+//! ranges already rendered ([`Fonts::cached`]) are cheap. A range of one font is kept
+//! encoded and gzipped too (Latin-1 in Noto Sans Regular: 84 KB plain, 29 KB gzipped), so the
+//! usual request, a stack of one font, is answered without copying; a stack of several fonts
+//! is merged and encoded per request. The HTTP side (status codes, headers) is `api::fonts`'.
 
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
 
 use pbf_font_tools::prost::Message;
 use pbf_font_tools::{Fontstack, Glyphs, freetype};
@@ -137,7 +141,23 @@ impl std::fmt::Display for GlyphRange {
 struct Font {
     name: &'static str,
     file: &'static [u8],
-    ranges: Box<[OnceLock<Arc<Fontstack>>]>,
+    ranges: Box<[OnceLock<Arc<Rendered>>]>,
+}
+
+/// One range of one font: its glyphs, and the answer for a stack of that font alone.
+struct Rendered {
+    stack: Fontstack,
+    plain: Bytes,
+    /// `None` when gzip failed (it does not, in memory) or saved nothing.
+    gzipped: Option<Bytes>,
+}
+
+/// Encoded glyphs, as they are to be sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub bytes: Bytes,
+    /// True when `bytes` is gzipped (only when the caller accepted gzip).
+    pub gzipped: bool,
 }
 
 /// The fonts a server serves glyphs from. Shared by every request (`Arc` it).
@@ -201,32 +221,55 @@ impl Fonts {
             .collect()
     }
 
-    /// The encoded glyphs of `range` for the fonts of `stack` (from [`Fonts::stack`]), when
-    /// every one is rendered already; cheap.
-    pub fn cached(&self, stack: &[usize], range: GlyphRange) -> Option<Vec<u8>> {
-        let parts: Option<Vec<Arc<Fontstack>>> = stack
+    /// The glyphs of `range` for the fonts of `stack` (from [`Fonts::stack`]), gzipped if
+    /// `gzip_ok` and there is a gzipped form, when every one is rendered already; cheap.
+    pub fn cached(&self, stack: &[usize], range: GlyphRange, gzip_ok: bool) -> Option<Answer> {
+        let parts: Option<Vec<Arc<Rendered>>> = stack
             .iter()
             .map(|&i| self.fonts[i].ranges[range.slot()].get().cloned())
             .collect();
-        Some(self.encode(stack, range, parts?))
+        Some(self.answer(stack, range, parts?, gzip_ok))
     }
 
-    /// The encoded glyphs of `range` for the fonts of `stack`, rendering the ranges not
-    /// rendered yet (tens of milliseconds each: run it on the compute pool). A code point
-    /// in several fonts of the stack takes the first font's glyph.
-    pub fn glyphs(&self, stack: &[usize], range: GlyphRange) -> Result<Vec<u8>, GlyphError> {
+    /// The glyphs of `range` for the fonts of `stack`, rendering the ranges not rendered
+    /// yet (tens of milliseconds each: run it on the compute pool). A code point in several
+    /// fonts of the stack takes the first font's glyph.
+    pub fn glyphs(
+        &self,
+        stack: &[usize],
+        range: GlyphRange,
+        gzip_ok: bool,
+    ) -> Result<Answer, GlyphError> {
         let parts = stack
             .iter()
             .map(|&i| self.rendered(i, range))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(self.encode(stack, range, parts))
+        Ok(self.answer(stack, range, parts, gzip_ok))
     }
 
-    fn encode(&self, stack: &[usize], range: GlyphRange, parts: Vec<Arc<Fontstack>>) -> Vec<u8> {
+    fn answer(
+        &self,
+        stack: &[usize],
+        range: GlyphRange,
+        parts: Vec<Arc<Rendered>>,
+        gzip_ok: bool,
+    ) -> Answer {
+        if let [one] = parts.as_slice() {
+            return match (&one.gzipped, gzip_ok) {
+                (Some(g), true) => Answer {
+                    bytes: g.clone(),
+                    gzipped: true,
+                },
+                _ => Answer {
+                    bytes: one.plain.clone(),
+                    gzipped: false,
+                },
+            };
+        }
         let mut seen = std::collections::HashSet::new();
         let mut glyphs = Vec::new();
         for part in &parts {
-            for g in &part.glyphs {
+            for g in &part.stack.glyphs {
                 if seen.insert(g.id) {
                     glyphs.push(g.clone());
                 }
@@ -237,28 +280,62 @@ impl Fonts {
             .map(|&i| self.fonts[i].name)
             .collect::<Vec<_>>()
             .join(",");
-        Glyphs {
-            stacks: vec![Fontstack {
+        Answer {
+            bytes: encode(Fontstack {
                 name,
                 range: range.to_string(),
                 glyphs,
-            }],
+            }),
+            gzipped: false,
         }
-        .encode_to_vec()
     }
 
     /// One font's range, rendered now unless it was before. Two requests for a new range
     /// at once may both render it (the first result is kept): cheaper than making one
     /// pool thread wait for another, and a failure is not kept.
-    fn rendered(&self, font: usize, range: GlyphRange) -> Result<Arc<Fontstack>, GlyphError> {
+    fn rendered(&self, font: usize, range: GlyphRange) -> Result<Arc<Rendered>, GlyphError> {
         let font = &self.fonts[font];
         let slot = &font.ranges[range.slot()];
         if let Some(done) = slot.get() {
             return Ok(done.clone());
         }
         let stack = render(font, range)?;
-        Ok(slot.get_or_init(|| Arc::new(stack)).clone())
+        let plain = encode(stack.clone());
+        let gzipped = gzip_best(&plain)
+            .ok()
+            .filter(|g| g.len() < plain.len())
+            .map(Bytes::from);
+        Ok(slot
+            .get_or_init(|| {
+                Arc::new(Rendered {
+                    stack,
+                    plain,
+                    gzipped,
+                })
+            })
+            .clone())
     }
+}
+
+/// gzip at the best level: a range is compressed once and sent many times (tiles use the
+/// fastest level, being compressed as often as they are cut).
+fn gzip_best(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 2),
+        flate2::Compression::best(),
+    );
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+fn encode(stack: Fontstack) -> Bytes {
+    Bytes::from(
+        Glyphs {
+            stacks: vec![stack],
+        }
+        .encode_to_vec(),
+    )
 }
 
 /// Renders one range of one font with FreeType. A FreeType library and face per call:
@@ -354,14 +431,46 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_of_two_fonts_takes_each_glyph_from_the_first_that_has_it() {
+        let fonts = Fonts::bundled();
+        let range = GlyphRange::parse("0-255").unwrap();
+        let bold = fonts
+            .glyphs(&fonts.stack(BOLD).unwrap(), range, false)
+            .unwrap();
+        let both = fonts
+            .glyphs(
+                &fonts.stack(&format!("{BOLD},{REGULAR}")).unwrap(),
+                range,
+                true,
+            )
+            .unwrap();
+        assert!(!both.gzipped);
+        let [bold, both] = [bold, both].map(|a| Glyphs::decode(a.bytes.as_ref()).unwrap());
+        assert_eq!(both.stacks[0].name, format!("{BOLD},{REGULAR}"));
+        assert_eq!(both.stacks[0].glyphs, bold.stacks[0].glyphs);
+    }
+
+    #[test]
     fn a_range_is_rendered_once_and_then_answered_from_memory() {
         let fonts = Fonts::bundled();
         let stack = fonts.stack("Noto Sans Regular").unwrap();
         let range = GlyphRange::parse("0-255").unwrap();
-        assert!(fonts.cached(&stack, range).is_none());
-        let bytes = fonts.glyphs(&stack, range).unwrap();
-        assert_eq!(fonts.cached(&stack, range).unwrap(), bytes);
-        let decoded = Glyphs::decode(bytes.as_slice()).unwrap();
+        assert!(fonts.cached(&stack, range, false).is_none());
+        let plain = fonts.glyphs(&stack, range, false).unwrap();
+        assert!(!plain.gzipped);
+        assert_eq!(fonts.cached(&stack, range, false).unwrap(), plain);
+        let zipped = fonts.cached(&stack, range, true).unwrap();
+        assert!(
+            zipped.gzipped && zipped.bytes.len() < plain.bytes.len() * 3 / 4,
+            "{} bytes gzipped from {}",
+            zipped.bytes.len(),
+            plain.bytes.len()
+        );
+        let unzipped =
+            crate::tiles::compress::decode(&zipped.bytes, crate::tiles::compress::Encoding::Gzip)
+                .unwrap();
+        assert_eq!(unzipped, plain.bytes);
+        let decoded = Glyphs::decode(plain.bytes.as_ref()).unwrap();
         let glyphs = &decoded.stacks[0].glyphs;
         let a = glyphs.iter().find(|g| g.id == 'ä' as u32).unwrap();
         assert!(a.width > 0 && a.height > 0);

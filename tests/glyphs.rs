@@ -39,6 +39,14 @@ fn bad_glyph_requests_say_what_is_wrong_and_where() {
         server.get(&format!("{regular}/0-255.pbf"), &[]).body,
         ok.body
     );
+    // Gzipped to clients that accept it: the same glyphs.
+    let zipped = server.get(
+        &format!("{regular}/0-255.pbf"),
+        &[("Accept-Encoding", "gzip, deflate, br, zstd")],
+    );
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(zipped.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(common::gunzip(&zipped.body), ok.body);
     // A stack of both fonts answers too.
     let both = "/fonts/Noto%20Sans%20Bold,Noto%20Sans%20Regular/256-511.pbf";
     assert_eq!(server.get(both, &[]).status, 200);

@@ -5,14 +5,15 @@
 //! What the glyphs are and how they are rendered and kept is [`crate::glyphs`]'. Here: a
 //! malformed range or stack is a 400 that says what and where, an unknown font a 404; a
 //! range rendered before is answered on the runtime, a new one is rendered on the compute
-//! pool (shed with 503 like any expensive request).
+//! pool (shed with 503 like any expensive request). Gzipped to clients that accept it.
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use crate::api::tiles::accepts_gzip;
 use crate::api::{ApiError, AppState};
 use crate::glyphs::{GlyphError, GlyphRange};
 
@@ -32,6 +33,7 @@ impl From<GlyphError> for ApiError {
 
 async fn glyphs(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path((fontstack, range)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -42,18 +44,19 @@ async fn glyphs(
     let range = GlyphRange::parse(range)?;
     let fonts = state.fonts.clone();
     let stack = fonts.stack(&fontstack)?;
-    let bytes = match fonts.cached(&stack, range) {
-        Some(bytes) => bytes,
+    let gzip_ok = accepts_gzip(&headers);
+    let answer = match fonts.cached(&stack, range, gzip_ok) {
+        Some(answer) => answer,
         None => {
             let fonts = fonts.clone();
             state
                 .data
                 .compute()
-                .run(move || fonts.glyphs(&stack, range))
+                .run(move || fonts.glyphs(&stack, range, gzip_ok))
                 .await??
         }
     };
-    Ok((
+    let mut response = (
         [
             (
                 header::CONTENT_TYPE,
@@ -64,8 +67,15 @@ async fn glyphs(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=86400"),
             ),
+            (header::VARY, HeaderValue::from_static("Accept-Encoding")),
         ],
-        bytes,
+        answer.bytes,
     )
-        .into_response())
+        .into_response();
+    if answer.gzipped {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
 }
