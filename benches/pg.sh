@@ -3,7 +3,7 @@
 # metropolitan set (N=10 by default) in a local PostgreSQL with PostGIS, all over 127.0.0.1:
 #   1. bulk ingest of the set into a fresh database (one `urbantile ingest` per layer);
 #   2. start-up of two replicas on it (seconds until /health answers);
-#   3. single-feature POSTs to replica A, wrk -c4;
+#   3. single-feature POSTs to replica A, wrk -c4, to schools (no clusters) and urban_problems;
 #   4. write-to-visible across replicas: PATCH on A, until B's tile and B's /changes show it
 #      (benches/live_latency.py), idle and under an uncached tile load on B;
 #   5. uncached composite tiles (the z10-z16 cycle, cache off, gzip and identity) from
@@ -48,7 +48,7 @@ for f in "$DATA"/*.geojsonseq; do
 done
 ingest_s=$(since "$start")
 features=$(psql -qXAt "$PG" -c 'SELECT count(*) FROM features')
-KEY=$("$BIN/urbantile" --database "$PG" keys add bench --write urban_problems | tail -1)
+KEY=$("$BIN/urbantile" --database "$PG" keys add bench --write urban_problems,schools | tail -1)
 
 # 2. Two replicas; each is timed from its start to its first /health answer (in STARTED;
 # not run in a subshell, so that PIDS keeps the server's PID).
@@ -72,8 +72,10 @@ replica "$B" --cache-mb 0
 start_b=$STARTED
 rss_b=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/${PIDS[1]}/status")
 
-# 3. POSTs to A.
-posts=$(KEY=$KEY wrk -t1 -c4 -d"$DURATION" --latency -s benches/post.lua "http://127.0.0.1:$A")
+# 3. POSTs to A: to a point layer without clusters (the store and the index), then to the
+# clustered urban problems (each run of writes also rebuilds the layer's clusters).
+posts=$(LAYER=schools KEY=$KEY wrk -t1 -c4 -d"$DURATION" --latency -s benches/post.lua "http://127.0.0.1:$A")
+posts_clustered=$(KEY=$KEY wrk -t1 -c4 -d"$DURATION" --latency -s benches/post.lua "http://127.0.0.1:$A")
 
 # 4. Write-to-visible across replicas, idle, then under uncached tiles on B.
 PORT=$B tile_urls > "$WORK/urls"
@@ -114,7 +116,8 @@ REPORT=benches/results/pg-$(date -u +%Y%m%d-%H%M).md
   echo "| bulk ingest of the set (15 \`urbantile ingest\` runs) | ${ingest_s} s | < 30 s |"
   echo "| replica start to first /health answer (A, B) | ${start_a} s, ${start_b} s | < 10 s |"
   echo "| replica B resident memory after start | ${rss_b} MiB | |"
-  echo "| single-feature POSTs to A, wrk -c4 | $(wrk_field "$posts" rps)/s, p50 $(wrk_field "$posts" p50), p99 $(wrk_field "$posts" p99) | >= 2,000/s |"
+  echo "| single-feature POSTs to A, wrk -c4, schools (no clusters) | $(wrk_field "$posts" rps)/s, p50 $(wrk_field "$posts" p50), p99 $(wrk_field "$posts" p99) | >= 2,000/s |"
+  echo "| the same to urban_problems (clustered: $(psql -qXAt "$PG" -c "SELECT count(*) FROM features WHERE layer = 'urban_problems'") points at the end) | $(wrk_field "$posts_clustered" rps)/s, p50 $(wrk_field "$posts_clustered" p50), p99 $(wrk_field "$posts_clustered" p99) | |"
   echo "| write on A to visible in B's tile, idle: p50 / p99 / max ms | $(field "$idle" write_to_visible 2) / $(field "$idle" write_to_visible 3) / $(field "$idle" write_to_visible 4) | p99 < 100 ms |"
   echo "| write on A to B's change event, idle: p50 / p99 / max ms | $(field "$idle" change_event 2) / $(field "$idle" change_event 3) / $(field "$idle" change_event 4) | |"
   echo "| write on A to visible in B's tile, B under uncached tiles: p50 / p99 / max ms | $(field "$loaded" write_to_visible 2) / $(field "$loaded" write_to_visible 3) / $(field "$loaded" write_to_visible 4) | p99 < 100 ms |"

@@ -151,7 +151,9 @@ async fn leaves(
             Ok::<_, ApiError>((leaves.len(), page))
         })
         .await?;
-    let mut features = state.data.stored_features(&def.id, &page).await?.features;
+    let stored = state.data.stored_features(&def.id, &page).await?;
+    let from_memory = stored.from_memory;
+    let mut features = stored.features;
     // In the cluster's order, whatever order the store answers in.
     let rank: std::collections::HashMap<_, _> =
         page.iter().enumerate().map(|(i, id)| (*id, i)).collect();
@@ -181,7 +183,11 @@ async fn leaves(
         "numberReturned": features.len(),
         "links": links,
     });
-    Ok(with_type(doc, GEOJSON))
+    let mut response = with_type(doc, GEOJSON);
+    if from_memory {
+        crate::api::features::mark_from_memory(&mut response);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]

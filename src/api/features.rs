@@ -354,7 +354,7 @@ async fn items(
 
 /// Marks an answer made from memory while the store was unreachable
 /// ([`crate::dataset::Stored::from_memory`]): no cache may keep it.
-fn mark_from_memory(response: &mut Response) {
+pub(crate) fn mark_from_memory(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, crate::api::header_value("no-store"));
     headers.insert(
@@ -522,7 +522,7 @@ async fn item(
                 format!("<tr><th>{}</th><td>{}</td></tr>", escape(k), escape(&v))
             })
             .collect();
-        return Ok(page(
+        let mut response = page(
             &format!("{} {}", def.title, f.id),
             format!(
                 "<table>{rows}</table><p><a href=\"/collections/{id}/items/{fid}?f=json\">GeoJSON</a> · \
@@ -530,7 +530,11 @@ async fn item(
                 id = def.id,
                 fid = f.id
             ),
-        ));
+        );
+        if from_memory {
+            mark_from_memory(&mut response);
+        }
+        return Ok(response);
     }
     let mut doc = feature_json(def, f, None);
     doc["links"] = json!([
@@ -560,7 +564,7 @@ async fn item(
         return Ok(response);
     }
     // The ETag of the feature's state, for If-Match on writes and revalidation here.
-    let etag = crate::dataset::live::feature_etag(f.version);
+    let etag = crate::dataset::live::feature_etag(f.version, &f.feature);
     if crate::api::tiles::if_none_match(&headers, &etag) {
         return Ok((
             axum::http::StatusCode::NOT_MODIFIED,

@@ -146,7 +146,7 @@ async fn nearest(
         })
         .await?;
     let ids: Vec<FeatureId> = hits.iter().map(|(id, _)| *id).collect();
-    let mut features = features_of(&state, def, &ids).await?;
+    let (mut features, from_memory) = features_of(&state, def, &ids).await?;
     // Joined by id: a feature deleted since the index answered is simply missing.
     let distance: std::collections::HashMap<u64, f64> =
         hits.iter().map(|(id, d)| (id.0, *d)).collect();
@@ -155,28 +155,38 @@ async fn nearest(
             f["distance_m"] = json!((d * 100.0).round() / 100.0);
         }
     }
-    Ok(feature_collection(features))
+    Ok(feature_collection(features, from_memory))
 }
 
-/// The stored features with these ids, as GeoJSON, in the order given.
+/// The stored features with these ids, as GeoJSON, in the order given, and whether they
+/// came from memory ([`crate::dataset::Stored::from_memory`]).
 async fn features_of(
     state: &AppState,
     def: &LayerDef,
     ids: &[FeatureId],
-) -> Result<Vec<Value>, ApiError> {
-    let found = state.data.stored_features(&def.id, ids).await?.features;
-    Ok(found.iter().map(|f| feature_json(def, f, None)).collect())
+) -> Result<(Vec<Value>, bool), ApiError> {
+    let found = state.data.stored_features(&def.id, ids).await?;
+    let features = found
+        .features
+        .iter()
+        .map(|f| feature_json(def, f, None))
+        .collect();
+    Ok((features, found.from_memory))
 }
 
-fn feature_collection(features: Vec<Value>) -> Response {
-    with_type(
+fn feature_collection(features: Vec<Value>, from_memory: bool) -> Response {
+    let mut response = with_type(
         json!({
             "type": "FeatureCollection",
             "numberReturned": features.len(),
             "features": features,
         }),
         GEOJSON,
-    )
+    );
+    if from_memory {
+        crate::api::features::mark_from_memory(&mut response);
+    }
+    response
 }
 
 async fn containing(
@@ -197,7 +207,8 @@ async fn containing(
             Ok(planner::containing(&index, &filter, lon, lat))
         })
         .await?;
-    Ok(feature_collection(features_of(&state, def, &ids).await?))
+    let (features, from_memory) = features_of(&state, def, &ids).await?;
+    Ok(feature_collection(features, from_memory))
 }
 
 async fn aggregate(
@@ -205,7 +216,7 @@ async fn aggregate(
     Auth(reader): Auth,
     Path(id): Path<String>,
     Query(params): Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
     let (own, rest) = split(params, &["by", "sum", "f"])?;
     let by_id =
@@ -261,7 +272,8 @@ async fn aggregate(
         })
         .await?;
     let ids: Vec<FeatureId> = groups.iter().map(|g| g.id).collect();
-    let found = state.data.stored_features(&by.id, &ids).await?.features;
+    let stored = state.data.stored_features(&by.id, &ids).await?;
+    let (found, from_memory) = (stored.features, stored.from_memory);
     let (layer, by_layer) = (def.id.clone(), by.id.clone());
     let doc = state
         .on_pool(move |data| {
@@ -285,7 +297,11 @@ async fn aggregate(
             }))
         })
         .await?;
-    Ok(Json(doc))
+    let mut response = Json(doc).into_response();
+    if from_memory {
+        crate::api::features::mark_from_memory(&mut response);
+    }
+    Ok(response)
 }
 
 async fn queryables(

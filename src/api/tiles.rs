@@ -159,22 +159,12 @@ fn stored_encoding(wanted: Encoding) -> Encoding {
 
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let all: Vec<&str> = headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or_default().trim();
-            let q_zero = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    == Some(0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-        })
+        .collect();
+    Encoding::allows_gzip(&all.join(","))
 }
 
 /// The ETag of some bytes: a stable hash, so it changes exactly when they do.

@@ -30,15 +30,16 @@ const KEEP: usize = 6;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Subset<'a> {
     pub time: Option<TimeRange>,
-    /// The filter and its text in canonical form (language and text), which tells trees
-    /// apart.
+    /// The filter and its text (language and text as asked), which tells trees apart.
     pub filter: Option<(&'a Filter, &'a str)>,
 }
 
 impl Subset<'_> {
-    fn key(&self) -> String {
+    /// What tells this subset's tree apart from others of `def`: a time only where the
+    /// layer has one (elsewhere it selects every point), and the filter's text.
+    fn key(&self, def: &LayerDef) -> String {
         let mut key = String::new();
-        if let Some(t) = self.time {
+        if let Some(t) = self.time.filter(|_| def.time.is_some()) {
             key.push_str(&format!("t={:?}..{:?};", t.start, t.end));
         }
         if let Some((_, text)) = self.filter {
@@ -218,41 +219,34 @@ impl Dataset {
 }
 
 /// [`Dataset::clusters`] on its parts: the layer's index and its trees.
+///
+/// The trees' lock is held to look a tree up and to keep one, never while one is built
+/// (tens of milliseconds for 100,000 points): a request for a tree of its own (a new
+/// `datetime` or `filter`) must not hold up tiles and writes that need another. Two
+/// requests for the same missing tree may both build it; the pool bounds how many run.
 fn tree_for(
     def: &LayerDef,
     index: &RwLock<LayerIndex>,
     trees: &Mutex<LayerTrees>,
     subset: Subset<'_>,
 ) -> Option<Clustered> {
-    params_of(def)?;
-    let key = subset.key();
-    let mut trees = trees.lock();
-    let index = index.read();
-    let version = index.version();
-    // The unfiltered tree is the baseline after a write: kept whatever other queries
-    // push through `recent`.
-    let baseline = trees
-        .baseline
-        .as_ref()
-        .filter(|b| key.is_empty() && b.version == version)
-        .map(|b| &b.tree);
-    if let Some(tree) = baseline.or_else(|| {
-        trees
-            .recent
-            .iter()
-            .find(|(v, k, _)| *v == version && *k == key)
-            .map(|(_, _, tree)| tree)
-    }) {
-        return Some(Clustered {
-            version,
-            tree: tree.clone(),
-        });
-    }
-    let (leaves, sums) = leaves_of(def, &index, subset);
-    drop(index);
     let params = params_of(def)?;
+    let key = subset.key(def);
+    let (version, leaves, sums) = {
+        let index = index.read();
+        let version = index.version();
+        if let Some(kept) = kept_tree(&trees.lock(), version, &key) {
+            return Some(kept);
+        }
+        let (leaves, sums) = leaves_of(def, &index, subset);
+        (version, leaves, sums)
+    };
     let n_sums = def.cluster.as_ref().map_or(0, |c| c.sum.len());
     let tree = Arc::new(ClusterTree::build(params, &leaves, &sums, n_sums));
+    let mut trees = trees.lock();
+    if let Some(kept) = kept_tree(&trees, version, &key) {
+        return Some(kept);
+    }
     if key.is_empty() && trees.baseline.is_none() {
         trees.baseline = Some(Clustered {
             version,
@@ -262,4 +256,26 @@ fn tree_for(
     trees.recent.push_front((version, key, tree.clone()));
     trees.recent.truncate(KEEP);
     Some(Clustered { version, tree })
+}
+
+/// The tree kept for this index version and subset key, if any. The unfiltered tree is
+/// the baseline after a write: kept whatever other queries push through `recent`.
+fn kept_tree(trees: &LayerTrees, version: u64, key: &str) -> Option<Clustered> {
+    let baseline = trees
+        .baseline
+        .as_ref()
+        .filter(|b| key.is_empty() && b.version == version)
+        .map(|b| &b.tree);
+    baseline
+        .or_else(|| {
+            trees
+                .recent
+                .iter()
+                .find(|(v, k, _)| *v == version && k == key)
+                .map(|(_, _, tree)| tree)
+        })
+        .map(|tree| Clustered {
+            version,
+            tree: tree.clone(),
+        })
 }

@@ -13,7 +13,7 @@ use crate::dataset::Dataset;
 use crate::dataset::live::CHANGE_LOG_KEEP;
 use crate::index::LayerIndex;
 use crate::model::{FeatureId, LayerId, error_chain};
-use crate::store::{Change, ChangeKind, StoreError};
+use crate::store::{Change, ChangeKind, ErrorKind, StoreError};
 
 /// Why the feed could not apply a change from the store (it tries again).
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +137,20 @@ impl Dataset {
                 continue;
             };
             match (change.kind, change.feature) {
-                (ChangeKind::Reload, _) | (_, None) => self.reload(def).await?,
+                (ChangeKind::Reload, _) | (_, None) => match self.reload(def).await {
+                    // A layer the store cannot give back whole (a row written in SQL that
+                    // urbantile cannot read) keeps its index as it was, rather than
+                    // stopping every later change at this one.
+                    Err(FollowError::Store(e)) if e.kind() == ErrorKind::Other => {
+                        tracing::error!(
+                            layer = %def.id,
+                            seq = change.seq,
+                            "the layer cannot be reloaded; its index stays as it was: {}",
+                            error_chain(&e)
+                        );
+                    }
+                    done => done?,
+                },
                 (_, Some(id)) => by_layer.entry(&def.id).or_default().push(id),
             }
         }
@@ -145,16 +158,41 @@ impl Dataset {
             ids.sort_unstable();
             ids.dedup();
             let def = self.layer(layer.as_str()).expect("a layer of this dataset");
-            let mut now: HashMap<FeatureId, _> = self
-                .store
-                .features_by_ids(layer, &ids)
-                .await?
-                .into_iter()
-                .map(|f| (f.id, f))
-                .collect();
+            let found = match self.store.features_by_ids(layer, &ids).await {
+                Ok(found) => found,
+                Err(e) if e.kind() == ErrorKind::Other => self.readable(layer, &ids).await?,
+                Err(e) => return Err(e.into()),
+            };
+            let mut now: HashMap<FeatureId, _> = found.into_iter().map(|f| (f.id, f)).collect();
             self.apply_to_index(def, ids.into_iter().map(|id| (id, now.remove(&id))));
             self.recluster(def).await;
         }
         Ok(())
+    }
+
+    /// The features of `ids` the store can give back, read one by one: one it cannot read
+    /// (written in SQL in a form urbantile does not take) is left out, and so leaves the
+    /// index, with an error logged, instead of holding up every later change.
+    async fn readable(
+        &self,
+        layer: &LayerId,
+        ids: &[FeatureId],
+    ) -> Result<Vec<crate::model::StoredFeature>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            match self.store.features_by_ids(layer, &[id]).await {
+                Ok(found) => out.extend(found),
+                Err(e) if e.kind() == ErrorKind::Other => {
+                    tracing::error!(
+                        %layer,
+                        feature = id.0,
+                        "the feature cannot be read from the store; it leaves the index: {}",
+                        error_chain(&e)
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 }

@@ -92,10 +92,17 @@ pub enum EditError {
     Aborted(String),
 }
 
-/// The ETag of a feature's stored state: its version, which every server sharing the store
-/// reads alike and which changes with every edit (a feature's id is never reused).
-pub fn feature_etag(version: u64) -> String {
-    format!("\"{version}\"")
+/// The ETag of a feature's stored state: its row version, which every server sharing the
+/// store reads alike and which changes with every write, then a short hash of its geometry
+/// and properties. The version alone would name one state only while ids are never reused;
+/// on PostgreSQL an SQL client can reuse them (`TRUNCATE ... RESTART IDENTITY`, explicit
+/// ids), and a new feature at version 0 must not match an If-Match kept from an old one.
+pub fn feature_etag(version: u64, f: &Feature) -> String {
+    use geozero::{CoordDimensions, ToWkb};
+    let wkb = f.geometry.to_wkb(CoordDimensions::xy()).unwrap_or_default();
+    let props = serde_json::to_vec(&f.properties).unwrap_or_default();
+    let content = crate::model::stable_hash(&[&wkb, &props]) as u32;
+    format!("\"{version}-{content:08x}\"")
 }
 
 /// True when an `If-Match` value allows changing a feature whose ETag is `current`. The
@@ -269,7 +276,7 @@ impl Dataset {
                     }
                     (None, None) => return Err(not_found(id)),
                 };
-                let etag = feature_etag(f.version);
+                let etag = feature_etag(f.version, &f.feature);
                 match if_match {
                     Some(m) if !matches(m, &etag) => {
                         Err(EditError::Precondition { id, current: etag })
@@ -383,7 +390,7 @@ impl Dataset {
 impl Done {
     fn new(id: FeatureId, version: u64, feature: Feature) -> Done {
         Done {
-            etag: Some(feature_etag(version)),
+            etag: Some(feature_etag(version, &feature)),
             version,
             id,
             feature: Some(feature),

@@ -40,6 +40,11 @@ pub enum StartError {
     Ingest { layer: LayerId, source: IngestError },
 }
 
+/// How long a key the store confirmed stays good while the store cannot be reached: a
+/// revocation made on another server (or the command line) within this time before an
+/// outage may not hold here until the store is back.
+pub const KEY_TRUST: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Features found by [`Dataset::stored_features`].
 #[derive(Debug)]
 pub struct Stored {
@@ -58,8 +63,10 @@ pub struct Dataset {
     feed: Feed,
     /// Where CPU-heavy work runs: request work and layer rebuilds.
     compute: Compute,
-    /// Access keys the store last confirmed live, by hash (see [`Dataset::live_key`]).
-    confirmed_keys: parking_lot::Mutex<std::collections::HashMap<String, crate::auth::KeyInfo>>,
+    /// Access keys the store last confirmed live, by hash, and when (see
+    /// [`Dataset::live_key`]).
+    confirmed_keys:
+        parking_lot::Mutex<std::collections::HashMap<String, (crate::auth::KeyInfo, Instant)>>,
     /// Clustered layers' clusters.
     clusters: clusters::ClusterTrees,
 }
@@ -155,8 +162,9 @@ impl Dataset {
 
     /// The live (not revoked) access key with this hash. The store is asked every time,
     /// so that a revocation holds at once on every server; while it cannot be reached, a
-    /// key it confirmed before is taken as still live (the keys it confirmed are kept;
-    /// they are as many as the store has keys, not as many as hashes asked for).
+    /// key it confirmed in the last [`KEY_TRUST`] is taken as still live (the keys it
+    /// confirmed are kept; they are as many as the store has keys, not as many as hashes
+    /// asked for).
     pub async fn live_key(
         &self,
         key_hash: &str,
@@ -165,7 +173,7 @@ impl Dataset {
             Ok(Some(key)) => {
                 self.confirmed_keys
                     .lock()
-                    .insert(key_hash.to_owned(), key.clone());
+                    .insert(key_hash.to_owned(), (key.clone(), Instant::now()));
                 Ok(Some(key))
             }
             Ok(None) => {
@@ -174,8 +182,8 @@ impl Dataset {
             }
             Err(e) if e.kind() == ErrorKind::Unavailable => {
                 match self.confirmed_keys.lock().get(key_hash) {
-                    Some(key) => Ok(Some(key.clone())),
-                    None => Err(e),
+                    Some((key, at)) if at.elapsed() <= KEY_TRUST => Ok(Some(key.clone())),
+                    _ => Err(e),
                 }
             }
             Err(e) => Err(e),

@@ -13,6 +13,7 @@
 
 pub mod levels;
 pub mod packed;
+mod repack;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -235,13 +236,16 @@ impl LayerIndex {
             field_types: declared_field_types(def),
             ..Default::default()
         };
-        index.features.reserve(features.len());
+        index.features.reserve_exact(features.len());
+        index.boxes.reserve_exact(features.len());
+        index.by_id.reserve(features.len());
         let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
         for f in features {
             if let Some((minzoom, entry)) = index.push(def, f) {
                 bands.entry(minzoom).or_default().push(entry);
             }
         }
+        index.tags.shrink_to_fit();
         index.bands = bands
             .into_iter()
             .map(|(z, entries)| (z, RTree::bulk_load(entries)))
@@ -249,6 +253,7 @@ impl LayerIndex {
         index.sorted = index.features.len();
         index.packed = PackedTree::build(&index.boxes);
         index.grid = GridLevels::build(def, &index.features);
+        repack::repack(&mut index.features, |f| &mut f.geometry);
         index
     }
 
@@ -257,7 +262,8 @@ impl LayerIndex {
     fn push(&mut self, def: &LayerDef, f: StoredFeature) -> Option<(u8, Entry)> {
         let geometry = ProjectedGeometry::from_lon_lat(&f.feature.geometry)?;
         let r = geometry.bounds()?;
-        if let Some(b) = Bbox::of(&f.feature.geometry) {
+        let bbox = Bbox::of(&f.feature.geometry);
+        if let Some(b) = bbox {
             self.bounds = Some(self.bounds.map_or(b, |a| a.union(b)));
         }
         let minzoom = def.feature_minzoom.as_ref().map_or(def.minzoom, |rule| {
@@ -285,7 +291,7 @@ impl LayerIndex {
             };
         }
         let time = time_of(def, &f.feature.properties);
-        let order = Bbox::of(&f.feature.geometry).map_or(0, z_order);
+        let order = bbox.map_or(0, z_order);
         // Earliest start and latest end; an open end anywhere leaves that side open.
         if def.time.is_some() {
             self.time_extent = Some(match self.time_extent {
@@ -647,19 +653,23 @@ impl Index {
         self.layers.get(id).map(|slot| slot.write_arc())
     }
 
-    /// Replaces a layer's index; a reader in the middle of it finishes on the old one.
+    /// Replaces a layer's index; a reader in the middle of it finishes on the old one. What
+    /// the build freed, and the old index, go back to the system.
     pub fn replace(&self, id: &LayerId, mut index: LayerIndex) {
         if let Some(mut slot) = self.write(id) {
             index.version = slot.version + 1;
             *slot = index;
         }
+        release_freed_memory();
     }
 }
 
-/// Gives the memory a compaction freed back to the system. A compaction builds the layer's
-/// new arrays beside the old ones; glibc keeps what they freed in its arenas (and, once a
-/// large block has been freed, serves large blocks from there too), so without this a
-/// server under a steady stream of writes grows by a layer's size at each compaction.
+/// Gives freed memory back to the system. A compaction builds the layer's new arrays beside
+/// the old ones, and a whole layer's build (at start or on a bulk write) frees everything
+/// the store returned and its own temporaries; glibc keeps what they freed in its arenas
+/// (and, once a large block has been freed, serves large blocks from there too), so without
+/// this a server under a steady stream of writes grows by a layer's size at each compaction,
+/// and a replica holds about twice its index after starting.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free memory of the allocator's arenas to the system.

@@ -330,8 +330,9 @@ pub trait Keys: Send + Sync {
 ///   shared by several servers only one of them prunes at a time.
 #[async_trait]
 pub trait ChangeLog: Send + Sync {
-    /// This handle's mark on the changes it writes, random per open store, so that a
-    /// server can tell its own edits from those of other processes sharing the store.
+    /// This handle's mark on the changes it writes, random per open store (0 stands for a
+    /// writer outside urbantile): which process made a change, for the log's readers and
+    /// for operators reading the table.
     fn origin(&self) -> u64;
 
     /// Change log entries after `seq`, oldest first, at most `limit`.

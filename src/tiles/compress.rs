@@ -42,19 +42,44 @@ impl Encoding {
     }
 
     /// The best encoding an `Accept-Encoding` value allows (RFC 9110 12.5.3): zstd, then
-    /// gzip, then identity. A coding with `q=0` is refused; `*` stands for any coding not
-    /// named. Other weights are not compared: both codings are smaller than identity, and
-    /// zstd is cheaper to make.
+    /// gzip, then identity. A coding with `q=0` is refused (a coding named twice is
+    /// refused if either says so); `*` stands for any coding not named. Other weights are
+    /// not compared: both codings are smaller than identity, and zstd is cheaper to make.
     pub fn preferred(accept_encoding: &str) -> Encoding {
+        let allowed = Allowed::of(accept_encoding);
+        if allowed.zstd {
+            Encoding::Zstd
+        } else if allowed.gzip {
+            Encoding::Gzip
+        } else {
+            Encoding::Identity
+        }
+    }
+
+    /// True when an `Accept-Encoding` value allows gzip (by name or by `*`).
+    pub fn allows_gzip(accept_encoding: &str) -> bool {
+        Allowed::of(accept_encoding).gzip
+    }
+}
+
+/// The codings an `Accept-Encoding` value allows.
+struct Allowed {
+    zstd: bool,
+    gzip: bool,
+}
+
+impl Allowed {
+    fn of(accept_encoding: &str) -> Allowed {
+        // Per coding: Some(allowed) once named.
         let (mut zstd, mut gzip, mut star) = (None, None, None);
         for item in accept_encoding.split(',') {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or_default().trim();
+            // Parameter names are case-insensitive (RFC 9110 5.6.6).
             let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
+                let (name, value) = p.split_once('=').unwrap_or((p, ""));
+                name.trim().eq_ignore_ascii_case("q")
+                    && value.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
             });
             let slot = if coding.eq_ignore_ascii_case("zstd") {
                 &mut zstd
@@ -65,15 +90,12 @@ impl Encoding {
             } else {
                 continue;
             };
-            *slot = Some(!refused);
+            *slot = Some(slot.unwrap_or(true) && !refused);
         }
         let allowed = |named: Option<bool>| named.or(star).unwrap_or(false);
-        if allowed(zstd) {
-            Encoding::Zstd
-        } else if allowed(gzip) {
-            Encoding::Gzip
-        } else {
-            Encoding::Identity
+        Allowed {
+            zstd: allowed(zstd),
+            gzip: allowed(gzip),
         }
     }
 }
@@ -184,9 +206,17 @@ mod tests {
             ("*, zstd;q=0", Gzip),
             ("gzip;q=0", Identity),
             ("identity", Identity),
+            ("zstd;Q=0, gzip", Gzip),
+            ("zstd;q=0, zstd", Identity),
+            ("zstd;q=0, zstd, gzip", Gzip),
+            ("zstd, zstd;q=0.0", Identity),
+            ("zstd;q=garbage", Zstd),
         ] {
             assert_eq!(Encoding::preferred(header), want, "{header:?}");
         }
+        assert!(!Encoding::allows_gzip("gzip;q=0, *"));
+        assert!(Encoding::allows_gzip("br, *"));
+        assert!(!Encoding::allows_gzip("zstd"));
     }
 
     #[test]

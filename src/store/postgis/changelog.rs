@@ -245,9 +245,10 @@ impl ChangeLog for PgStore {
         Ok(done.rows_affected())
     }
 
-    /// Returns at a notification or after `timeout`, and then runs the sequencer either
-    /// way, so that rows written outside urbantile (or left by a writer that died after
-    /// its commit) get their positions.
+    /// Returns at a notification or after `timeout`, and then runs the sequencer when
+    /// rows may be waiting for it (a notification from the trigger, a reconnect, or a
+    /// timeout: see [`Wakeup::unsequenced`]), so that rows written outside urbantile (or
+    /// left by a writer that died after its commit) get their positions.
     ///
     /// Cancel-safe: the sequencer runs as a task of its own, to the end, even when the
     /// caller stops waiting (the feed does, when its own server wrote). A query cut off
