@@ -249,7 +249,7 @@ pub fn expired() -> bool {
     }
     let ticks = TICKS.get().wrapping_add(1);
     TICKS.set(ticks);
-    if ticks % 64 != 0 {
+    if !ticks.is_multiple_of(64) {
         return false;
     }
     let past = Instant::now() >= deadline;

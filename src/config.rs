@@ -155,6 +155,8 @@ struct RawStyle {
     color: Option<String>,
     #[serde(default)]
     theme: Option<String>,
+    #[serde(default)]
+    label: Option<String>,
 }
 
 /// The property names that hold a feature's validity interval (RFC 3339 timestamps).
@@ -222,6 +224,9 @@ pub struct StyleDef {
     pub color: String,
     /// Group on the map page: planning, transport, permits, events, services, citizens.
     pub theme: String,
+    /// The property whose text labels the features on the map (along lines for a line
+    /// layer), if any: one of the layer's properties.
+    pub label: Option<String>,
 }
 
 /// A validated layer definition.
@@ -415,6 +420,7 @@ impl LayerDef {
         let raw_style = raw.style.unwrap_or(RawStyle {
             color: None,
             theme: None,
+            label: None,
         });
         let color = raw_style.color.unwrap_or_else(|| "#3388ff".into());
         if !is_hex_color(&color) {
@@ -428,6 +434,14 @@ impl LayerDef {
             return Err(bad(
                 "style.theme",
                 format!("{theme:?} is not one of {}", THEMES.join(", ")),
+            ));
+        }
+        if let Some(label) = &raw_style.label
+            && !properties.contains(label)
+        {
+            return Err(bad(
+                "style.label",
+                format!("{label:?} is not one of the layer's properties"),
             ));
         }
         Ok(LayerDef {
@@ -444,7 +458,11 @@ impl LayerDef {
             private: raw.private,
             cluster,
             source,
-            style: StyleDef { color, theme },
+            style: StyleDef {
+                color,
+                theme,
+                label: raw_style.label,
+            },
         })
     }
 }
@@ -697,6 +715,20 @@ theme = "services"
         assert_eq!(def.declared_type(1), Some(Integer));
         let listed = parse("title = \"S\"\ngeometry = \"point\"\nproperties = [\"a\"]\n").unwrap();
         assert_eq!((listed.declared_type(0), listed.types), (None, None));
+    }
+
+    #[test]
+    fn a_label_must_be_one_of_the_layers_properties() {
+        let ok = parse("title = \"S\"\ngeometry = \"point\"\nproperties = [\"name\"]\n[style]\nlabel = \"name\"\n")
+            .unwrap();
+        assert_eq!(ok.style.label.as_deref(), Some("name"));
+        let err = parse("title = \"S\"\ngeometry = \"point\"\nproperties = [\"name\"]\n[style]\nlabel = \"title\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("style.label") && err.contains("\"title\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> auth / config -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
+//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -22,11 +22,12 @@
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation |
-//! | [`style`] | the MapLibre style generated from the layer files |
+//! | [`style`] | the MapLibre style generated from the layer files: fills, lines, circles, clusters with their counts, labels (`[style] label`) |
+//! | [`glyphs`] | label glyphs: the fonts shipped in `fonts/`, rendered as SDF glyph ranges (pbf_font_tools, FreeType) on first use and kept |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
-//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`; `ApiError` |
+//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`, glyphs (`/fonts`); `ApiError` |
 
 pub mod api;
 pub mod auth;
@@ -38,6 +39,7 @@ pub mod config;
 pub mod dataset;
 pub mod filter;
 pub mod generate;
+pub mod glyphs;
 pub mod index;
 pub mod ingest;
 pub mod limits;

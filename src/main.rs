@@ -383,6 +383,7 @@ async fn serve(
         max_body: options.max_body,
         closing: closing_rx.clone(),
         subscribers: urbantile::api::changes::Subscribers::new(options.max_subscribers),
+        fonts: std::sync::Arc::new(urbantile::glyphs::Fonts::bundled()),
     });
     let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)

@@ -1,7 +1,15 @@
 //! The MapLibre style for the public layers, generated from the layer files: fills with
 //! outlines for polygons (3D extrusions for layers with heights, from z15), lines, circles
-//! for points (clustered layers: circles sized by each cluster's count), colours from each layer's `[style]`, zoom ranges from the layer. It needs
-//! nothing from the internet (no glyphs, no sprites); a raster base map can be added.
+//! for points (clustered layers: circles sized by each cluster's count, with the count
+//! written on them), colours from each layer's `[style]`, zoom ranges from the layer.
+//! A layer with `[style] label = "<property>"` is labelled with that property: along its
+//! lines for a line layer (street names), beside its points, inside its areas.
+//!
+//! Labels sit above every shape, and MapLibre's collision detection keeps them apart
+//! (nothing sets `text-allow-overlap`): cluster counts are placed first, then point, area
+//! and line labels, in that order of priority. Their glyphs come from this server
+//! (`/fonts`, [`crate::glyphs`]); the style needs nothing from the internet (no sprites),
+//! though a raster base map can be added.
 //!
 //! The style's `metadata` lists the layers with their title, theme, colour and time extent,
 //! which the map page builds its toggles, legend and time slider from.
@@ -40,7 +48,12 @@ fn height_expression(def: &LayerDef) -> Option<Value> {
     }
 }
 
-/// The style layers drawing one urbantile layer, bottom to top.
+/// First zoom of name labels: below it, streets and places are too dense to name.
+const LABELS_FROM: u8 = 14;
+const LABEL_COLOR: &str = "#333333";
+const HALO_COLOR: &str = "#ffffff";
+
+/// The style layers drawing one urbantile layer's shapes, bottom to top.
 fn style_layers(def: &LayerDef) -> Vec<Value> {
     let id = def.id.as_str();
     let color = def.style.color.as_str();
@@ -106,8 +119,8 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
             });
             if let Some(c) = &def.cluster {
                 // Clusters (features with a point_count) as circles sized by their count,
-                // up to the zoom where the points take over; the points without. The
-                // count as a label needs glyphs, which this style does not load.
+                // up to the zoom where the points take over; the points without. Their
+                // counts are labels (`label_layers`).
                 circle["filter"] = json!(["!", ["has", "point_count"]]);
                 let mut clusters = base("clusters", "circle");
                 clusters["maxzoom"] = json!(c.maxzoom + 1);
@@ -124,6 +137,102 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
             out.push(circle);
         }
     }
+    out
+}
+
+/// True for a `#rrggbb` colour light enough that white text on it is hard to read
+/// (relative luminance over 0.5, sRGB weights without gamma: enough to tell yellow from red).
+fn is_light(color: &str) -> bool {
+    let channel = |i: usize| {
+        color
+            .get(i..i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .map_or(0.0, |v| f64::from(v) / 255.0)
+    };
+    0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5) > 0.5
+}
+
+/// The symbol layers labelling one urbantile layer: its cluster counts, and its features'
+/// names when `[style] label` names a property. Each comes with its placement priority
+/// (higher first: drawn above and placed before the others).
+fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
+    let id = def.id.as_str();
+    let symbol = |suffix: &str, minzoom: u8| {
+        json!({
+            "id": format!("{id}-{suffix}"),
+            "type": "symbol",
+            "source": "urbantile",
+            "source-layer": id,
+            "minzoom": minzoom,
+            "metadata": {"urbantile:layer": id},
+        })
+    };
+    let mut out = Vec::new();
+    if let (GeometryKind::Point, Some(c)) = (def.geometry, &def.cluster) {
+        let mut count = symbol("cluster-count", def.minzoom);
+        count["maxzoom"] = json!(c.maxzoom + 1);
+        count["filter"] = json!(["has", "point_count"]);
+        count["layout"] = json!({
+            "text-field": ["get", "point_count_abbreviated"],
+            "text-font": [crate::glyphs::BOLD],
+            "text-size": 12,
+        });
+        // Dark digits on a light circle (yellow), white ones on a dark circle.
+        count["paint"] = if is_light(&def.style.color) {
+            json!({"text-color": LABEL_COLOR, "text-halo-color": "rgba(255, 255, 255, 0.5)", "text-halo-width": 1})
+        } else {
+            json!({"text-color": "#ffffff", "text-halo-color": "rgba(0, 0, 0, 0.35)", "text-halo-width": 1})
+        };
+        out.push((3, count));
+    }
+    let Some(property) = &def.style.label else {
+        return out;
+    };
+    let mut label = symbol("label", LABELS_FROM.max(def.minzoom));
+    let text = json!(["get", property]);
+    let font = json!([crate::glyphs::REGULAR]);
+    let priority = match def.geometry {
+        GeometryKind::Line => {
+            label["layout"] = json!({
+                "text-field": text,
+                "text-font": font,
+                "symbol-placement": "line",
+                "text-size": ["interpolate", ["linear"], ["zoom"], 14, 11, 17, 14],
+                "text-max-angle": 30,
+                "symbol-spacing": 300,
+            });
+            0
+        }
+        GeometryKind::Polygon => {
+            label["layout"] = json!({
+                "text-field": text,
+                "text-font": font,
+                "text-size": 12,
+                "text-max-width": 8,
+            });
+            1
+        }
+        GeometryKind::Point => {
+            label["layout"] = json!({
+                "text-field": text,
+                "text-font": font,
+                "text-size": 12,
+                "text-max-width": 8,
+                "text-anchor": "top",
+                "text-offset": [0, 0.6],
+            });
+            if def.cluster.is_some() {
+                label["filter"] = json!(["!", ["has", "point_count"]]);
+            }
+            2
+        }
+    };
+    label["paint"] = json!({
+        "text-color": LABEL_COLOR,
+        "text-halo-color": HALO_COLOR,
+        "text-halo-width": 1.5,
+    });
+    out.push((priority, label));
     out
 }
 
@@ -168,8 +277,16 @@ pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Optio
         style_layers_json.push(json!({"id": "basemap", "type": "raster", "source": "basemap"}));
     }
     let mut meta_layers = Vec::new();
+    let mut labels = Vec::new();
     for (def, index) in ordered {
         let drawn = style_layers(def);
+        let labelled = label_layers(def);
+        let ids = drawn
+            .iter()
+            .chain(labelled.iter().map(|(_, l)| l))
+            .map(|l| l["id"].clone())
+            .collect::<Vec<_>>();
+        labels.extend(labelled);
         meta_layers.push(json!({
             "id": def.id,
             "title": def.title,
@@ -182,10 +299,14 @@ pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Optio
             "time_extent": index.time_extent().map(|t| {
                 [t.start, t.end].map(|v| v.map(format_rfc3339))
             }),
-            "style_layers": drawn.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(),
+            "style_layers": ids,
         }));
         style_layers_json.extend(drawn);
     }
+    // Above every shape; MapLibre places the topmost symbols first. The sort is stable:
+    // within one priority, the layers' drawing order.
+    labels.sort_by_key(|(priority, _)| *priority);
+    style_layers_json.extend(labels.into_iter().map(|(_, l)| l));
     json!({
         "version": 8,
         "name": "urbantile city map",
@@ -195,6 +316,7 @@ pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Optio
         },
         "center": center,
         "zoom": 14,
+        "glyphs": format!("{base_url}/fonts/{{fontstack}}/{{range}}.pbf"),
         "sources": sources,
         "layers": style_layers_json,
     })
@@ -256,7 +378,11 @@ mod tests {
         let index = LayerIndex::default();
         let s = style(&[(&p, &index)], "http://127.0.0.1:8080", None);
         assert_eq!(s["version"], 8);
-        assert!(s.get("glyphs").is_none() && s.get("sprite").is_none());
+        assert!(s.get("sprite").is_none());
+        assert_eq!(
+            s["glyphs"],
+            "http://127.0.0.1:8080/fonts/{fontstack}/{range}.pbf"
+        );
         assert_eq!(
             s["sources"]["urbantile"]["url"],
             "http://127.0.0.1:8080/tiles/schools.json"
@@ -268,5 +394,76 @@ mod tests {
             Some("https://tiles.example/{z}/{x}/{y}.png"),
         );
         assert_eq!(with["layers"][1]["id"], "basemap");
+    }
+
+    #[test]
+    fn cluster_counts_are_dark_on_light_circles_and_white_on_dark_ones() {
+        assert!(is_light("#ffff33") && is_light("#ffffff"));
+        assert!(!is_light("#e41a1c") && !is_light("#984ea3") && !is_light("#000000"));
+    }
+
+    #[test]
+    fn labels_follow_streets_name_places_and_count_clusters_above_every_shape() {
+        let roads = def(
+            "roads",
+            "title = \"R\"\ngeometry = \"line\"\nminzoom = 12\nproperties = [\"name\"]\n[style]\nlabel = \"name\"\n",
+        );
+        let events = def(
+            "public_events",
+            "title = \"E\"\ngeometry = \"point\"\nminzoom = 11\nproperties = [\"name\"]\ncluster = { radius_px = 40, maxzoom = 15 }\n[style]\nlabel = \"name\"\n",
+        );
+        let parks = def(
+            "parks",
+            "title = \"P\"\ngeometry = \"polygon\"\nproperties = [\"name\"]\n[style]\nlabel = \"name\"\n",
+        );
+        let index = LayerIndex::default();
+        let s = style(
+            &[(&roads, &index), (&events, &index), (&parks, &index)],
+            "http://x",
+            None,
+        );
+        let layers = s["layers"].as_array().unwrap();
+        let first_symbol = layers.iter().position(|l| l["type"] == "symbol").unwrap();
+        assert!(layers[first_symbol..].iter().all(|l| l["type"] == "symbol"));
+        let ids: Vec<&str> = layers[first_symbol..]
+            .iter()
+            .map(|l| l["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "roads-label",
+                "parks-label",
+                "public_events-label",
+                "public_events-cluster-count"
+            ]
+        );
+        let street = &layers[first_symbol];
+        assert_eq!(street["layout"]["symbol-placement"], "line");
+        assert_eq!(street["layout"]["text-field"], json!(["get", "name"]));
+        let count = layers.last().unwrap();
+        assert_eq!(
+            count["layout"]["text-field"],
+            json!(["get", "point_count_abbreviated"])
+        );
+        assert_eq!(count["filter"], json!(["has", "point_count"]));
+        for l in &layers[first_symbol..] {
+            let font = l["layout"]["text-font"][0].as_str().unwrap();
+            assert!([crate::glyphs::REGULAR, crate::glyphs::BOLD].contains(&font));
+            assert!(l["layout"].get("text-allow-overlap").is_none());
+        }
+        // The map page's toggles hide a layer's labels with its shapes.
+        let meta = &s["metadata"]["urbantile:layers"];
+        let events_meta = meta
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "public_events")
+            .unwrap();
+        let listed = events_meta["style_layers"].to_string();
+        assert!(
+            listed.contains("public_events-cluster-count")
+                && listed.contains("public_events-label")
+        );
     }
 }

@@ -369,6 +369,9 @@ const PATHS: &[&str] = &[
     "/tiles/{L}/{Z}/{X}/{Y}.mvt",
     "/tiles/{L}/{Z}/{X}/{Y}.pbf",
     "/tiles/{L}/{Z}/{X}/{Y}",
+    "/fonts/Noto%20Sans%20Regular/{N}.pbf",
+    "/fonts/Noto%20Sans%20Bold,{L}/{Z}-{Y}.pbf",
+    "/fonts/{N}/0-255.pbf",
 ];
 
 const PARAMS: &[&str] = &[

@@ -1,7 +1,8 @@
 //! The map page: the style and assets over HTTP, and the page itself in headless Chromium
 //! (Debian's `chromium`, driven by playwright-core from `web/node_modules`): it loads without
-//! errors, draws known features, toggles, popups, the time slider, a phone layout and the
-//! widget; and it writes the README's screenshot to `web/screenshot.png`.
+//! errors, draws known features, toggles, popups, the time slider, a phone layout, the
+//! widget, a street's name along it and a cluster's count (label pixels, found by comparing
+//! with the labels hidden); and it writes the README's screenshot to `web/screenshot.png`.
 
 mod common;
 
@@ -28,15 +29,54 @@ fn named(server: &TestServer, layer: &str) -> (String, [f64; 2]) {
         .unwrap_or_else(|| panic!("no named feature in {layer}"))
 }
 
+/// A named line: its name, its vertices and the middle of its longest stretch (lon/lat).
+type NamedLine = (String, Vec<[f64; 2]>, [f64; 2]);
+
+/// The named line with the longest stretch between two vertices (where a label along it
+/// has room): its name, its vertices and the middle of that stretch (lon/lat).
+fn longest_named_line(server: &TestServer, layer: &str) -> NamedLine {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = urbantile::model::LayerId::new(layer).unwrap();
+    let features = rt.block_on(server.data.store().load_layer(&id)).unwrap();
+    let mut best: Option<(f64, NamedLine)> = None;
+    for f in &features {
+        let Some(name) = f.feature.properties.get("name").and_then(|n| n.as_str()) else {
+            continue;
+        };
+        let lines: Vec<&geo::LineString> = match &f.feature.geometry {
+            geo::Geometry::LineString(l) => vec![l],
+            geo::Geometry::MultiLineString(m) => m.0.iter().collect(),
+            _ => continue,
+        };
+        for line in lines {
+            for seg in line.lines() {
+                let (dx, dy) = (seg.dx() * 60.17f64.to_radians().cos(), seg.dy());
+                let length = dx.hypot(dy);
+                if best.as_ref().is_none_or(|(longest, _)| length > *longest) {
+                    let vertices = line.coords().map(|c| [c.x, c.y]).collect();
+                    let mid = [
+                        (seg.start.x + seg.end.x) / 2.0,
+                        (seg.start.y + seg.end.y) / 2.0,
+                    ];
+                    best = Some((length, (name.to_owned(), vertices, mid)));
+                }
+            }
+        }
+    }
+    best.unwrap_or_else(|| panic!("no named line in {layer}")).1
+}
+
 #[test]
 fn the_map_page_works_in_a_real_browser() {
     let server = TestServer::start(&root().join("layers"));
     let (school, school_at) = named(&server, "schools");
     let (building, building_at) = named(&server, "buildings");
+    let (street, street_line, street_at) = longest_named_line(&server, "roads");
     let key = server.add_key("map-test", "-", "urban_problems");
     let known = serde_json::json!({
         "school": {"name": school, "lonlat": school_at},
         "building": {"name": building, "lonlat": building_at},
+        "street": {"name": street, "lonlat": street_at, "line": street_line},
         "centre": [24.9445, 60.1690],
         "key": key,
     });

@@ -31,7 +31,9 @@ fn every_documented_path_answers() {
         let mut url = path
             .replace("{layers}", "schools")
             .replace("{z}/{x}/{y}", "14/9327/4742")
-            .replace("{featureId}", &school.to_string());
+            .replace("{featureId}", &school.to_string())
+            .replace("{fontstack}", "Noto%20Sans%20Regular")
+            .replace("{range}", "0-255");
         if !path.contains("/schools/") && path.contains("{featureId}") {
             continue; // the id is a school's; other layers answer 404 for it by design
         }

@@ -92,18 +92,23 @@ fn props(i: u64) -> Properties {
     let mut p = Properties::new();
     p.insert("name".into(), format!("Spot {i}").into());
     p.insert("n".into(), i.into());
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         p.insert(
             "status".into(),
-            if i % 2 == 0 { "open" } else { "closed" }.into(),
+            if i.is_multiple_of(2) {
+                "open"
+            } else {
+                "closed"
+            }
+            .into(),
         );
     }
-    p.insert("open".into(), (i % 2 == 0).into());
+    p.insert("open".into(), i.is_multiple_of(2).into());
     p.insert(
         "from".into(),
         format!("2026-0{}-01T00:00:00Z", 1 + i % 9).into(),
     );
-    if i % 4 != 0 {
+    if !i.is_multiple_of(4) {
         p.insert(
             "to".into(),
             format!("2026-0{}-15T12:30:00+02:00", 1 + i % 9).into(),

@@ -3,7 +3,7 @@
 //!
 //! Handlers stay cheap on the async runtime: CPU-heavy work (uncached tiles, item queries,
 //! the planners' questions) goes to the [`crate::compute`] pool through
-//! [`AppState::on_pool`]. Every request passes [`trace::layer`] first (its span, its id,
+//! [`AppState::on_pool`] (new glyph ranges too, in `fonts`). Every request passes [`trace::layer`] first (its span, its id,
 //! the URI's bounds).
 
 pub mod catalog;
@@ -12,6 +12,7 @@ pub mod clusters;
 pub mod edit;
 pub mod error;
 pub mod features;
+pub mod fonts;
 pub mod map;
 pub mod openapi;
 pub mod planner;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub closing: tokio::sync::watch::Receiver<bool>,
     /// Open `/changes` streams and their bound.
     pub subscribers: changes::Subscribers,
+    /// The fonts label glyphs are rendered from, and the ranges rendered so far.
+    pub fonts: Arc<crate::glyphs::Fonts>,
 }
 
 /// Default for [`AppState::max_body`]: 32 MiB.
@@ -55,6 +58,7 @@ impl AppState {
             max_body: DEFAULT_MAX_BODY,
             closing: tokio::sync::watch::channel(false).1,
             subscribers: changes::Subscribers::new(changes::DEFAULT_MAX_SUBSCRIBERS),
+            fonts: Arc::new(crate::glyphs::Fonts::bundled()),
         }
     }
 
@@ -104,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tiles::routes())
         .merge(catalog::routes())
         .merge(map::routes())
+        .merge(fonts::routes())
         .merge(features::routes())
         .merge(clusters::routes())
         .merge(edit::routes())

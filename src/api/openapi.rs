@@ -616,6 +616,38 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
             &[],
         ),
     );
+    paths.insert(
+        "/fonts/{fontstack}/{range}.pbf".into(),
+        operation(
+            "Label glyphs (MapLibre glyph protocol): signed distance fields of 256 code points",
+            vec![
+                param(
+                    "fontstack",
+                    "path",
+                    "Font names, comma-separated (at most 4), such as `Noto Sans Regular`; \
+                     a code point takes the first listed font's glyph",
+                    json!({"type": "string"}),
+                    true,
+                ),
+                param(
+                    "range",
+                    "path",
+                    "N-M with N a multiple of 256 and M = N + 255, at most 65535, such as 0-255",
+                    json!({"type": "string", "pattern": "^[0-9]{1,5}-[0-9]{1,5}$"}),
+                    true,
+                ),
+            ],
+            (
+                "200",
+                ok(
+                    "The glyphs (glyphs.proto)",
+                    &["application/x-protobuf"],
+                    json!({"type": "string", "format": "binary"}),
+                ),
+            ),
+            &[400, 404],
+        ),
+    );
     let layers_param = param(
         "layers",
         "path",

@@ -1,8 +1,9 @@
 // Browser test of the map page: headless Chromium (Debian's) driven by playwright-core
 // against a running urbantile. Run by tests/map_page.rs, which starts the server and passes
 //   node web/test/map.mjs BASE_URL KNOWN_JSON SCREENSHOT_PNG
-// KNOWN_JSON names a school and a building with their lon/lat (from the store), and holds
-// a key that may write urban_problems.
+// KNOWN_JSON names a school and a building with their lon/lat (from the store), a street
+// with its vertices and the middle of its longest stretch, and holds a key that may write
+// urban_problems.
 // Prints one line per check; exits non-zero on the first failure.
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
@@ -205,7 +206,80 @@ for (const [kind, f, layer] of [['school', known.school, 'schools'], ['building'
   await context.close();
 }
 
-// 8. A screenshot for the README: the centre in 3D.
+// Label pixels: what a screenshot shows with the labels that hides with every symbol layer
+// hidden (map.setLayoutProperty), as [x, y] of the changed pixels.
+async function labelPixels(page) {
+  const shot = async () => PNG.sync.read(await page.screenshot());
+  const setSymbols = (visibility) => page.evaluate((v) => {
+    const map = window.urbantile.map;
+    for (const l of map.getStyle().layers) if (l.type === 'symbol') map.setLayoutProperty(l.id, 'visibility', v);
+  }, visibility);
+  await idle(page);
+  const shown = await shot();
+  await setSymbols('none');
+  await idle(page);
+  const hidden = await shot();
+  await setSymbols('visible');
+  await idle(page);
+  const changed = [];
+  for (let y = 0; y < shown.height; y++) {
+    for (let x = 0; x < shown.width; x++) {
+      const i = (y * shown.width + x) * 4;
+      const d = Math.abs(shown.data[i] - hidden.data[i]) + Math.abs(shown.data[i + 1] - hidden.data[i + 1])
+        + Math.abs(shown.data[i + 2] - hidden.data[i + 2]);
+      if (d > 60) changed.push([x, y]);
+    }
+  }
+  return changed;
+}
+
+// Distance in px from a point to a segment.
+function toSegment([px, py], [ax, ay], [bx, by]) {
+  const dx = bx - ax, dy = by - ay;
+  const t = Math.max(0, Math.min(1, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy || 1)));
+  return Math.hypot(px - (ax + t * dx), py - (ay + t * dy));
+}
+
+// 8. Labels: a known street's name is written along it, and a cluster's count on it; both
+//    are pixels that go when the symbol layers are hidden.
+{
+  const s = known.street;
+  const { page, context } = await open(`/map?show=roads${view(s.lonlat, 17)}`);
+  await idle(page);
+  const placed = await page.evaluate(() => window.urbantile.map.queryRenderedFeatures({ layers: ['roads-label'] })
+    .map((f) => f.properties.name));
+  assert.ok(placed.includes(s.name), `the street "${s.name}" is not labelled; labels placed: ${JSON.stringify([...new Set(placed)])}`);
+  const changed = await labelPixels(page);
+  const line = await page.evaluate((ll) => ll.map((p) => {
+    const q = window.urbantile.map.project(p);
+    return [q.x, q.y];
+  }), s.line);
+  const along = changed.filter((p) => line.slice(1).some((b, i) => toSegment(p, line[i], b) <= 12));
+  assert.ok(along.length >= 40, `only ${along.length} label pixels along "${s.name}" (${changed.length} in all)`);
+  console.log(`ok - street label: "${s.name}" placed, ${along.length} label pixels along it (${changed.length} label pixels on screen)`);
+  await context.close();
+}
+{
+  const c = known.centre;
+  const { page, context } = await open(`/map?show=accidents${view(c, 13)}`);
+  await idle(page);
+  const counts = await page.evaluate(() => window.urbantile.map.queryRenderedFeatures({ layers: ['accidents-cluster-count'] })
+    .map((f) => ({ text: String(f.properties.point_count_abbreviated), lonlat: f.geometry.coordinates })));
+  assert.ok(counts.length > 0, 'no cluster count is placed');
+  const changed = await labelPixels(page);
+  const centres = await page.evaluate((cs) => cs.map((k) => {
+    const q = window.urbantile.map.project(k.lonlat);
+    return [q.x, q.y];
+  }), counts);
+  // The count's pixels sit on its cluster: within a few px of its centre.
+  const near = centres.map((p) => changed.filter(([x, y]) => Math.abs(x - p[0]) <= 14 && Math.abs(y - p[1]) <= 9).length);
+  const best = near.indexOf(Math.max(...near));
+  assert.ok(near[best] >= 10, `only ${near[best]} label pixels on the cluster counting ${counts[best].text}`);
+  console.log(`ok - cluster counts: ${counts.length} placed; the one reading "${counts[best].text}" has ${near[best]} label pixels on its circle`);
+  await context.close();
+}
+
+// 9. A screenshot for the README: the centre in 3D.
 {
   const c = known.centre;
   const { page, context } = await open(`/map#15.6/${c[1]}/${c[0]}/-20/55`, { width: 1200, height: 750 });
