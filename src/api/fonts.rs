@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::tiles::accepts_gzip;
-use crate::api::{ApiError, AppState};
+use crate::api::{ApiError, AppState, Auth};
 use crate::glyphs::{GlyphError, GlyphRange};
 
 pub fn routes() -> Router<AppState> {
@@ -33,6 +33,9 @@ impl From<GlyphError> for ApiError {
 
 async fn glyphs(
     State(state): State<AppState>,
+    // Glyphs are public, but a request with a key is checked like any other: a wrong key
+    // gets 401 everywhere, so that a client learns of it on its first request.
+    Auth(_reader): Auth,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
 ) -> Result<Response, ApiError> {
