@@ -134,7 +134,7 @@ stop_server
 python3 -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)')" "$DB"
 if [ -z "$TILES_ONLY" ]; then
   cp "$DB" "$COPY/store.db"
-  KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems | tail -1)
+  KEY=$("$BIN/urbantile" --database "sqlite://$COPY/store.db" keys add bench --write urban_problems,schools | tail -1)
   start_server "$COPY/store.db"
 else
   # Only reads: the store itself.
@@ -166,7 +166,8 @@ ratio=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping_sized")))"
 ratio_tiny=$(python3 -c "print(round(100 * $(rps "$cached") / $(rps "$ping")))")
 cache_rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
 if [ -z "$TILES_ONLY" ]; then
-posts=$(KEY=$KEY wrk -t1 -c4 -d"$QUERY_DURATION" --latency -s benches/post.lua "http://127.0.0.1:$PORT")
+posts=$(LAYER=schools KEY=$KEY wrk -t1 -c4 -d"$QUERY_DURATION" --latency -s benches/post.lua "http://127.0.0.1:$PORT")
+posts_clustered=$(KEY=$KEY wrk -t1 -c4 -d"$QUERY_DURATION" --latency -s benches/post.lua "http://127.0.0.1:$PORT")
 post_errors=$( (grep -o 'Non-2xx or 3xx responses: [0-9]*' <<<"$posts" || true) | awk '{print $NF}')
 latency_idle=$(python3 benches/live_latency.py "127.0.0.1:$PORT" "$KEY" 200)
 URLS_FILE="$URLS" GZIP=1 wrk -t2 -c"$CONNECTIONS" -d"$DURATION" -s benches/cycle.lua "http://127.0.0.1:$PORT" > /dev/null &
@@ -211,7 +212,8 @@ report=${REPORT:-$OUT/load-$(date -u +%Y%m%d-%H%M).md}
   summarise "$cached" "composite tiles, gzip, all cached (mean body $mean_gz bytes)"
   summarise "$ping_sized" "/ping?bytes=$mean_gz: a fixed answer of the same size"
   summarise "$ping" "/ping: a fixed 2-byte answer"
-  [ -n "$TILES_ONLY" ] || summarise "$posts" "single-feature POST, 4 connections (non-2xx: ${post_errors:-0})"
+  [ -n "$TILES_ONLY" ] || summarise "$posts" "single-feature POST to schools, 4 connections (non-2xx: ${post_errors:-0})"
+  [ -n "$TILES_ONLY" ] || summarise "$posts_clustered" "the same to urban_problems, clustered (each run of writes rebuilds its clusters)"
   echo
   echo "Cached gzip tiles run at **${ratio}%** of the requests/s of a fixed answer of their mean size, and at ${ratio_tiny}% of a 2-byte one (the difference is the kernel moving the bytes over loopback, for the server and for wrk on the same 2 cores)."
   echo
