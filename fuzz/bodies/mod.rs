@@ -651,19 +651,18 @@ pub fn request(data: &[u8]) {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes() == b"application/vnd.mapbox-vector-tile");
     if status.as_u16() == 200 && is_tile && !body.is_empty() {
-        let gzipped = headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes() == b"gzip");
-        let bytes = if gzipped {
-            use std::io::Read;
-            let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&body[..])
-                .read_to_end(&mut out)
-                .expect("a gzip tile decompresses");
-            out
-        } else {
-            body.to_vec()
+        use urbantile::tiles::compress::{Encoding, decode};
+        let encoding = match headers.get(header::CONTENT_ENCODING).map(|v| v.as_bytes()) {
+            None => Encoding::Identity,
+            Some(b"gzip") => Encoding::Gzip,
+            Some(b"zstd") => Encoding::Zstd,
+            Some(other) => panic!(
+                "{uri}: a tile in an unknown encoding {:?}",
+                String::from_utf8_lossy(other)
+            ),
         };
+        let bytes = decode(&body, encoding)
+            .unwrap_or_else(|e| panic!("{uri}: a {encoding:?} tile does not decode: {e}"));
         check_tile(&bytes, &uri.to_string());
     }
 }
