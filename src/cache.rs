@@ -251,14 +251,7 @@ impl TileCache {
                 }
             }
         }
-        let mut gone = 0;
-        for k in doomed {
-            if inner.slots.contains_key(&k) {
-                inner.remove(&k);
-                gone += 1;
-            }
-        }
-        gone
+        inner.remove_all(doomed)
     }
 
     /// After a write to a clustered layer: drops the layer's tiles at `zooms` for which
@@ -282,10 +275,7 @@ impl TileCache {
                     .cloned(),
             );
         }
-        for k in &doomed {
-            inner.remove(k);
-        }
-        doomed.len()
+        inner.remove_all(doomed)
     }
 
     /// After a write to a clustered layer: drops the layer's tiles without a query whose
@@ -331,14 +321,7 @@ impl TileCache {
                 }
             }
         }
-        let mut gone = 0;
-        for k in doomed {
-            if inner.slots.contains_key(&k) {
-                inner.remove(&k);
-                gone += 1;
-            }
-        }
-        gone
+        inner.remove_all(doomed)
     }
 
     /// After a whole-layer reload: drops every cached tile of the layer.
@@ -351,14 +334,24 @@ impl TileCache {
             .filter(|(_, s)| s.layers.contains(layer))
             .map(|(k, _)| k.clone())
             .collect();
-        for k in &doomed {
-            inner.remove(k);
-        }
-        doomed.len()
+        inner.remove_all(doomed)
     }
 }
 
 impl Inner {
+    /// Removes every key of `doomed` still cached (a key may be listed twice); returns how
+    /// many went.
+    fn remove_all(&mut self, doomed: Vec<TileKey>) -> usize {
+        let mut gone = 0;
+        for k in doomed {
+            if self.slots.contains_key(&k) {
+                self.remove(&k);
+                gone += 1;
+            }
+        }
+        gone
+    }
+
     fn remove(&mut self, key: &TileKey) {
         let Some(slot) = self.slots.remove(key) else {
             return;

@@ -48,7 +48,14 @@ async fn glyphs(
     let fonts = state.fonts.clone();
     let stack = fonts.stack(&fontstack)?;
     let gzip_ok = accepts_gzip(&headers);
-    let answer = match fonts.cached(&stack, range, gzip_ok) {
+    // One font's kept range is answered as it is; a stack of several is merged and
+    // encoded anew, CPU work for the pool like a new range.
+    let kept = if stack.len() == 1 {
+        fonts.cached(&stack, range, gzip_ok)
+    } else {
+        None
+    };
+    let answer = match kept {
         Some(answer) => answer,
         None => {
             let fonts = fonts.clone();

@@ -140,12 +140,15 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery, ApiError> {
 
 /// The encoding a tile is sent in, by the client's Accept-Encoding headers.
 fn accepted_encoding(headers: &HeaderMap) -> Encoding {
-    let all: Vec<&str> = headers
+    Encoding::preferred_of(accept_encoding(headers))
+}
+
+/// The values of the Accept-Encoding headers (read on every tile: no allocation).
+fn accept_encoding(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect();
-    Encoding::preferred(&all.join(","))
 }
 
 /// The encoding a tile is cached in for a client that wants `wanted`: identity clients are
@@ -159,12 +162,7 @@ fn stored_encoding(wanted: Encoding) -> Encoding {
 
 /// True when the client's Accept-Encoding allows gzip (and does not set q=0 for it).
 pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
-    let all: Vec<&str> = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    Encoding::allows_gzip(&all.join(","))
+    Encoding::allows_gzip(accept_encoding(headers))
 }
 
 /// The ETag of some bytes: a stable hash, so it changes exactly when they do.

@@ -46,6 +46,12 @@ impl Encoding {
     /// refused if either says so); `*` stands for any coding not named. Other weights are
     /// not compared: both codings are smaller than identity, and zstd is cheaper to make.
     pub fn preferred(accept_encoding: &str) -> Encoding {
+        Encoding::preferred_of([accept_encoding])
+    }
+
+    /// [`Encoding::preferred`] over the values of several `Accept-Encoding` headers, read
+    /// as one list (RFC 9110 5.3), without joining them.
+    pub fn preferred_of<'a>(accept_encoding: impl IntoIterator<Item = &'a str>) -> Encoding {
         let allowed = Allowed::of(accept_encoding);
         if allowed.zstd {
             Encoding::Zstd
@@ -57,7 +63,7 @@ impl Encoding {
     }
 
     /// True when an `Accept-Encoding` value allows gzip (by name or by `*`).
-    pub fn allows_gzip(accept_encoding: &str) -> bool {
+    pub fn allows_gzip<'a>(accept_encoding: impl IntoIterator<Item = &'a str>) -> bool {
         Allowed::of(accept_encoding).gzip
     }
 }
@@ -69,10 +75,10 @@ struct Allowed {
 }
 
 impl Allowed {
-    fn of(accept_encoding: &str) -> Allowed {
+    fn of<'a>(accept_encoding: impl IntoIterator<Item = &'a str>) -> Allowed {
         // Per coding: Some(allowed) once named.
         let (mut zstd, mut gzip, mut star) = (None, None, None);
-        for item in accept_encoding.split(',') {
+        for item in accept_encoding.into_iter().flat_map(|v| v.split(',')) {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or_default().trim();
             // Parameter names are case-insensitive (RFC 9110 5.6.6).
@@ -214,9 +220,12 @@ mod tests {
         ] {
             assert_eq!(Encoding::preferred(header), want, "{header:?}");
         }
-        assert!(!Encoding::allows_gzip("gzip;q=0, *"));
-        assert!(Encoding::allows_gzip("br, *"));
-        assert!(!Encoding::allows_gzip("zstd"));
+        assert!(!Encoding::allows_gzip(["gzip;q=0, *"]));
+        assert!(Encoding::allows_gzip(["br, *"]));
+        assert!(!Encoding::allows_gzip(["zstd"]));
+        // Two headers are one list.
+        assert_eq!(Encoding::preferred_of(["gzip", "zstd"]), Zstd);
+        assert_eq!(Encoding::preferred_of(["zstd", "zstd;q=0"]), Identity);
     }
 
     #[test]

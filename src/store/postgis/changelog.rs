@@ -85,18 +85,31 @@ pub(super) async fn listen(pool: PgPool, wakeup: Arc<Wakeup>) {
 /// yet, in one call of the database function `urbantile_sequence` (see the module docs and
 /// migrations/postgres/0001_store.sql); a no-op, without a lock, when there are none.
 pub(super) async fn sequence(pool: &PgPool) -> Result<(), StoreError> {
-    let mut attempt = 1;
-    loop {
-        let run = sqlx::query("SELECT urbantile_sequence()")
+    on_conflict_again(|| async {
+        sqlx::query("SELECT urbantile_sequence()")
             .execute(pool)
             .await
-            .map_err(StoreError::from);
-        match run {
+            .map(|_| ())
+            .map_err(StoreError::from)
+    })
+    .await
+}
+
+/// Runs a sequencer call again when it loses a race (a deadlock with a pruner, say), a
+/// few times, waiting a little longer each time.
+async fn on_conflict_again<T, F, Fut>(mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 1;
+    loop {
+        match call().await {
             Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
             }
-            done => return done.map(|_| ()),
+            done => return done,
         }
     }
 }
@@ -170,31 +183,22 @@ async fn number_in_batches(pool: PgPool, mut received: tokio::sync::mpsc::Unboun
 /// Runs the sequencer, then returns the rows `wanted` with their positions (id, change), in
 /// position order; one round trip (`urbantile_sequence_then`).
 async fn sequence_then(pool: &PgPool, wanted: &[i64]) -> Result<Vec<(i64, Change)>, StoreError> {
-    let mut attempt = 1;
-    loop {
-        let rows = sqlx::query(&format!(
+    let rows = on_conflict_again(|| async {
+        sqlx::query(&format!(
             "SELECT {CHANGE_COLUMNS} FROM urbantile_sequence_then($1) ORDER BY pos"
         ))
         .bind(wanted)
         .fetch_all(pool)
         .await
-        .map_err(StoreError::from);
-        match rows {
-            Err(e) if e.kind() == ErrorKind::Conflict && attempt < SEQUENCER_ATTEMPTS => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(5 * attempt as u64)).await;
-            }
-            rows => {
-                let rows = rows?;
-                let changes = change_rows(&rows)?;
-                let ids = rows
-                    .iter()
-                    .map(|r| r.try_get::<i64, _>(10))
-                    .collect::<Result<Vec<_>, _>>()?;
-                return Ok(ids.into_iter().zip(changes).collect());
-            }
-        }
-    }
+        .map_err(StoreError::from)
+    })
+    .await?;
+    let changes = change_rows(&rows)?;
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get::<i64, _>(10))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ids.into_iter().zip(changes).collect())
 }
 
 pub(super) const CHANGE_COLUMNS: &str =
