@@ -285,9 +285,19 @@ fn stored_points(s: &TestServer) -> Vec<(u64, f64, f64, i64)> {
 
 /// supercluster's answer for the points, in id order, with the layer's settings.
 fn supercluster(points: &[(u64, f64, f64, i64)]) -> Value {
+    supercluster_with(points, 40, MINZOOM, MAXZOOM)
+}
+
+/// supercluster's answer for the points with this radius and these zooms (run in node).
+fn supercluster_with(
+    points: &[(u64, f64, f64, i64)],
+    radius: u32,
+    minzoom: u8,
+    maxzoom: u8,
+) -> Value {
     let input = json!({
         "points": points.iter().map(|p| json!([p.0, p.1, p.2, p.3])).collect::<Vec<_>>(),
-        "radius": 40, "extent": 512, "minZoom": MINZOOM, "maxZoom": MAXZOOM,
+        "radius": radius, "extent": 512, "minZoom": minzoom, "maxZoom": maxzoom,
     });
     let mut child = Command::new("node")
         .arg(root().join("tests/supercluster_oracle.mjs"))
@@ -414,23 +424,7 @@ type Levels = BTreeMap<u8, (Vec<u64>, usize)>;
 
 /// supercluster's levels for points (id, lon, lat) with this radius and zooms.
 fn supercluster_levels(points: &[(u64, f64, f64, i64)], radius: u32, maxzoom: u8) -> Levels {
-    let input = json!({
-        "points": points.iter().map(|p| json!([p.0, p.1, p.2, p.3])).collect::<Vec<_>>(),
-        "radius": radius, "extent": 512, "minZoom": 0, "maxZoom": maxzoom,
-    });
-    let mut child = Command::new("node")
-        .arg(root().join("tests/supercluster_oracle.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out: Value = serde_json::from_slice(&child.wait_with_output().unwrap().stdout).unwrap();
+    let out = supercluster_with(points, radius, 0, maxzoom);
     (0..=maxzoom)
         .map(|z| {
             let r = &out[z.to_string()];
