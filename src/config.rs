@@ -13,6 +13,9 @@ use crate::model::tag_filter::TagFilter;
 use crate::model::{GeometryKind, LayerId};
 use crate::tiles::MAX_ZOOM;
 
+mod thinning;
+pub use thinning::{DEFAULT_BUDGET_KB, MAX_BUDGET_KB, RankBy};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read layer folder {path}")]
@@ -58,6 +61,10 @@ struct RawLayer {
     private: bool,
     #[serde(default)]
     cluster: Option<RawCluster>,
+    #[serde(default)]
+    budget_kb: Option<u32>,
+    #[serde(default)]
+    rank_by: Option<thinning::RawRankBy>,
     #[serde(default)]
     source: Option<RawSource>,
     #[serde(default)]
@@ -247,11 +254,26 @@ pub struct LayerDef {
     pub feature_minzoom: Option<FeatureMinzoom>,
     pub private: bool,
     pub cluster: Option<ClusterDef>,
+    /// This layer's part of any tile, in KiB before compression, as the file declares it
+    /// (0: no budget); `None` takes the server's (see [`LayerDef::budget_bytes`]).
+    pub budget_kb: Option<u32>,
+    /// What decides which features give way first when a tile is over the budget; `None`
+    /// for the geometry's own order (see [`crate::index::thinning`]).
+    pub rank_by: Option<RankBy>,
     pub source: Option<SourceDef>,
     pub style: StyleDef,
 }
 
 impl LayerDef {
+    /// The tile size budget of this layer's part of a tile, in bytes before compression;
+    /// `None` when it has none.
+    pub fn budget_bytes(&self) -> Option<usize> {
+        match self.budget_kb.unwrap_or(DEFAULT_BUDGET_KB) {
+            0 => None,
+            kb => Some(kb as usize * 1024),
+        }
+    }
+
     /// The declared type of the property at `index` of [`LayerDef::properties`]; `None`
     /// when the layer file lists names only.
     pub fn declared_type(&self, index: usize) -> Option<PropertyType> {
@@ -395,6 +417,16 @@ impl LayerDef {
                 .map_err(|(key, m)| bad(key, m))?,
             ),
         };
+        let budget_kb = match raw.budget_kb {
+            None => None,
+            Some(kb) => Some(thinning::budget_kb(kb).map_err(|m| bad("budget_kb", m))?),
+        };
+        let rank_by = match raw.rank_by {
+            None => None,
+            Some(r) => {
+                Some(thinning::rank_by(r, &properties, &types).map_err(|m| bad("rank_by", m))?)
+            }
+        };
         let source = match raw.source {
             None => None,
             Some(s) => {
@@ -457,6 +489,8 @@ impl LayerDef {
             feature_minzoom,
             private: raw.private,
             cluster,
+            budget_kb,
+            rank_by,
             source,
             style: StyleDef {
                 color,

@@ -12,16 +12,16 @@
 //! | [`limits`] | the size and depth bounds of every parser of client input, and the JSON depth scan |
 //! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
-//! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types (errors name file and key) |
+//! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types, clusters and tile size budgets (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |
-//! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes |
+//! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; `index::thinning`: the tile size budget's plan, which features each zoom keeps |
 //! | [`cluster`] | point clusters over a whole layer, one level per zoom (greedy, as supercluster does): build, tile queries, a cluster's points, what changed between two trees (pure, sync) |
 //! | [`composite`] | a composite tile: one MVT layer per requested layer, cut from the layers' indexes through their filters, on the compute pool's deadline |
 //! | [`cache`] | encoded tiles kept compressed (zstd or gzip, as asked), bounded in bytes, invalidated exactly by writes |
 //! | [`store`] | the store contract (`Features`, `Keys`, `ChangeLog`, bundled by `FeatureStore`; error kinds), the SQLite backend (sqlx, WAL) and the PostGIS one shared by replicas (row versions, a logging trigger, a change-log sequencer, LISTEN/NOTIFY), with their migrations |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
-//! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation |
+//! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation; `dataset::thinning`: tile size budgets planned anew after writes |
 //! | [`style`] | the MapLibre style generated from the layer files: fills, lines, circles, clusters with their counts, labels (`[style] label`) |
 //! | [`glyphs`] | label glyphs: the fonts shipped in `fonts/`, rendered as SDF glyph ranges (pbf_font_tools, FreeType) on first use and kept |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |

@@ -92,6 +92,12 @@ enum Command {
         /// Memory for cached tiles (compressed), in MiB; 0 turns the cache off.
         #[arg(long, env = "URBANTILE_CACHE_MB", default_value_t = 256)]
         cache_mb: usize,
+        /// Tile size budget, in KiB before compression, of each layer's part of a tile, for
+        /// the layers whose files declare no `budget_kb`; a tile over it leaves out whole
+        /// features (smallest, or densest, first); 0 turns budgets off.
+        #[arg(long, env = "URBANTILE_TILE_BUDGET_KB", default_value_t = urbantile::config::DEFAULT_BUDGET_KB,
+              value_parser = clap::value_parser!(u32).range(0..=urbantile::config::MAX_BUDGET_KB as i64))]
+        tile_budget_kb: u32,
         /// Largest request body accepted (feature writes), in MiB; larger ones get 413.
         #[arg(long, env = "URBANTILE_MAX_BODY_MB", default_value_t = 32)]
         max_body_mb: usize,
@@ -175,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
             bind,
             basemap,
             cache_mb,
+            tile_budget_kb,
             max_body_mb,
             workers,
             queue,
@@ -196,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
                 bind,
                 basemap,
                 cache_bytes: cache_mb << 20,
+                tile_budget_kb,
                 max_body: max_body_mb << 20,
                 compute: urbantile::compute::Limits {
                     threads: workers.unwrap_or(defaults.threads).max(1),
@@ -358,6 +366,7 @@ struct ServeOptions {
     bind: SocketAddr,
     basemap: Option<String>,
     cache_bytes: usize,
+    tile_budget_kb: u32,
     max_body: usize,
     compute: urbantile::compute::Limits,
     drain: std::time::Duration,
@@ -373,6 +382,7 @@ async fn serve(
         .await
         .with_context(|| format!("starting with layers from {}", layers.display()))?
         .with_cache(urbantile::cache::TileCache::new(options.cache_bytes))
+        .with_tile_budget(options.tile_budget_kb)
         .with_compute(urbantile::compute::Compute::new(options.compute));
     data.ingest_sources_if_empty().await?;
     let data = data.go_live().await?;

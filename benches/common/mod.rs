@@ -20,7 +20,16 @@ pub fn layers() -> Vec<LayerDef> {
 
 /// Every layer indexed, with its features repeated n x n times; also the data's bounds.
 pub fn city(n: u32) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
-    let defs = layers();
+    city_of(n, |_| true)
+}
+
+/// Like [`city`], for the layers `choose` keeps, as it changes them.
+pub fn city_of(
+    n: u32,
+    mut choose: impl FnMut(&mut LayerDef) -> bool,
+) -> (Vec<(LayerDef, LayerIndex)>, Bbox) {
+    let mut defs = layers();
+    defs.retain_mut(|d| choose(d));
     let sources = read_sources(&defs).unwrap();
     let bounds = sources
         .iter()

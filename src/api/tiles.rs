@@ -441,6 +441,18 @@ async fn tilejson(
                 "sum": c.sum.iter().map(|&i| &def.properties[i]).collect::<Vec<_>>(),
             });
         }
+        // Layers with a tile size budget: the budget, and the zooms whose tiles leave
+        // features out to keep within it, with how many they keep.
+        if let Some(budget) = def.budget_bytes() {
+            let thinned = index.thinning().map_or(&[][..], |t| &t.thinned[..]);
+            layer["budget"] = json!({
+                "bytes": budget,
+                "thinned": thinned
+                    .iter()
+                    .map(|t| json!({"zoom": t.z, "kept": t.kept, "of": t.of}))
+                    .collect::<Vec<_>>(),
+            });
+        }
         // Layers with a validity interval: the fields that hold it and the span of the data,
         // for a client building a time control for `?datetime=`.
         if let Some(t) = &def.time {

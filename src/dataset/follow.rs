@@ -166,6 +166,7 @@ impl Dataset {
             let mut now: HashMap<FeatureId, _> = found.into_iter().map(|f| (f.id, f)).collect();
             self.apply_to_index(def, ids.into_iter().map(|id| (id, now.remove(&id))));
             self.recluster(def).await;
+            self.replan_later(def);
         }
         Ok(())
     }

@@ -7,12 +7,14 @@
 //! - [`live`]: edits of single features and the change feed;
 //! - `follow.rs`: following the store's change log (every change reaches the index there);
 //! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
-//! - [`recall`]: features answered from memory while the store is unreachable.
+//! - [`recall`]: features answered from memory while the store is unreachable;
+//! - `thinning.rs`: tile size budgets planned anew after writes.
 
 pub mod clusters;
 mod follow;
 pub mod live;
 mod recall;
+mod thinning;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -69,6 +71,8 @@ pub struct Dataset {
         parking_lot::Mutex<std::collections::HashMap<String, (crate::auth::KeyInfo, Instant)>>,
     /// Clustered layers' clusters.
     clusters: clusters::ClusterTrees,
+    /// Layers whose tile budget's thinning awaits a new plan after writes.
+    replans: thinning::Replans,
 }
 
 impl Dataset {
@@ -87,6 +91,7 @@ impl Dataset {
             feed: Feed::default(),
             compute: Compute::new(crate::compute::Limits::default()),
             confirmed_keys: Default::default(),
+            replans: Default::default(),
         })
     }
 
@@ -99,6 +104,15 @@ impl Dataset {
     /// The same dataset with this compute pool (before it goes live).
     pub fn with_compute(mut self, compute: Compute) -> Dataset {
         self.compute = compute;
+        self
+    }
+
+    /// The same dataset with this tile size budget, in KiB, for the layers whose files
+    /// declare none (0: no budget); before the index is loaded.
+    pub fn with_tile_budget(mut self, kb: u32) -> Dataset {
+        for def in &mut self.layers {
+            def.budget_kb.get_or_insert(kb);
+        }
         self
     }
 
@@ -276,6 +290,7 @@ impl Dataset {
             data.clone()
                 .follow_changes(from, std::time::Duration::from_millis(200)),
         );
+        tokio::spawn(data.clone().replan_written());
         Ok(data)
     }
 

@@ -14,6 +14,7 @@
 pub mod levels;
 pub mod packed;
 mod repack;
+pub mod thinning;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -175,6 +176,9 @@ pub struct LayerIndex {
     /// Counts the changes made to this layer since the server started; tile caching uses it
     /// to tell a tile rendered before a write from one rendered after.
     version: u64,
+    /// The tile size budget's last plan (see [`thinning`]); each feature's outcome is its
+    /// box's `minzoom`.
+    thinning: Option<thinning::Thinning>,
 }
 
 /// A feature's geometry before a write changed or removed it.
@@ -253,6 +257,9 @@ impl LayerIndex {
         index.sorted = index.features.len();
         index.packed = PackedTree::build(&index.boxes);
         index.grid = GridLevels::build(def, &index.features);
+        if let Some(plan) = thinning::plan(def, &index) {
+            index.set_thinning(plan);
+        }
         repack::repack(&mut index.features, |f| &mut f.geometry);
         index
     }
@@ -337,6 +344,8 @@ impl LayerIndex {
             }
             self.bands[at].1.insert(entry);
             self.grid.push(self.features.last().expect("just pushed"));
+            // Where the tile size budget lets it be drawn until the next plan ranks it.
+            self.admit(self.features.len() as u32 - 1);
             self.recent.insert(entry);
             // Once as many features have come since the packed tree was built as it holds,
             // sort them in (amortised, a constant cost per write).
