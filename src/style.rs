@@ -6,8 +6,10 @@
 //! lines for a line layer (street names), beside its points, inside its areas.
 //!
 //! Labels sit above every shape, and MapLibre's collision detection keeps them apart
-//! (nothing sets `text-allow-overlap`): cluster counts are placed first, then point, area
-//! and line labels, in that order of priority. Their glyphs come from this server
+//! (nothing sets `text-allow-overlap`): street names are placed first, then the names of
+//! points, cluster counts and area names, in that order of priority, so that where
+//! clusters crowd (a phone at the cluster maxzoom) the streets keep their names and a
+//! count gives way. Their glyphs come from this server
 //! (`/fonts`, [`crate::glyphs`]); the style needs nothing from the internet (no sprites),
 //! though a raster base map can be added.
 //!
@@ -113,7 +115,7 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
             let mut circle = base("circle", "circle");
             circle["paint"] = json!({
                 "circle-color": color,
-                "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2.5, 16, 6],
+                "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2.5, 16, 5],
                 "circle-stroke-color": "#ffffff",
                 "circle-stroke-width": 1,
             });
@@ -125,10 +127,16 @@ fn style_layers(def: &LayerDef) -> Vec<Value> {
                 let mut clusters = base("clusters", "circle");
                 clusters["maxzoom"] = json!(c.maxzoom + 1);
                 clusters["filter"] = json!(["has", "point_count"]);
+                // Smaller and lighter near the cluster maxzoom, where clusters are many and
+                // small, so that the streets and their names show between and through them
+                // (a phone at z15 otherwise sees a carpet of discs).
+                let count = json!(["get", "point_count"]);
                 clusters["paint"] = json!({
                     "circle-color": color,
-                    "circle-opacity": 0.75,
-                    "circle-radius": ["step", ["get", "point_count"], 10, 10, 14, 50, 18, 200, 24],
+                    "circle-opacity": ["interpolate", ["linear"], ["zoom"], 12, 0.8, 15, 0.6],
+                    "circle-radius": ["interpolate", ["linear"], ["zoom"],
+                        12, ["step", count, 10, 10, 14, 50, 18, 200, 24],
+                        15, ["step", count, 7, 10, 10, 50, 13, 200, 17]],
                     "circle-stroke-color": "#ffffff",
                     "circle-stroke-width": 2,
                 });
@@ -175,7 +183,7 @@ fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
         count["layout"] = json!({
             "text-field": ["get", "point_count_abbreviated"],
             "text-font": [crate::glyphs::BOLD],
-            "text-size": 12,
+            "text-size": ["interpolate", ["linear"], ["zoom"], 12, 12, 15, 10],
         });
         // Dark digits on a light circle (yellow), white ones on a dark circle.
         count["paint"] = if is_light(&def.style.color) {
@@ -183,7 +191,7 @@ fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
         } else {
             json!({"text-color": "#ffffff", "text-halo-color": "rgba(0, 0, 0, 0.35)", "text-halo-width": 1})
         };
-        out.push((3, count));
+        out.push((2, count));
     }
     let Some(property) = &def.style.label else {
         return out;
@@ -201,7 +209,7 @@ fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
                 "text-max-angle": 30,
                 "symbol-spacing": 300,
             });
-            0
+            4
         }
         GeometryKind::Polygon => {
             label["layout"] = json!({
@@ -224,7 +232,7 @@ fn label_layers(def: &LayerDef) -> Vec<(u8, Value)> {
             if def.cluster.is_some() {
                 label["filter"] = json!(["!", ["has", "point_count"]]);
             }
-            2
+            3
         }
     };
     label["paint"] = json!({
@@ -403,7 +411,7 @@ mod tests {
     }
 
     #[test]
-    fn labels_follow_streets_name_places_and_count_clusters_above_every_shape() {
+    fn labels_follow_streets_name_places_and_count_clusters_above_every_shape_streets_first() {
         let roads = def(
             "roads",
             "title = \"R\"\ngeometry = \"line\"\nminzoom = 12\nproperties = [\"name\"]\n[style]\nlabel = \"name\"\n",
@@ -432,16 +440,16 @@ mod tests {
         assert_eq!(
             ids,
             [
-                "roads-label",
                 "parks-label",
+                "public_events-cluster-count",
                 "public_events-label",
-                "public_events-cluster-count"
+                "roads-label",
             ]
         );
-        let street = &layers[first_symbol];
+        let street = layers.last().unwrap();
         assert_eq!(street["layout"]["symbol-placement"], "line");
         assert_eq!(street["layout"]["text-field"], json!(["get", "name"]));
-        let count = layers.last().unwrap();
+        let count = &layers[first_symbol + 1];
         assert_eq!(
             count["layout"]["text-field"],
             json!(["get", "point_count_abbreviated"])

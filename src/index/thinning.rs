@@ -238,7 +238,7 @@ fn rank(def: &LayerDef, index: &LayerIndex, live: &[u32]) -> Vec<(u32, RankKey)>
                     polygons.unsigned_area()
                 }
             };
-            let tie = mix(f.id.0 as u64);
+            let tie = mix(f.id.0);
             let key = match &def.rank_by {
                 None => RankKey {
                     class: 0,
@@ -294,7 +294,7 @@ fn density_levels(index: &LayerIndex, live: &[u32]) -> Vec<u32> {
             let cells = (1u64 << DENSITY_LEVELS) as f64;
             let cx = ((pt.x() + HALF_WORLD) / (2.0 * HALF_WORLD) * cells).clamp(0.0, cells - 1.0);
             let cy = ((HALF_WORLD - pt.y()) / (2.0 * HALF_WORLD) * cells).clamp(0.0, cells - 1.0);
-            points.push((morton(cx as u32, cy as u32), mix(f.id.0 as u64), i as u32));
+            points.push((morton(cx as u32, cy as u32), mix(f.id.0), i as u32));
         }
     }
     let mut level = vec![0u32; live.len()];
