@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -590,31 +590,86 @@ fn tile_params(
     Ok((params.remove("collections"), params))
 }
 
+/// The cached answer to an anonymous tile request without a query (or with only `v` or
+/// `f=mvt`), as `/tiles` answers its common request; `None` takes the full path, which
+/// also produces every error.
+fn from_cache(state: &AppState, request: &Request) -> Option<Response> {
+    let headers = request.headers();
+    if headers.contains_key(header::AUTHORIZATION) {
+        return None;
+    }
+    let uri = request.uri();
+    if let Some(q) = uri.query()
+        && !q
+            .split('&')
+            .all(|kv| kv.starts_with("v=") || kv == "f=mvt" || kv.is_empty())
+    {
+        return None;
+    }
+    let mut parts = uri.path().rsplitn(4, '/');
+    let (col, row, matrix) = (parts.next()?, parts.next()?, parts.next()?);
+    let tile = tile_at(matrix, row, col).ok()?;
+    let rest = parts.next()?;
+    if rest == "/tiles/WebMercatorQuad" {
+        let ids: Vec<&str> = state
+            .data
+            .layers()
+            .iter()
+            .filter(|d| !d.private)
+            .map(|d| d.id.as_str())
+            .collect();
+        return crate::api::tiles::cached(state, &ids.join(","), tile, headers);
+    }
+    let id = rest
+        .strip_prefix("/collections/")?
+        .strip_suffix("/tiles/WebMercatorQuad")?;
+    let def = state.data.layer(id).filter(|d| !d.private)?;
+    crate::api::tiles::cached(state, def.id.as_str(), tile, headers)
+}
+
 async fn dataset_tile(
     State(state): State<AppState>,
-    Auth(reader): Auth,
-    Path((matrix, row, col)): Path<(String, String, String)>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = from_cache(&state, &request) {
+        return Ok(answer);
+    }
+    let (mut parts, _) = request.into_parts();
+    let Auth(reader) = Auth::from_request_parts(&mut parts, &state).await?;
+    let Path((matrix, row, col)) =
+        Path::<(String, String, String)>::from_request_parts(&mut parts, &state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(params) = Query::<Vec<(String, String)>>::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (collections, query) = tile_params(params, true)?;
     let set = dataset(&state, &reader, collections.as_ref())?;
     let tile = tile_at(&matrix, &row, &col).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &headers).await
+    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &parts.headers).await
 }
 
 async fn collection_tile(
     State(state): State<AppState>,
-    Auth(reader): Auth,
-    Path((id, tms, matrix, row, col)): Path<(String, String, String, String, String)>,
-    headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
+    request: Request,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = from_cache(&state, &request) {
+        return Ok(answer);
+    }
+    let (mut parts, _) = request.into_parts();
+    let Auth(reader) = Auth::from_request_parts(&mut parts, &state).await?;
+    let Path((id, tms, matrix, row, col)) =
+        Path::<(String, String, String, String, String)>::from_request_parts(&mut parts, &state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(params) = Query::<Vec<(String, String)>>::from_request_parts(&mut parts, &state)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let set = collection(&state, &reader, &id)?;
     known_tms(&tms)?;
     let tile = tile_at(&matrix, &row, &col).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (_, query) = tile_params(params, false)?;
-    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &headers).await
+    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &parts.headers).await
 }
 
 /// The OpenAPI path items of the tile resources, for the layers `public` a reader may see

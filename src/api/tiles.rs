@@ -333,6 +333,17 @@ fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Resp
         return None;
     }
     let tile = TileCoord::new(z.parse().ok()?, x.parse().ok()?, y.parse().ok()?).ok()?;
+    cached(state, layers, tile, headers)
+}
+
+/// The cached answer for tile `tile` of `layers` (the cache key, as [`serve`] takes it)
+/// without a query, if the cache holds it and it shows public layers only.
+pub(crate) fn cached(
+    state: &AppState,
+    layers: &str,
+    tile: TileCoord,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let wanted = accepted_encoding(headers);
     let key = TileKey {
         layers: layers.into(),
