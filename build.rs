@@ -1,5 +1,6 @@
 //! Installs the map page's front-end packages (MapLibre GL JS, and playwright-core for the
-//! browser tests and supercluster for the cluster tests) from the npm registry when they are missing, so that `cargo run` and
+//! browser tests, supercluster for the cluster tests and OpenLayers for the OGC API - Tiles
+//! client test) from the npm registry when they are missing, so that `cargo run` and
 //! `cargo test` are the whole set-up. The server embeds the files it serves.
 
 use std::path::Path;
@@ -11,7 +12,9 @@ fn main() {
     let marker = Path::new("web/node_modules/maplibre-gl/dist/maplibre-gl.js");
     // supercluster is the cluster tests' reference implementation (tests/clusters.rs).
     let oracle = Path::new("web/node_modules/supercluster/index.js");
-    if marker.exists() && oracle.exists() {
+    // OpenLayers is the OGC API - Tiles test's client (tests/ogc_tiles.rs).
+    let ol = Path::new("web/node_modules/ol/dist/ol.js");
+    if marker.exists() && oracle.exists() && ol.exists() {
         return;
     }
     let status = Command::new("npm")

@@ -13,7 +13,7 @@
 //! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
 //! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types, clusters and tile size budgets (errors name file and key) |
-//! | [`tiles`] | Web Mercator tile scheme, clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |
+//! | [`tiles`] | Web Mercator tile scheme and its OGC description (WebMercatorQuad, tile set limits), clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |
 //! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; `index::thinning`: the tile size budget's plan, which features each zoom keeps |
 //! | [`cluster`] | point clusters over a whole layer, one level per zoom (greedy, as supercluster does): build, tile queries, a cluster's points, what changed between two trees (pure, sync) |
 //! | [`composite`] | a composite tile: one MVT layer per requested layer, cut from the layers' indexes through their filters, on the compute pool's deadline |
@@ -27,7 +27,7 @@
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
-//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`, glyphs (`/fonts`); `ApiError` |
+//! | [`api`] | the axum router: tiles, TileJSON, OGC API - Tiles (`ogc_tiles`), catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`, glyphs (`/fonts`); `ApiError` |
 
 pub mod api;
 pub mod auth;

@@ -31,6 +31,7 @@ fn every_documented_path_answers() {
         let mut url = path
             .replace("{layers}", "schools")
             .replace("{z}/{x}/{y}", "14/9327/4742")
+            .replace("{tileMatrix}/{tileRow}/{tileCol}", "14/4742/9327")
             .replace("{featureId}", &school.to_string())
             .replace("{fontstack}", "Noto%20Sans%20Regular")
             .replace("{range}", "0-255");

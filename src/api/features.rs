@@ -37,6 +37,14 @@ pub const CONFORMANCE: &[&str] = &[
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
 ];
 
+/// Every conformance class the server implements: OGC API - Features' and Tiles'.
+fn conforms_to() -> impl Iterator<Item = &'static str> {
+    CONFORMANCE
+        .iter()
+        .chain(crate::api::ogc_tiles::CONFORMANCE)
+        .copied()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(landing))
@@ -121,11 +129,13 @@ async fn landing(_: Auth, headers: HeaderMap, Query(params): Params) -> Result<R
             "<p>The city's map layers as vector tiles and feature collections.</p><ul>\
              <li><a href=\"/collections?f=html\">Collections</a></li>\
              <li><a href=\"/conformance?f=html\">Conformance</a></li>\
+             <li><a href=\"/tiles?f=html\">Vector tile sets (OGC API - Tiles)</a></li>\
              <li><a href=\"/api\">The OpenAPI document</a></li>\
              <li><a href=\"/map\">The map</a></li></ul>"
                 .into(),
         ));
     }
+    let [tilesets, tiling_schemes] = crate::api::ogc_tiles::landing_links(&base);
     Ok(Json(json!({
         "title": "urbantile",
         "description": "The city's map layers as vector tiles and OGC API - Features collections",
@@ -135,6 +145,8 @@ async fn landing(_: Auth, headers: HeaderMap, Query(params): Params) -> Result<R
             link(format!("{base}/api"), "service-desc", "application/vnd.oai.openapi+json;version=3.0", "The OpenAPI document"),
             link(format!("{base}/conformance"), "conformance", "application/json", "Conformance classes"),
             link(format!("{base}/collections"), "data", "application/json", "Collections"),
+            tilesets,
+            tiling_schemes,
         ],
     }))
     .into_response())
@@ -147,13 +159,12 @@ async fn conformance(
 ) -> Result<Response, ApiError> {
     no_params(&params)?;
     if wants_html(&params, &headers)? {
-        let items: String = CONFORMANCE
-            .iter()
+        let items: String = conforms_to()
             .map(|c| format!("<li>{}</li>", escape(c)))
             .collect();
         return Ok(page("Conformance", format!("<ul>{items}</ul>")));
     }
-    Ok(Json(json!({ "conformsTo": CONFORMANCE })).into_response())
+    Ok(Json(json!({ "conformsTo": conforms_to().collect::<Vec<_>>() })).into_response())
 }
 
 fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
@@ -184,6 +195,7 @@ fn collection_json(state: &AppState, def: &LayerDef, base: &str) -> Value {
             link(format!("{base}/collections/{id}/items"), "items", GEOJSON, "Features"),
             link(format!("{base}/collections/{id}/items?f=html"), "items", "text/html", "Features as HTML"),
             link(format!("{base}/tiles/{id}.json"), "describedby", "application/json", "TileJSON of the layer's tiles"),
+            crate::api::ogc_tiles::collection_link(base, id),
         ],
     })
 }

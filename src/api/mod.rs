@@ -14,6 +14,7 @@ pub mod error;
 pub mod features;
 pub mod fonts;
 pub mod map;
+pub mod ogc_tiles;
 pub mod openapi;
 pub mod planner;
 pub mod tiles;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .expose_headers([header::ETAG, header::LOCATION]);
     Router::new()
         .merge(tiles::routes())
+        .merge(ogc_tiles::routes())
         .merge(catalog::routes())
         .merge(map::routes())
         .merge(fonts::routes())

@@ -22,7 +22,13 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/api", get(api))
 }
 
-fn param(name: &str, location: &str, description: &str, schema: Value, required: bool) -> Value {
+pub(super) fn param(
+    name: &str,
+    location: &str,
+    description: &str,
+    schema: Value,
+    required: bool,
+) -> Value {
     json!({
         "name": name,
         "in": location,
@@ -32,7 +38,7 @@ fn param(name: &str, location: &str, description: &str, schema: Value, required:
     })
 }
 
-fn q(name: &str, description: &str, schema: Value) -> Value {
+pub(super) fn q(name: &str, description: &str, schema: Value) -> Value {
     param(name, "query", description, schema, false)
 }
 
@@ -60,7 +66,7 @@ fn errors(codes: &[u16]) -> Map<String, Value> {
         .collect()
 }
 
-fn ok(description: &str, types: &[&str], schema: Value) -> Value {
+pub(super) fn ok(description: &str, types: &[&str], schema: Value) -> Value {
     let content: Map<String, Value> = types
         .iter()
         .map(|t| (t.to_string(), json!({ "schema": schema })))
@@ -68,7 +74,7 @@ fn ok(description: &str, types: &[&str], schema: Value) -> Value {
     json!({"description": description, "content": content})
 }
 
-fn operation(
+pub(super) fn operation(
     summary: &str,
     params: Vec<Value>,
     success: (&str, Value),
@@ -79,7 +85,7 @@ fn operation(
     json!({"get": {"summary": summary, "parameters": params, "responses": responses}})
 }
 
-fn f_param() -> Value {
+pub(super) fn f_param() -> Value {
     q(
         "f",
         "Response format",
@@ -725,6 +731,7 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         collection_paths(def, index.field_types(), &polygon_layers, &mut paths);
         write_paths(def, &mut paths);
     }
+    super::ogc_tiles::openapi_paths(&public, &mut paths);
     json!({
         "openapi": "3.0.3",
         "info": {

@@ -208,12 +208,28 @@ async fn tile(
         .ok_or_else(|| ApiError::NotFound(format!("tile {y:?} must end in .mvt")))?;
     let defs = resolve_layers(&state, &reader, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
-    let asked = tile_query(&query)?;
-    let wanted = accepted_encoding(&headers);
+    serve(&state, &layers, &defs, coord, &query, &headers).await
+}
+
+/// The answer for tile `coord` of `defs`, whose ids joined by commas are `layers` (the
+/// cache key, as the `{layers}` segment of `/tiles/{layers}/{z}/{x}/{y}.mvt` names it):
+/// every route that serves these tiles answers through here, so that equal requests give
+/// equal bytes, headers and cache entries. `query` holds the tile parameters
+/// ([`tile_query`]) and nothing else.
+pub(crate) async fn serve(
+    state: &AppState,
+    layers: &str,
+    defs: &[&LayerDef],
+    coord: TileCoord,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let asked = tile_query(query)?;
+    let wanted = accepted_encoding(headers);
     let stored = stored_encoding(wanted);
     let cache = state.data.cache();
     let key = asked.cache_key.as_ref().map(|q| TileKey {
-        layers: layers.as_str().into(),
+        layers: layers.into(),
         query: q.as_str().into(),
         tile: coord,
         encoding: stored,
@@ -237,7 +253,7 @@ async fn tile(
         }
     };
 
-    answer(tile, raw, wanted, &headers)
+    answer(tile, raw, wanted, headers)
 }
 
 /// The answer for a tile: 204 when empty, 304 when the client has it, else its bytes in
@@ -317,6 +333,17 @@ fn from_cache(state: &AppState, request: &axum::extract::Request) -> Option<Resp
         return None;
     }
     let tile = TileCoord::new(z.parse().ok()?, x.parse().ok()?, y.parse().ok()?).ok()?;
+    cached(state, layers, tile, headers)
+}
+
+/// The cached answer for tile `tile` of `layers` (the cache key, as [`serve`] takes it)
+/// without a query, if the cache holds it and it shows public layers only.
+pub(crate) fn cached(
+    state: &AppState,
+    layers: &str,
+    tile: TileCoord,
+    headers: &HeaderMap,
+) -> Option<Response> {
     let wanted = accepted_encoding(headers);
     let key = TileKey {
         layers: layers.into(),

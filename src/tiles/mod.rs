@@ -19,6 +19,7 @@ pub mod mvt;
 pub mod quantise;
 pub mod render;
 pub mod simplify;
+pub mod tms;
 
 pub use coord::{TileCoord, TileCoordError};
 pub use mercator::ProjectedGeometry;
