@@ -3,8 +3,8 @@
 //! the `shapefile` crate), attributes from the `.dbf` (the `dbase` crate), the coordinate
 //! system from the `.prj` (which must be there: a shapefile without one could be in any
 //! system), and the text encoding of the `.dbf` from the `.cpg` when there is one, else
-//! from the `.dbf`'s code page mark, else UTF-8 if the text is valid UTF-8 and Windows-1252
-//! (a superset of Latin-1) if not.
+//! from the `.dbf`'s code page mark (GDAL's default, 87, is Latin-1), else UTF-8 if the
+//! text is valid UTF-8 and Windows-1252 (a superset of Latin-1) if not.
 //!
 //! A zip is read within bounds: at most [`MAX_MEMBERS`] entries, and no member inflates
 //! past [`MAX_MEMBER_BYTES`] (however small it claims to be), so a zip bomb costs at most
@@ -266,9 +266,13 @@ fn encoding(
                 reason: format!("its .cpg names an unknown encoding {:?}", text.trim()),
             });
     }
-    // Byte 29 is the language driver (code page) mark; 0 says nothing.
-    if dbf.get(29).is_some_and(|&b| b != 0) {
-        return Ok(None);
+    // Byte 29 is the language driver (code page) mark; 0 says nothing. GDAL writes 87
+    // ("ANSI", ISO-8859-1) by default, which the dbase crate does not know: Windows-1252
+    // is its superset.
+    match dbf.get(29).copied().unwrap_or(0) {
+        0 => {}
+        3 | 87..=89 => return Ok(DynEncoding::from_name("1252")),
+        _ => return Ok(None),
     }
     let header_len = dbf
         .get(8..10)
