@@ -447,10 +447,16 @@ fn temp_file(data: &[u8], suffix: &'static str) -> PathBuf {
     FILES.with(|files| {
         let mut files = files.borrow_mut();
         if !files.iter().any(|(s, _)| *s == suffix) {
-            let f = tempfile::Builder::new().suffix(suffix).tempfile().expect("a temp file");
+            let f = tempfile::Builder::new()
+                .suffix(suffix)
+                .tempfile()
+                .expect("a temp file");
             files.push((suffix, f));
         }
-        let (_, f) = files.iter().find(|(s, _)| *s == suffix).expect("made above");
+        let (_, f) = files
+            .iter()
+            .find(|(s, _)| *s == suffix)
+            .expect("made above");
         std::fs::write(f.path(), data).expect("writing the temp file");
         f.path().to_owned()
     })
@@ -483,7 +489,10 @@ pub fn crs_wkt(data: &[u8]) {
     use urbantile::ingest::crs::Crs;
     let text = String::from_utf8_lossy(data);
     match Crs::from_wkt(&text) {
-        Err(e) => assert!(!e.why.is_empty() && !e.name.is_empty(), "an empty CRS error: {e}"),
+        Err(e) => assert!(
+            !e.why.is_empty() && !e.name.is_empty(),
+            "an empty CRS error: {e}"
+        ),
         Ok(crs) => {
             for (x, y) in [(0.0, 0.0), (500_000.0, 6_670_000.0), (24.9, 60.2)] {
                 let c = crs.to_lon_lat(Coord { x, y });
@@ -540,7 +549,12 @@ pub fn fgb(data: &[u8]) {
             },
             _ => u64::MAX,
         };
-        assert_eq!(i, next, "feature {i} after feature {}", next.wrapping_sub(1));
+        assert_eq!(
+            i,
+            next,
+            "feature {i} after feature {}",
+            next.wrapping_sub(1)
+        );
         next += 1;
         check_record(r, |p| matches!(p, Position::Feature(_)));
     }
