@@ -539,8 +539,7 @@ pub fn fgb(data: &[u8]) {
         Ok(records) => records.take(MAX_RECORDS).collect(),
     };
     IN_FGB_DECODER.with(|f| f.set(false));
-    let mut next = 0;
-    for r in records {
+    for (next, r) in records.into_iter().enumerate() {
         let i = match &r {
             Ok((Position::Feature(i), _)) => *i,
             Err(e) => match e.position {
@@ -549,13 +548,7 @@ pub fn fgb(data: &[u8]) {
             },
             _ => u64::MAX,
         };
-        assert_eq!(
-            i,
-            next,
-            "feature {i} after feature {}",
-            next.wrapping_sub(1)
-        );
-        next += 1;
+        assert_eq!(i, next as u64, "feature {i} where feature {next} belongs");
         check_record(r, |p| matches!(p, Position::Feature(_)));
     }
 }

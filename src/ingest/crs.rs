@@ -600,7 +600,7 @@ mod tests {
     #[test]
     fn a_tm35fin_geometry_comes_back_to_helsinki() {
         let crs = Crs::from_wkt(TM35FIN_PRJ).unwrap();
-        let g: geo::Geometry<f64> = geo::Point::new(386_390.7527, 6_671_826.6629).into();
+        let g: geo::Geometry<f64> = geo::Point::new(386390.7527, 6671826.6629).into();
         let geo::Geometry::Point(p) = crs.geometry_to_lon_lat(g) else {
             panic!("not a point")
         };

@@ -160,6 +160,17 @@ async fn read_all(
     }
 }
 
+/// A feature table as `gpkg_contents` and its neighbours describe it: name, geometry
+/// column, srs_id, the srs's organization, code and WKT.
+type ContentsRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
+
 /// The feature tables to read, checked.
 async fn tables(
     conn: &mut sqlx::SqliteConnection,
@@ -170,14 +181,7 @@ async fn tables(
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    let rows: Vec<(
-        String,
-        String,
-        i64,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<ContentsRow> = sqlx::query_as(
         "SELECT c.table_name, g.column_name, g.srs_id, s.organization, \
                     s.organization_coordsys_id, s.definition \
              FROM gpkg_contents c \
