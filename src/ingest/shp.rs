@@ -90,13 +90,6 @@ fn read_capped(r: impl Read, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
     Ok((buf.len() as u64 <= limit).then_some(buf))
 }
 
-fn limit_of(ext: &str) -> u64 {
-    match ext {
-        "prj" | "cpg" => MAX_SIDECAR_BYTES,
-        _ => MAX_MEMBER_BYTES,
-    }
-}
-
 /// The records of every shapefile in `path` (a zip, or a bare `.shp`), or of the one whose
 /// name is `table`, in name order. Everything but a bad record is checked before the first
 /// record: the members, the CRS, the headers.
@@ -104,6 +97,19 @@ pub fn read_shapefile(
     path: &Path,
     table: Option<&str>,
 ) -> Result<std::vec::IntoIter<Record>, ShpError> {
+    read_within(path, table, MAX_MEMBER_BYTES)
+}
+
+/// [`read_shapefile`] with a bound on the `.shp` and `.dbf` members' size.
+fn read_within(
+    path: &Path,
+    table: Option<&str>,
+    max_member: u64,
+) -> Result<std::vec::IntoIter<Record>, ShpError> {
+    let limit_of = |ext: &str| match ext {
+        "prj" | "cpg" => MAX_SIDECAR_BYTES,
+        _ => max_member,
+    };
     let read_err = |reason: String| ShpError::Read {
         path: path.to_owned(),
         reason,
@@ -550,4 +556,84 @@ fn properties(row: dbase::Record, decimals: &BTreeMap<String, u8>) -> Properties
         out.insert(name, v);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn square(x: f64, y: f64, side: f64, clockwise: bool) -> Vec<shapefile::Point> {
+        let mut p = vec![
+            shapefile::Point::new(x, y),
+            shapefile::Point::new(x, y + side),
+            shapefile::Point::new(x + side, y + side),
+            shapefile::Point::new(x + side, y),
+            shapefile::Point::new(x, y),
+        ];
+        if !clockwise {
+            p.reverse();
+        }
+        p
+    }
+
+    #[test]
+    fn a_hole_listed_after_another_outer_ring_goes_to_the_ring_around_it() {
+        use shapefile::PolygonRing::{Inner, Outer};
+        let rings = [
+            Outer(square(0.0, 0.0, 10.0, true)),
+            Outer(square(20.0, 0.0, 10.0, true)),
+            Inner(square(2.0, 2.0, 2.0, false)),
+        ];
+        let geo::Geometry::MultiPolygon(mp) = polygons(&rings) else {
+            panic!("two outer rings make a multipolygon")
+        };
+        assert_eq!(mp.0[0].interiors().len(), 1);
+        assert_eq!(mp.0[1].interiors().len(), 0);
+    }
+
+    #[test]
+    fn a_zip_member_that_inflates_past_the_bound_is_refused_whatever_it_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.zip");
+        let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        let deflated = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("bomb.shp", deflated).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..3 {
+            zip.write_all(&zeros).unwrap();
+        }
+        zip.start_file("bomb.prj", deflated).unwrap();
+        zip.write_all(
+            br#"GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]]]"#,
+        )
+        .unwrap();
+        zip.finish().unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 20_000);
+        let e = read_within(&path, None, 2 << 20).unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "bomb.zip, shapefile \"bomb\": bomb.shp inflates past the limit of 2097152 bytes"
+            ),
+            "{e}"
+        );
+        // Under the bound it is read, and then refused for what it is.
+        let e = read_within(&path, None, 4 << 20).unwrap_err();
+        assert!(e.to_string().contains("no .dbf file"), "{e}");
+    }
+
+    #[test]
+    fn record_walk_stops_at_a_record_longer_than_the_file() {
+        let mut shp = vec![0u8; 100];
+        // Record 1: 4 words (a null shape and padding); record 2 claims 1000 words.
+        shp.extend(1i32.to_be_bytes());
+        shp.extend(4i32.to_be_bytes());
+        shp.extend([0u8; 8]);
+        shp.extend(2i32.to_be_bytes());
+        shp.extend(1000i32.to_be_bytes());
+        shp.extend([0u8; 10]);
+        assert_eq!(complete_records(&shp), (1, true));
+        assert_eq!(complete_records(&shp[..116]), (1, false));
+    }
 }
