@@ -661,3 +661,36 @@ fn projections_invert_what_proj_projects() {
         }
     }
 }
+
+/// A GeoPackage whose feature table is a view that never ends (a recursive CTE) would hold
+/// the ingest forever if it were read: it is refused before any row is.
+#[test]
+fn a_geopackage_that_would_run_its_own_sql_is_refused() {
+    let dir = Dir::new();
+    let gpkg = dir.ogr2ogr(
+        "view.gpkg",
+        &source("points"),
+        &["-f", "GPKG", "-nln", "cafes"],
+    );
+    let script = "import sqlite3,sys\nc=sqlite3.connect(sys.argv[1])\n\
+        c.execute('ALTER TABLE cafes RENAME TO cafes_data')\n\
+        c.execute('CREATE VIEW cafes AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) \
+        SELECT i AS fid, NULL AS geom FROM n')\nc.commit()\n";
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&gpkg)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let started = std::time::Instant::now();
+    let run = dir.ingest("a", "points", &gpkg, &[]);
+    assert!(!run.ok, "{}", run.out);
+    assert!(
+        run.out
+            .contains("view.gpkg, table \"cafes\": cafes is a view, not a table"),
+        "{}",
+        run.out
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}

@@ -3,7 +3,9 @@
 //! GeoPackage binary by geozero and brought to WGS84 by [`super::crs`].
 //!
 //! The file is opened read-only and immutable, so reading it never writes (no journal, no
-//! WAL). sqlx is asynchronous while readers are iterators, so a thread of its own runs the
+//! WAL), and only ordinary tables are read: a view, a virtual table or a generated column
+//! would run SQL the file wrote (a recursive view never ends), so a file that uses one
+//! where urbantile reads is refused. sqlx is asynchronous while readers are iterators, so a thread of its own runs the
 //! query on a one-thread runtime and hands records over a bounded channel: the table is
 //! streamed, never held whole, and dropping the iterator stops the thread.
 //!
@@ -181,6 +183,18 @@ async fn tables(
         path: path.to_owned(),
         reason: e.to_string(),
     };
+    for meta in [
+        "gpkg_contents",
+        "gpkg_geometry_columns",
+        "gpkg_spatial_ref_sys",
+    ] {
+        plain_table(conn, meta)
+            .await
+            .map_err(|reason| GpkgError::Open {
+                path: path.to_owned(),
+                reason,
+            })?;
+    }
     let rows: Vec<ContentsRow> = sqlx::query_as(
         "SELECT c.table_name, g.column_name, g.srs_id, s.organization, \
                     s.organization_coordsys_id, s.definition \
@@ -220,13 +234,32 @@ async fn tables(
                     source,
                 }
             })?;
-        let info: Vec<(String, String, i64)> = sqlx::query_as(&format!(
-            "SELECT name, type, pk FROM pragma_table_info({})",
+        plain_table(conn, &name)
+            .await
+            .map_err(|reason| GpkgError::Table {
+                path: path.to_owned(),
+                table: name.clone(),
+                reason,
+            })?;
+        let info: Vec<(String, String, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT name, type, pk, hidden FROM pragma_table_xinfo({})",
             quote_literal(&name)
         ))
         .fetch_all(&mut *conn)
         .await
         .map_err(open)?;
+        if let Some((column, ..)) = info.iter().find(|c| c.3 != 0) {
+            return Err(GpkgError::Table {
+                path: path.to_owned(),
+                table: name.clone(),
+                reason: format!(
+                    "its column {column:?} is computed when read (a generated column), which \
+                     urbantile does not run"
+                ),
+            });
+        }
+        let info: Vec<(String, String, i64)> =
+            info.into_iter().map(|(n, t, pk, _)| (n, t, pk)).collect();
         let key = info
             .iter()
             .find(|(_, ty, pk)| *pk == 1 && ty.eq_ignore_ascii_case("INTEGER"))
@@ -258,6 +291,35 @@ async fn tables(
         });
     }
     Ok(out)
+}
+
+/// Checks that `name` is an ordinary table: reading a view, a virtual table or a
+/// generated column runs SQL the file wrote (a recursive view never ends), while reading a
+/// table costs what its rows weigh.
+async fn plain_table(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<(), String> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT type, sql FROM sqlite_master WHERE name = ?1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    match row {
+        None => Err(format!("{name} is missing")),
+        Some((kind, _)) if kind != "table" => Err(format!(
+            "{name} is a {kind}, not a table; urbantile reads tables only"
+        )),
+        Some((_, Some(sql)))
+            if sql
+                .trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE VIRTUAL") =>
+        {
+            Err(format!(
+                "{name} is a virtual table; urbantile reads ordinary tables only"
+            ))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// A string as an SQL literal.
