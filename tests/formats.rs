@@ -320,6 +320,21 @@ fn each_format_written_by_gdal_ingests_to_the_same_features_as_geojson() {
                     layer,
                 ],
             ),
+            // A .cpg naming Latin-1, and no code page mark in the .dbf.
+            dir.ogr2ogr(
+                &name("-latin1.shp.zip"),
+                &src,
+                &[
+                    "-f",
+                    "ESRI Shapefile",
+                    "-t_srs",
+                    "EPSG:3879",
+                    "-lco",
+                    "ENCODING=ISO-8859-1",
+                    "-nln",
+                    layer,
+                ],
+            ),
         ];
         for f in &projected {
             check_same(&dir, layer, f, 1e-7, &expected);
