@@ -214,6 +214,7 @@ fn same_properties(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 }
 
 /// Ingests `file` into its own database and checks it against the GeoJSON path's features.
+/// Prints the largest coordinate difference seen (`--nocapture` shows it).
 fn check_same(
     dir: &Dir,
     layer: &str,
@@ -244,9 +245,11 @@ fn check_same(
         "{}",
         file.display()
     );
+    let mut worst = 0.0f64;
     for (r, (g, props)) in &got {
         let (eg, eprops) = &expected[r];
         let d = distance(g, eg).unwrap_or_else(|e| panic!("{} ref {r}: {e}", file.display()));
+        worst = worst.max(d);
         assert!(
             d <= tolerance,
             "{} ref {r}: geometry off by {d} degrees",
@@ -258,6 +261,11 @@ fn check_same(
             file.display()
         );
     }
+    println!(
+        "{}: {} features, at most {worst:.1e} degrees from the GeoJSON path",
+        file.file_name().unwrap().to_string_lossy(),
+        got.len()
+    );
 }
 
 #[test]
