@@ -9,7 +9,8 @@
 //! A zip is read within bounds: at most [`MAX_MEMBERS`] entries, and no member inflates
 //! past [`MAX_MEMBER_BYTES`] (however small it claims to be), so a zip bomb costs at most
 //! that much. A shapefile is read into memory whole; its records are walked once first so
-//! that the crate never reads a record that claims more bytes than the file has.
+//! that the crate never reads a record that claims more bytes than the file has, or parts
+//! that run past its points.
 //!
 //! Each record's position is its shapefile (the `.shp` member's stem) and its 0-based
 //! record number, as GDAL numbers shapefile fids. DBF cannot store a null text, so an
@@ -220,9 +221,13 @@ fn slot<'a>(m: &'a mut Members, ext: &str) -> &'a mut Option<Vec<u8>> {
     }
 }
 
-/// The complete records of a `.shp`: how many there are, and whether the file ends inside
-/// one (truncated). Each record's header gives its content length in 16-bit words.
-fn complete_records(shp: &[u8]) -> (usize, bool) {
+/// The records of a `.shp` that are whole and sound: how many come before the first one
+/// that is not, and what is wrong with that one. Each record's header gives its content
+/// length in 16-bit words, which must fit in the file; a multi-part shape's part offsets
+/// must rise within its point count and its points fit in its content, since the crate
+/// reserves memory for each part from those offsets.
+fn complete_records(shp: &[u8]) -> (usize, Option<&'static str>) {
+    let i32_at = |at: usize| i32::from_le_bytes([shp[at], shp[at + 1], shp[at + 2], shp[at + 3]]);
     let mut at = 100;
     let mut n = 0;
     while at + 8 <= shp.len() {
@@ -231,15 +236,34 @@ fn complete_records(shp: &[u8]) -> (usize, bool) {
             .ok()
             .and_then(|w| (at + 8).checked_add(w * 2))
         else {
-            return (n, true);
+            return (n, Some("the .shp is truncated inside this record"));
         };
         if words < 2 || end > shp.len() {
-            return (n, true);
+            return (n, Some("the .shp is truncated inside this record"));
+        }
+        let content = at + 8;
+        // Polyline and polygon, plain, Z and M: type, box, part and point counts, parts.
+        if matches!(i32_at(content), 3 | 5 | 13 | 15 | 23 | 25) && content + 44 <= end {
+            let (parts, points) = (i32_at(content + 36), i32_at(content + 40));
+            let sound = parts >= 0
+                && points >= 0
+                && content + 44 + parts as usize * 4 + points as usize * 16 <= end
+                && (0..parts as usize)
+                    .map(|k| i32_at(content + 44 + k * 4))
+                    .try_fold(0, |last, p| (p >= last && p <= points).then_some(p))
+                    .is_some();
+            if !sound {
+                return (
+                    n,
+                    Some("its part offsets or point count do not fit the record"),
+                );
+            }
         }
         at = end;
         n += 1;
     }
-    (n, at != shp.len())
+    let rest = (at != shp.len()).then_some("the .shp is truncated inside this record");
+    (n, rest)
 }
 
 /// The decimals of each numeric field, from the `.dbf`'s field descriptors (the `dbase`
@@ -325,7 +349,7 @@ fn read_one(path: &Path, name: &str, m: Members, out: &mut Vec<Record>) -> Resul
             shp.len()
         )));
     }
-    let (count, truncated) = complete_records(shp);
+    let (count, unsound) = complete_records(shp);
     let decimals = decimals(dbf);
     let mut builder = dbase::ReaderBuilder::new();
     if let Some(e) = encoding(path, name, &m, dbf)? {
@@ -379,14 +403,15 @@ fn read_one(path: &Path, name: &str, m: Members, out: &mut Vec<Record>) -> Resul
         };
         out.push(record);
     }
-    if truncated {
+    // The records after an unsound one cannot be found (its length is not to be trusted).
+    if let Some(why) = unsound {
         out.push(Err(RecordError::new(
             Position::Table {
                 table: name.to_owned(),
                 fid: count as i64,
             },
             None,
-            "the .shp is truncated inside this record",
+            why,
         )));
     }
     Ok(())
@@ -624,7 +649,7 @@ mod tests {
     }
 
     #[test]
-    fn record_walk_stops_at_a_record_longer_than_the_file() {
+    fn record_walk_stops_at_a_record_longer_than_the_file_or_with_parts_past_its_points() {
         let mut shp = vec![0u8; 100];
         // Record 1: 4 words (a null shape and padding); record 2 claims 1000 words.
         shp.extend(1i32.to_be_bytes());
@@ -633,7 +658,28 @@ mod tests {
         shp.extend(2i32.to_be_bytes());
         shp.extend(1000i32.to_be_bytes());
         shp.extend([0u8; 10]);
-        assert_eq!(complete_records(&shp), (1, true));
-        assert_eq!(complete_records(&shp[..116]), (1, false));
+        assert_eq!(
+            complete_records(&shp),
+            (1, Some("the .shp is truncated inside this record"))
+        );
+        assert_eq!(complete_records(&shp[..116]), (1, None));
+        // A polyline whose second part starts past its point count.
+        let mut shp = vec![0u8; 100];
+        shp.extend(1i32.to_be_bytes());
+        shp.extend(((44 + 8 + 32) / 2i32).to_be_bytes());
+        shp.extend(3i32.to_le_bytes());
+        shp.extend([0u8; 32]);
+        shp.extend(2i32.to_le_bytes());
+        shp.extend(2i32.to_le_bytes());
+        shp.extend(0i32.to_le_bytes());
+        shp.extend(1_000_000_000i32.to_le_bytes());
+        shp.extend([0u8; 32]);
+        assert_eq!(
+            complete_records(&shp),
+            (
+                0,
+                Some("its part offsets or point count do not fit the record")
+            )
+        );
     }
 }
