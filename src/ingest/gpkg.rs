@@ -79,6 +79,7 @@ pub fn read_gpkg(path: &Path, table: Option<&str>) -> Result<GpkgRecords, GpkgEr
     let (head_tx, head_rx) = sync_channel::<Result<(), GpkgError>>(1);
     let (tx, rx) = sync_channel::<Record>(CHANNEL);
     let path = path.to_owned();
+    let shown = path.clone();
     let table = table.map(str::to_owned);
     std::thread::Builder::new()
         .name("gpkg-reader".into())
@@ -99,14 +100,14 @@ pub fn read_gpkg(path: &Path, table: Option<&str>) -> Result<GpkgRecords, GpkgEr
             runtime.block_on(read_all(path, table, head_tx, tx));
         })
         .map_err(|e| GpkgError::Open {
-            path: PathBuf::new(),
+            path: shown.clone(),
             reason: format!("cannot start the reader: {e}"),
         })?;
     match head_rx.recv() {
         Ok(Ok(())) => Ok(GpkgRecords { rx }),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(GpkgError::Open {
-            path: PathBuf::new(),
+            path: shown,
             reason: "the reader stopped".into(),
         }),
     }
@@ -426,7 +427,11 @@ fn record(t: &Table, row: &SqliteRow) -> Record {
             "is null; every feature needs a geometry".into(),
         ));
     };
-    let geometry = gpkg_geometry(&blob).map_err(|e| err(&t.geometry, e))?;
+    // geozero is not known to panic on a blob that passed the bounds walk, but a panic
+    // here would end the reading thread and silently end the table: it costs the record.
+    let geometry = std::panic::catch_unwind(|| gpkg_geometry(&blob))
+        .unwrap_or_else(|_| Err("could not be decoded".into()))
+        .map_err(|e| err(&t.geometry, e))?;
     let mut properties = Properties::new();
     for (i, (name, boolean)) in t.columns.iter().enumerate() {
         let i = i + 2;
