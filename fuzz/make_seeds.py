@@ -297,3 +297,45 @@ for i in range(24):
         for _ in range(n):
             body += bytes([1 + rng.randrange(7)]) + struct.pack("<hh", rng.randrange(-3000, 3000), rng.randrange(-3000, 3000))
     write("mvt_roundtrip", str(i), head + bytes(body) + bytes([i]))
+
+# --- Planners' formats: GeoPackage geometry blobs, CRS WKT, zipped shapefiles, FlatGeobuf --
+# Written by GDAL's ogr2ogr from the fixtures in fixtures/formats/ (skipped without GDAL).
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+if shutil.which("ogr2ogr"):
+    with tempfile.TemporaryDirectory() as tmp:
+        def ogr(out, src, *args):
+            path = os.path.join(tmp, out)
+            subprocess.run(["ogr2ogr", "-q", *args, path, src, "-oo", "DATE_AS_STRING=YES"],
+                           check=True, stderr=subprocess.DEVNULL)
+            return path
+
+        for kind in ["points", "lines", "polygons"]:
+            src = os.path.join(ROOT, "fixtures", "formats", kind + ".geojson")
+            gpkg = ogr(kind + ".gpkg", src, "-f", "GPKG", "-nln", kind, "-limit", "3")
+            db = sqlite3.connect(gpkg)
+            for i, (blob,) in enumerate(db.execute("SELECT geom FROM %s" % kind)):
+                write("gpkg_geometry", "%s-%d" % (kind, i), bytes(blob))
+            for i, (d,) in enumerate(db.execute("SELECT definition FROM gpkg_spatial_ref_sys")):
+                write("crs_wkt", "gpkg-%s-%d" % (kind, i), d)
+            db.close()
+            for srs in ["EPSG:4326", "EPSG:3067"]:
+                tag = srs.split(":")[1]
+                shp = ogr("%s-%s.shp.zip" % (kind, tag), src, "-f", "ESRI Shapefile", "-nln", kind,
+                          "-limit", "3", "-t_srs", srs)
+                write("shapefile", "%s-%s" % (kind, tag), open(shp, "rb").read())
+                fgb = ogr("%s-%s.fgb" % (kind, tag), src, "-f", "FlatGeobuf", "-limit", "3",
+                          "-t_srs", srs, "-lco", "SPATIAL_INDEX=" + ("YES" if tag == "4326" else "NO"))
+                write("fgb", "%s-%s" % (kind, tag), open(fgb, "rb").read())
+        for code in ["4326", "3067", "3346", "3857", "2393", "3879", "32635"]:
+            shp = ogr("crs-%s.shp" % code, os.path.join(ROOT, "fixtures", "formats", "points.geojson"),
+                      "-f", "ESRI Shapefile", "-limit", "1", "-t_srs", "EPSG:" + code)
+            write("crs_wkt", "prj-" + code, open(shp[:-4] + ".prj").read())
+            wkt2 = subprocess.run(["gdalsrsinfo", "-o", "wkt2", "EPSG:" + code], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+            write("crs_wkt", "wkt2-" + code, wkt2)
+else:
+    print("ogr2ogr not found: no seeds for gpkg_geometry, crs_wkt, shapefile, fgb")

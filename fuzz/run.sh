@@ -13,7 +13,7 @@ bin=target/x86_64-unknown-linux-gnu/release
 mkdir -p logs artifacts
 for t in "$@"; do
   case $t in
-    osm_pbf) max_len=65536 ;;
+    osm_pbf | shapefile | fgb) max_len=65536 ;;
     geojson_write | geojsonseq) max_len=16384 ;;
     csv) max_len=8192 ;;
     *) max_len=4096 ;;

@@ -577,7 +577,7 @@ fn cluster_def(
 }
 
 /// The input formats a layer's `source.format` (and `ingest --format`) may name.
-pub const FORMATS: &[&str] = &["geojson", "geojsonseq", "csv", "osm"];
+pub const FORMATS: &[&str] = &["geojson", "geojsonseq", "csv", "osm", "gpkg", "shp", "fgb"];
 
 /// Map page groups a layer can belong to.
 pub const THEMES: &[&str] = &[

@@ -124,9 +124,13 @@ enum Command {
         layer: String,
         /// Input file, or - for standard input.
         file: PathBuf,
-        /// geojson, geojsonseq, csv or osm; by default from the file name.
+        /// geojson, geojsonseq, csv, osm, gpkg, shp (zipped) or fgb; by default from the
+        /// file name.
         #[arg(long, env = "URBANTILE_FORMAT")]
         format: Option<Format>,
+        /// Only this table of a GeoPackage (or shapefile of a zip); by default every one.
+        #[arg(long)]
+        table: Option<String>,
         /// Replace the layer's features atomically instead of adding to them.
         #[arg(long)]
         replace: bool,
@@ -219,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
             layer,
             file,
             format,
+            table,
             replace,
             strict,
             osm,
@@ -242,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
                 &file,
                 format,
                 filter.as_ref(),
+                table.as_deref(),
                 def,
                 &mut OsmCache::default(),
             )?;

@@ -2,7 +2,8 @@
 # The README's test command, whole on a fresh Debian machine (as root, which CI is): installs
 # what the tests need once, then runs every test (unit, doc and integration tests).
 #   - Debian packages, when missing: chromium (the map page test drives it; playwright-core
-#     comes from npm), gdal-bin (ogrinfo, a real OGC API - Features client), nodejs and npm
+#     comes from npm), gdal-bin (ogrinfo, a real OGC API - Features client; ogr2ogr writes
+#     the planners' formats that ingest reads), proj-bin (cs2cs, the projection oracle), nodejs and npm
 #     (the build installs the page's packages, build.rs), python3 with pip;
 #   - the Python test clients (tests/requirements.txt: mapbox-vector-tile, shapely, owslib,
 #     schemathesis);
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v chromium > /dev/null || need+=(chromium)
 command -v ogrinfo > /dev/null || need+=(gdal-bin)
+command -v cs2cs > /dev/null || need+=(proj-bin)
 command -v node > /dev/null || need+=(nodejs)
 command -v npm > /dev/null || need+=(npm)
 command -v python3 > /dev/null || need+=(python3)

@@ -38,6 +38,10 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("wkt", wkt),
     ("request", request),
     ("mvt_roundtrip", mvt_roundtrip),
+    ("gpkg_geometry", gpkg_geometry),
+    ("crs_wkt", crs_wkt),
+    ("shapefile", shapefile),
+    ("fgb", fgb),
 ];
 
 /// Records read from one input at most; a reader must still be safe past it, but the
@@ -361,10 +365,12 @@ const OSM_FILTERS: &[&str] = &[
 
 thread_local! {
     static IN_PBF_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static IN_FGB_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Panics the library raises inside code of its own that catches them (`catch_unwind`),
-/// and turns into errors: the PBF decoder's in `read_osm` (osmpbf, protobuf), the polygon
+/// and turns into errors: the PBF decoder's in `read_osm` (osmpbf, protobuf), the
+/// FlatGeobuf decoder's per feature in `read_fgb` (flatgeobuf, flatbuffers), the polygon
 /// overlay's in the geometry repair (i_overlay), geo's relate graph's in interior points
 /// and ring containment. libFuzzer's panic hook would abort on such a panic before it
 /// unwinds to the code that catches it, so this hook lets those through (the decoder's
@@ -378,9 +384,13 @@ fn let_the_library_catch_its_own_panics() {
         std::panic::set_hook(Box::new(move |info| {
             let file = info.location().map_or("", |l| l.file());
             let decoder = file.contains("/osmpbf-") || file.contains("/protobuf-");
+            let fgb = file.contains("/flatgeobuf-") || file.contains("/flatbuffers-");
             let caught = file.contains("/i_overlay-")
                 || (file.contains("/geo-") && file.contains("/algorithm/relate/"));
-            if !(caught || decoder && IN_PBF_DECODER.with(|f| f.get())) {
+            if !(caught
+                || decoder && IN_PBF_DECODER.with(|f| f.get())
+                || fgb && IN_FGB_DECODER.with(|f| f.get()))
+            {
                 previous(info);
             }
         }));
@@ -421,6 +431,125 @@ pub fn osm_pbf(data: &[u8]) {
                 check_record(r, |p| matches!(p, Position::Osm { .. }));
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Planners' formats
+// ---------------------------------------------------------------------------------------
+
+/// `data` in a temp file of its own per thread and suffix, rewritten for each input.
+fn temp_file(data: &[u8], suffix: &'static str) -> PathBuf {
+    thread_local! {
+        static FILES: std::cell::RefCell<Vec<(&'static str, tempfile::NamedTempFile)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    FILES.with(|files| {
+        let mut files = files.borrow_mut();
+        if !files.iter().any(|(s, _)| *s == suffix) {
+            let f = tempfile::Builder::new()
+                .suffix(suffix)
+                .tempfile()
+                .expect("a temp file");
+            files.push((suffix, f));
+        }
+        let (_, f) = files
+            .iter()
+            .find(|(s, _)| *s == suffix)
+            .expect("made above");
+        std::fs::write(f.path(), data).expect("writing the temp file");
+        f.path().to_owned()
+    })
+}
+
+/// A GeoPackage geometry blob as `gpkg_geometry` decodes it: an error, or a geometry
+/// that validates (or not) for its kind's layer and is indexed and drawn if valid.
+pub fn gpkg_geometry(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    let Ok(geometry) = urbantile::ingest::wkb::gpkg_geometry(data) else {
+        return;
+    };
+    let at = Position::Table {
+        table: "fuzz".into(),
+        fid: 1,
+    };
+    let feature = Feature {
+        geometry,
+        properties: Properties::new(),
+    };
+    if let Some((def, f)) = check_record(Ok((at.clone(), feature)), |p| *p == at) {
+        index_and_render(def, f);
+    }
+}
+
+/// WKT as `Crs::from_wkt` reads it: an error naming something, or a CRS whose way to
+/// WGS84 gives finite numbers for finite grid coordinates near its origin.
+pub fn crs_wkt(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    use urbantile::ingest::crs::Crs;
+    let text = String::from_utf8_lossy(data);
+    match Crs::from_wkt(&text) {
+        Err(e) => assert!(
+            !e.why.is_empty() && !e.name.is_empty(),
+            "an empty CRS error: {e}"
+        ),
+        Ok(crs) => {
+            for (x, y) in [(0.0, 0.0), (500_000.0, 6_670_000.0), (24.9, 60.2)] {
+                let c = crs.to_lon_lat(Coord { x, y });
+                debug(|| format!("{crs:?}: ({x}, {y}) -> {c:?}"));
+            }
+        }
+    }
+}
+
+/// A zip read as a zipped shapefile: an error naming the file, or records at table
+/// positions (a shapefile of the zip and a record number), validated.
+pub fn shapefile(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    let path = temp_file(data, ".shp.zip");
+    match urbantile::ingest::shp::read_shapefile(&path, None) {
+        Err(e) => assert!(
+            e.to_string().contains(&*path.to_string_lossy()),
+            "a shapefile error that does not name its file: {e}"
+        ),
+        Ok(records) => {
+            for r in records.take(MAX_RECORDS) {
+                check_record(r, |p| matches!(p, Position::Table { fid, .. } if *fid >= 0));
+            }
+        }
+    }
+}
+
+/// A FlatGeobuf file: an error naming the file, or records at increasing feature
+/// indexes, validated.
+pub fn fgb(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    let path = temp_file(data, ".fgb");
+    IN_FGB_DECODER.with(|f| f.set(true));
+    let read = urbantile::ingest::fgb::read_fgb(&path);
+    let records: Vec<Record> = match read {
+        Err(e) => {
+            IN_FGB_DECODER.with(|f| f.set(false));
+            assert!(
+                e.to_string().contains(&*path.to_string_lossy()),
+                "a FlatGeobuf error that does not name its file: {e}"
+            );
+            return;
+        }
+        Ok(records) => records.take(MAX_RECORDS).collect(),
+    };
+    IN_FGB_DECODER.with(|f| f.set(false));
+    for (next, r) in records.into_iter().enumerate() {
+        let i = match &r {
+            Ok((Position::Feature(i), _)) => *i,
+            Err(e) => match e.position {
+                Position::Feature(i) => i,
+                _ => u64::MAX,
+            },
+            _ => u64::MAX,
+        };
+        assert_eq!(i, next as u64, "feature {i} where feature {next} belongs");
+        check_record(r, |p| matches!(p, Position::Feature(_)));
     }
 }
 

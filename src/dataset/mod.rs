@@ -257,8 +257,15 @@ impl Dataset {
                         path: source.path.clone(),
                     })
                 })?;
-            let records = open_records(&source.path, format, source.osm.as_ref(), def, &mut osm)
-                .map_err(fail)?;
+            let records = open_records(
+                &source.path,
+                format,
+                source.osm.as_ref(),
+                None,
+                def,
+                &mut osm,
+            )
+            .map_err(fail)?;
             let bar = progress(def.id.as_str());
             let report = ingest_records(
                 self.store.as_ref(),

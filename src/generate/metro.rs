@@ -41,7 +41,14 @@ pub fn read_sources(layers: &[LayerDef]) -> Result<Vec<(&LayerDef, Vec<Feature>)
             .format
             .as_deref()
             .and_then(|f| f.parse::<Format>().ok());
-        let records = open_records(&source.path, format, source.osm.as_ref(), def, &mut osm)?;
+        let records = open_records(
+            &source.path,
+            format,
+            source.osm.as_ref(),
+            None,
+            def,
+            &mut osm,
+        )?;
         let features = records
             .filter_map(|r| r.ok())
             .filter_map(|(pos, f)| validate(def, &pos, f).ok())

@@ -4,14 +4,22 @@
 //! is the store's job; this module only reads, validates and repairs.
 //!
 //! Formats: GeoJSON FeatureCollection, GeoJSONSeq (newline-delimited, RFC 8142 record
-//! separators allowed), CSV (lon/lat columns or a WKT column) and OSM PBF (with a tag filter).
+//! separators allowed), CSV (lon/lat columns or a WKT column), OSM PBF (with a tag filter),
+//! and the planners' formats GeoPackage, zipped Shapefile and FlatGeobuf, whose coordinate
+//! systems [`crs`] brings to WGS84 (the maths in [`projection`]).
 
+pub mod crs;
 pub mod csv;
+pub mod fgb;
 pub mod geojson;
+pub mod gpkg;
 pub mod osm;
+pub mod projection;
 pub mod repair;
 pub mod run;
+pub mod shp;
 pub mod validate;
+pub mod wkb;
 
 use std::fmt;
 
@@ -28,6 +36,9 @@ pub enum Position {
     Osm { kind: &'static str, id: i64 },
     /// A stored feature, by id (an edit through the API).
     Stored(u64),
+    /// A feature of a table in a file: a GeoPackage table and its fid, or a shapefile
+    /// (named by its `.shp` member) and its 0-based record number, as GDAL counts fids.
+    Table { table: String, fid: i64 },
 }
 
 impl fmt::Display for Position {
@@ -37,6 +48,7 @@ impl fmt::Display for Position {
             Position::Feature(n) => write!(f, "feature {n}"),
             Position::Osm { kind, id } => write!(f, "{kind} {id}"),
             Position::Stored(id) => write!(f, "feature id {id}"),
+            Position::Table { table, fid } => write!(f, "table {table:?}, fid {fid}"),
         }
     }
 }
@@ -72,6 +84,13 @@ pub enum Format {
     GeoJsonSeq,
     Csv,
     Osm,
+    /// GeoPackage.
+    Gpkg,
+    /// A zipped Shapefile (`.shp.zip`, `.shz` or any `.zip` holding one), or a bare `.shp`
+    /// with its sidecar files beside it.
+    Shp,
+    /// FlatGeobuf.
+    Fgb,
 }
 
 impl std::str::FromStr for Format {
@@ -82,6 +101,9 @@ impl std::str::FromStr for Format {
             "geojsonseq" => Format::GeoJsonSeq,
             "csv" => Format::Csv,
             "osm" => Format::Osm,
+            "gpkg" => Format::Gpkg,
+            "shp" => Format::Shp,
+            "fgb" => Format::Fgb,
             _ => {
                 return Err(format!(
                     "unknown format {s:?}: use one of {}",
@@ -105,6 +127,12 @@ impl Format {
             Some(Format::GeoJson)
         } else if ends(&[".csv"]) {
             Some(Format::Csv)
+        } else if ends(&[".gpkg"]) {
+            Some(Format::Gpkg)
+        } else if ends(&[".shp", ".shz", ".zip"]) {
+            Some(Format::Shp)
+        } else if ends(&[".fgb"]) {
+            Some(Format::Fgb)
         } else {
             None
         }

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::LayerDef;
 use crate::ingest::osm::{OsmData, OsmError, TagFilter, read_osm};
 use crate::ingest::validate::{OnInvalid, validate_with};
-use crate::ingest::{Format, Record, RecordError, csv, geojson};
+use crate::ingest::{Format, Record, RecordError, csv, fgb, geojson, gpkg, shp};
 use crate::store::{FeatureStore, NewFeature, StoreError, WriteMode};
 
 /// Features per store batch.
@@ -44,6 +44,16 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Osm(#[from] OsmError),
+    #[error(transparent)]
+    Gpkg(#[from] gpkg::GpkgError),
+    #[error(transparent)]
+    Shp(#[from] shp::ShpError),
+    #[error(transparent)]
+    Fgb(#[from] fgb::FgbError),
+    #[error(
+        "{path}: --table picks a GeoPackage table or a shapefile in a zip; {format:?} input has none"
+    )]
+    TableNotApplicable { path: PathBuf, format: Format },
     #[error(
         "layer {layer}: an OSM source needs a tag filter (`osm = \"key=value\"` in [source]) to pick its features"
     )]
@@ -104,11 +114,14 @@ fn open(path: &Path) -> Result<Box<dyn Read>, IngestError> {
     Ok(Box::new(f))
 }
 
-/// Opens `path` (`-` for standard input) as a stream of records for layer `def`.
+/// Opens `path` (`-` for standard input) as a stream of records for layer `def`. `table`
+/// picks one feature table of a GeoPackage (or one shapefile of a zip holding several);
+/// by default every one is read.
 pub fn open_records(
     path: &Path,
     format: Option<Format>,
     osm_filter: Option<&TagFilter>,
+    table: Option<&str>,
     def: &LayerDef,
     osm: &mut OsmCache,
 ) -> Result<Box<dyn Iterator<Item = Record>>, IngestError> {
@@ -121,7 +134,16 @@ pub fn open_records(
             });
         }
     };
+    if table.is_some() && !matches!(format, Format::Gpkg | Format::Shp) {
+        return Err(IngestError::TableNotApplicable {
+            path: path.to_owned(),
+            format,
+        });
+    }
     Ok(match format {
+        Format::Gpkg => Box::new(gpkg::read_gpkg(path, table)?),
+        Format::Shp => Box::new(shp::read_shapefile(path, table)?),
+        Format::Fgb => Box::new(fgb::read_fgb(path)?),
         Format::GeoJson => {
             let records = geojson::read_collection(open(path)?).map_err(|source| {
                 IngestError::NotGeoJson {
