@@ -16,9 +16,12 @@
 //! points of levels up to some depth keeps at most one point per cell of that depth, and
 //! every point where points are sparse.
 //!
+//! A feature that meets more than [`WIDE_TILES`] tiles at a zoom counts against every tile
+//! of the zoom at once, which bounds the plan's cost whatever the features' extent.
+//!
 //! Sizes are estimates from the grid geometry each feature has at each zoom (see
-//! [`crate::tiles::grid`]): its commands, its tags and their values (as if no other feature
-//! shared them), framing, and slack for clipping. A feature that spans several tiles
+//! [`crate::tiles::grid`]): its commands, its tags, the values a tile does not hold yet,
+//! framing, and slack for clipping. A feature that spans several tiles
 //! counts whole in each, so the estimate is above what tiles hold.
 //!
 //! Kept sets nest: a feature kept at one zoom is kept at every deeper one, up to the
@@ -43,9 +46,10 @@ const DENSITY_LEVELS: u32 = 24;
 /// Bytes a feature message costs besides its geometry and tags: its key, length, id and
 /// type fields.
 const FEATURE_FRAMING: usize = 16;
-/// Bytes one tag costs in a feature (two varint indexes) plus the framing of its value
-/// message in the layer's value table.
-const TAG_BYTES: usize = 5;
+/// Bytes one tag costs in a feature: two varint indexes.
+const TAG_BYTES: usize = 4;
+/// Bytes that frame one value message in a tile's value table.
+const VALUE_FRAMING: usize = 3;
 /// A tile's total once a feature did not fit in it.
 const FULL: usize = usize::MAX;
 /// Extra bytes for a feature that a tile cuts: the points clipping adds on the tile's edges.
@@ -84,8 +88,41 @@ pub struct ZoomThinning {
     pub of: usize,
 }
 
-/// Bytes used in each tile of one zoom ([`FULL`] once a feature did not fit).
-type Totals = rustc_hash::FxHashMap<(u32, u32), usize>;
+/// A feature that meets more tiles than this at a zoom (a huge polygon, a long line, or a
+/// hostile write spanning the world) is counted once against every tile of the zoom rather
+/// than tile by tile, so that the plan's cost stays bounded by the number of features.
+const WIDE_TILES: u64 = 64;
+
+/// What the features kept at one zoom take of its tiles.
+#[derive(Debug, Clone, Default)]
+struct ZoomUse {
+    /// Bytes used in each tile ([`FULL`] once a feature did not fit).
+    tiles: rustc_hash::FxHashMap<(u32, u32), usize>,
+    /// Bytes of wide features, counted in every tile.
+    wide: usize,
+    /// The most any one tile holds (not counting `wide`).
+    most: usize,
+}
+
+impl ZoomUse {
+    /// Whether `bytes` more fit in tile `t`.
+    fn fits(&self, t: (u32, u32), bytes: usize, capacity: usize) -> bool {
+        self.tiles
+            .get(&t)
+            .is_none_or(|&used| used != FULL && used + self.wide + bytes <= capacity)
+    }
+
+    fn add(&mut self, t: (u32, u32), bytes: usize) {
+        let used = self.tiles.entry(t).or_insert(0);
+        *used += bytes;
+        self.most = self.most.max(*used);
+    }
+
+    /// Whether a wide feature of `bytes` fits in every tile.
+    fn fits_everywhere(&self, bytes: usize, capacity: usize) -> bool {
+        self.most + self.wide + bytes <= capacity
+    }
+}
 
 /// A layer's thinning, as planned from one state of its index.
 #[derive(Debug, Clone, Default)]
@@ -103,20 +140,14 @@ pub struct Thinning {
     /// Per zoom planned, what each tile holds: features written after the plan are
     /// admitted where they still fit, until the next plan ranks them (see
     /// [`LayerIndex::admit`]).
-    totals: Vec<Totals>,
+    totals: Vec<ZoomUse>,
     /// Each live feature's first kept zoom ([`NEVER`]: none), for the features the plan saw.
     kept_from: Vec<(FeatureId, u8)>,
 }
 
-/// Whether `bytes` more fit in tile `t`.
-fn fits(totals: &Totals, t: (u32, u32), bytes: usize, capacity: usize) -> bool {
-    totals
-        .get(&t)
-        .is_none_or(|&used| used != FULL && used + bytes <= capacity)
-}
-
 /// Plans the thinning of a layer with a budget (`None` without one), from the index as it
-/// is. Cost: O(features x zooms x tiles each feature meets), plus a sort.
+/// is. Cost: O(features x zooms x tags x min(tiles each feature meets, [`WIDE_TILES`])),
+/// plus a sort.
 pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
     let budget = def.budget_bytes()?;
     // Up to a clustered layer's cluster zoom its tiles draw clusters, not these features.
@@ -140,8 +171,11 @@ pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
     let mut thinned = Vec::new();
     let mut all_totals = Vec::new();
     // From the deepest zoom up, each zoom choosing among what the one below it kept.
+    let values = index.encoded_values();
     for z in (lo..=hi).rev() {
-        let mut totals = Totals::default();
+        let mut totals = ZoomUse::default();
+        let mut values_in: rustc_hash::FxHashSet<((u32, u32), u32)> = Default::default();
+        let mut costs: Vec<((u32, u32), usize)> = Vec::new();
         let (mut n_kept, mut of) = (0, 0);
         for (k, &(p, _)) in order.iter().enumerate() {
             let f = &index.features[p as usize];
@@ -152,22 +186,45 @@ pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
             if !kept[k] {
                 continue;
             }
-            let bytes = estimate(index, p, z);
-            if bytes == 0 {
+            let base = estimate_shape(index, p, z);
+            if base == 0 {
                 // Nothing of it is drawn at this zoom: it costs nothing here.
                 kept_from[k] = z;
                 n_kept += 1;
                 continue;
             }
             let tiles = tiles_of(index.box_of(p), z);
-            let bytes = if tiles.is_single() {
-                bytes
+            if tiles.count() > WIDE_TILES {
+                let bytes = estimate(index, p, z) + CLIP_SLACK;
+                if totals.fits_everywhere(bytes, capacity) {
+                    totals.wide += bytes;
+                    kept_from[k] = z;
+                    n_kept += 1;
+                } else {
+                    kept[k] = false;
+                }
+                continue;
+            }
+            let base = if tiles.is_single() {
+                base
             } else {
-                bytes + CLIP_SLACK
+                base + CLIP_SLACK
             };
-            if tiles.iter().all(|t| fits(&totals, t, bytes, capacity)) {
-                for t in tiles.iter() {
-                    *totals.entry(t).or_insert(0) += bytes;
+            // A value costs a tile once, however many of its features share it.
+            let tags = index.tags(f);
+            costs.clear();
+            costs.extend(tiles.iter().map(|t| {
+                let new_values: usize = tags
+                    .iter()
+                    .filter(|&&(_, v)| !values_in.contains(&(t, v)))
+                    .map(|&(_, v)| VALUE_FRAMING + values.get(v).len())
+                    .sum();
+                (t, base + new_values)
+            }));
+            if costs.iter().all(|&(t, c)| totals.fits(t, c, capacity)) {
+                for &(t, c) in &costs {
+                    totals.add(t, c);
+                    values_in.extend(tags.iter().map(|&(_, v)| (t, v)));
                 }
                 kept_from[k] = z;
                 n_kept += 1;
@@ -176,11 +233,9 @@ pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
                 // A tile that could not take this feature takes none after it, so that
                 // what a tile keeps is always what comes first in the order; a feature
                 // too big for any tile closes none.
-                if bytes <= capacity {
-                    for t in tiles.iter() {
-                        if !fits(&totals, t, bytes, capacity) {
-                            totals.insert(t, FULL);
-                        }
+                for &(t, c) in &costs {
+                    if c <= capacity && !totals.fits(t, c, capacity) {
+                        totals.tiles.insert(t, FULL);
                     }
                 }
             }
@@ -356,6 +411,23 @@ fn mix(mut v: u64) -> u64 {
 /// The bytes the feature at `position` adds to a tile at zoom `z` it lies wholly inside;
 /// 0 when nothing of it is drawn there.
 fn estimate(index: &LayerIndex, position: u32, z: u8) -> usize {
+    let shape = estimate_shape(index, position, z);
+    if shape == 0 {
+        return 0;
+    }
+    let values = index.encoded_values();
+    let f = &index.features[position as usize];
+    let tags: usize = index
+        .tags(f)
+        .iter()
+        .map(|&(_, v)| VALUE_FRAMING + values.get(v).len())
+        .sum();
+    shape + tags
+}
+
+/// [`estimate`] without the feature's values (which a tile holds once, however many
+/// features share them): its geometry, tags and framing; 0 when nothing of it is drawn.
+fn estimate_shape(index: &LayerIndex, position: u32, z: u8) -> usize {
     let f = &index.features[position as usize];
     let geometry = if index.grid.covers(z) {
         index.grid.get(z, position).len()
@@ -371,13 +443,7 @@ fn estimate(index: &LayerIndex, position: u32, z: u8) -> usize {
     if geometry == 0 {
         return 0;
     }
-    let values = index.encoded_values();
-    let tags: usize = index
-        .tags(f)
-        .iter()
-        .map(|&(_, v)| TAG_BYTES + values.get(v).len())
-        .sum();
-    geometry + tags + FEATURE_FRAMING
+    geometry + TAG_BYTES * index.tags(f).len() + FEATURE_FRAMING
 }
 
 /// The tiles at zoom `z` that a box (EPSG:3857) plus the tile buffer meets.
@@ -390,6 +456,10 @@ struct TileSpan {
 impl TileSpan {
     fn is_single(&self) -> bool {
         self.x.0 == self.x.1 && self.y.0 == self.y.1
+    }
+
+    fn count(&self) -> u64 {
+        (self.x.1 - self.x.0 + 1) as u64 * (self.y.1 - self.y.0 + 1) as u64
     }
 
     fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
@@ -459,17 +529,25 @@ impl LayerIndex {
             let bytes = estimate(self, position, z);
             if bytes > 0 {
                 let tiles = tiles_of(self.box_of(position), z);
-                let bytes = if tiles.is_single() {
-                    bytes
-                } else {
-                    bytes + CLIP_SLACK
-                };
                 let totals = &mut t.totals[(z - t.lo) as usize];
-                if !tiles.iter().all(|x| fits(totals, x, bytes, t.capacity)) {
-                    break;
-                }
-                for x in tiles.iter() {
-                    *totals.entry(x).or_insert(0) += bytes;
+                if tiles.count() > WIDE_TILES {
+                    let bytes = bytes + CLIP_SLACK;
+                    if !totals.fits_everywhere(bytes, t.capacity) {
+                        break;
+                    }
+                    totals.wide += bytes;
+                } else {
+                    let bytes = if tiles.is_single() {
+                        bytes
+                    } else {
+                        bytes + CLIP_SLACK
+                    };
+                    if !tiles.iter().all(|x| totals.fits(x, bytes, t.capacity)) {
+                        break;
+                    }
+                    for x in tiles.iter() {
+                        totals.add(x, bytes);
+                    }
                 }
             }
             first = z;
@@ -735,6 +813,72 @@ mod tests {
         }
         let (largest, _) = largest_tile(&def, index);
         assert!(largest <= 16 * 1024, "a tile of {largest} bytes");
+    }
+
+    #[test]
+    fn a_feature_spanning_the_world_costs_the_plan_one_step_per_zoom() {
+        let def = layer_to(18, "polygon", "budget_kb = 8\n");
+        let world = geo::Polygon::new(
+            geo::LineString::from(vec![
+                (-179.0, -80.0),
+                (179.0, -80.0),
+                (179.0, 80.0),
+                (-179.0, 80.0),
+                (-179.0, -80.0),
+            ]),
+            vec![],
+        );
+        let mut features = squares(2000);
+        features.push(feature(50_000, world.into(), "x", 0));
+        let started = std::time::Instant::now();
+        let mut index = LayerIndex::build(&def, features);
+        // Billions of tiles at z18, were they walked one by one.
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        // The biggest polygon there is: kept first, at every zoom.
+        assert!(index.drawn_at(id_position(&index, 50_000), 10));
+        // A second one, written: admitted as fast.
+        let started = std::time::Instant::now();
+        let world = geo::Polygon::new(
+            geo::LineString::from(vec![
+                (-170.0, -70.0),
+                (170.0, -70.0),
+                (170.0, 70.0),
+                (-170.0, -70.0),
+            ]),
+            vec![],
+        );
+        index.upsert(&def, feature(50_001, world.into(), "x", 0));
+        assert!(started.elapsed().as_secs() < 5, "{:?}", started.elapsed());
+        // The tiles of the crowded block stay within the budget, the world's polygons in them.
+        let slot = Arc::new(parking_lot::RwLock::new(index));
+        let layers = [TileLayer {
+            def: &def,
+            index: &slot,
+            filter: None,
+        }];
+        for z in 10..=18 {
+            let (xs, ys) = TileCoord::covering(crowd_3857(), z);
+            for x in xs {
+                for y in ys.clone() {
+                    let bytes = render_tile(&layers, TileCoord { z, x, y }, None)
+                        .bytes
+                        .len();
+                    assert!(bytes <= 8192, "z{z} {x} {y}: {bytes} bytes");
+                }
+            }
+        }
+    }
+
+    /// Where [`squares`] crowd, in EPSG:3857.
+    fn crowd_3857() -> Rect3857 {
+        let (x0, y0) = crate::tiles::mercator::lon_lat_to_3857(24.93, 60.16);
+        let (x1, y1) = crate::tiles::mercator::lon_lat_to_3857(24.95, 60.17);
+        Rect3857 {
+            min_x: x0,
+            min_y: y0,
+            max_x: x1,
+            max_y: y1,
+        }
     }
 
     #[test]
