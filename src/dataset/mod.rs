@@ -69,6 +69,8 @@ pub struct Dataset {
         parking_lot::Mutex<std::collections::HashMap<String, (crate::auth::KeyInfo, Instant)>>,
     /// Clustered layers' clusters.
     clusters: clusters::ClusterTrees,
+    /// Operations counters (`GET /metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Dataset {
@@ -78,8 +80,11 @@ impl Dataset {
         let store = crate::store::open(database).await?;
         let index = Index::new(layers.iter().map(|l| &l.id));
         let clusters = clusters::ClusterTrees::new(&layers);
+        let metrics =
+            crate::metrics::Metrics::new(layers.iter().map(|l| l.id.clone()).collect(), true);
         Ok(Dataset {
             clusters,
+            metrics,
             layers,
             store,
             index,
@@ -100,6 +105,44 @@ impl Dataset {
     pub fn with_compute(mut self, compute: Compute) -> Dataset {
         self.compute = compute;
         self
+    }
+
+    /// The same dataset without per-request metrics (`--no-request-metrics`): the router
+    /// then records no route counters or latencies.
+    pub fn without_request_metrics(mut self) -> Dataset {
+        self.metrics =
+            crate::metrics::Metrics::new(self.layers.iter().map(|l| l.id.clone()).collect(), false);
+        self
+    }
+
+    /// The operations counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Every metric as `GET /metrics` answers it: the counters, and what is read now (the
+    /// cache's state, the change log's head from the store, layer sizes).
+    pub async fn render_metrics(&self) -> String {
+        let head = match self.store.change_span().await {
+            Ok(span) => Some(span.map_or(0, |(_, last)| last)),
+            Err(e) => {
+                tracing::warn!("metrics: reading the change log's head: {e}");
+                None
+            }
+        };
+        let applied = self.last_change();
+        let scrape = crate::metrics::Scrape {
+            cache: self.cache.stats(),
+            log_applied: applied,
+            log_head: head.map(|h| h.max(applied)),
+            layer_features: self
+                .layers
+                .iter()
+                .map(|l| self.index.read(&l.id).len())
+                .collect(),
+            compute_jobs: self.compute.admitted(),
+        };
+        self.metrics.render(&scrape)
     }
 
     /// Every layer, sorted by id.
@@ -258,6 +301,8 @@ impl Dataset {
             .map_err(fail)?;
             bar.finish_and_clear();
             log_report(def, &report);
+            self.metrics
+                .ingested(&def.id, report.written, report.repaired, report.skipped);
             reports.push((def.id.clone(), report));
         }
         Ok(reports)
