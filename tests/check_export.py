@@ -26,7 +26,7 @@ sep = "&" if query else ""
 
 def fetch(u):
     with urllib.request.urlopen(u, timeout=120) as r:
-        return r.status, dict(r.headers), r.read()
+        return r.status, r.headers, r.read()
 
 
 status, _, body = fetch(f"{url}{sep}limit=10000")

@@ -61,7 +61,13 @@ fn flatgeobuf_and_csv_hold_the_json_answer_filters_included() {
         "filter=severity%3D%27serious%27%20AND%20vehicles%3E%3D2",
     );
     assert!(serious > 0 && serious < all, "{serious} of {all}");
-    assert!(check(&s, "designed_buildings", "datetime=2020-01-01T00:00:00Z/..") > 0);
+    let since = check(
+        &s,
+        "accidents",
+        "datetime=2026-06-01T00:00:00Z/..&sortby=-occurred_at",
+    );
+    assert!(since < all, "{since} of {all}");
+    assert!(check(&s, "designed_buildings", "") > 0);
 }
 
 #[test]

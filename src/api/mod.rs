@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod changes;
 pub mod clusters;
+pub mod cors;
 pub mod edit;
 pub mod error;
 pub mod export;
@@ -122,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(metrics::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(cors)
+        .layer(cors::CorsExceptPlainOptions(cors))
         .layer(axum::middleware::from_fn_with_state(
             state.data.metrics().http(),
             trace::layer,
