@@ -52,9 +52,9 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// `OPTIONS /collections/{id}/items`: the methods this reader may use there. QGIS's OGC API
-/// - Features provider asks before it offers to edit a layer: `POST` (add features) shows
-/// only to a key whose write scope names the layer.
+/// `OPTIONS /collections/{id}/items`: the methods this reader may use there. QGIS's OGC
+/// API Features provider asks before it offers to edit a layer: `POST` (add features)
+/// shows only to a key whose write scope names the layer.
 async fn items_options(
     State(state): State<AppState>,
     Auth(reader): Auth,

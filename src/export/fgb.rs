@@ -334,7 +334,7 @@ mod tests {
         p.insert("x".into(), 0.1.into());
         p.insert("ok".into(), true.into());
         p.insert("at".into(), "2026-05-01T10:00:00Z".into());
-        let features = vec![
+        let features = [
             StoredFeature {
                 id: FeatureId(9),
                 version: 0,

@@ -94,10 +94,11 @@ pub struct HttpMetrics {
     routes: RwLock<FxHashMap<Box<str>, Arc<RouteStats>>>,
 }
 
+/// A thread's own copy of a table's entries: the table's id, and the routes met.
+type LocalRoutes = (u64, FxHashMap<Box<str>, Arc<RouteStats>>);
+
 thread_local! {
-    /// The routes this thread has met, for the table with this id.
-    static LOCAL: RefCell<(u64, FxHashMap<Box<str>, Arc<RouteStats>>)> =
-        RefCell::new((0, FxHashMap::default()));
+    static LOCAL: RefCell<LocalRoutes> = RefCell::new((0, FxHashMap::default()));
 }
 
 impl Default for HttpMetrics {
