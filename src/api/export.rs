@@ -10,7 +10,7 @@
 //!
 //! How it streams: the query runs on the compute pool and gives the matching ids in order
 //! (8 bytes each); the features are then read from the store and encoded a run of
-//! [`RUN`] at a time, each run on the pool, and handed to the body through a channel of
+//! [`RUN`] (1,000) at a time, each run on the pool, and handed to the body through a channel of
 //! two runs, so memory stays bounded whatever the size of the result and a slow client
 //! slows the reading down instead of piling up. The first run is made before the answer's
 //! head is sent, so that a store or pool failure is still an error status; a failure
@@ -28,14 +28,14 @@ use crate::api::{ApiError, AppState, header_value};
 use crate::compute::Refused;
 use crate::config::LayerDef;
 use crate::export::{Encoder, Format};
-use crate::model::{FeatureId, LayerId};
+use crate::model::{FeatureId, LayerId, StoredFeature};
 use crate::query::{ItemsQuery, Paging, run};
 
 /// Default for `--max-export-features`.
 pub const DEFAULT_MAX_EXPORT: usize = 1_000_000;
 
 /// Features read and encoded together.
-const RUN: usize = 2_000;
+const RUN: usize = 1_000;
 
 /// The file format an items request asks for with `f`, or `None` for GeoJSON and HTML;
 /// a 400 naming the formats for any other value.
@@ -97,16 +97,15 @@ pub(crate) async fn items(
         .await?;
 
     let layer = def.id.clone();
-    let mut ids = found.ids.into_iter();
-    let returned = ids.len();
-    let first: Vec<FeatureId> = ids.by_ref().take(RUN).collect();
+    let returned = found.ids.len();
+    let mut runs: Vec<Vec<FeatureId>> = found.ids.chunks(RUN).map(<[_]>::to_vec).collect();
+    runs.reverse();
     let mut head = found.encoder.head();
-    let (first, from_memory) =
-        encode_run(&state, &layer, &found.encoder, first, head.len()).await?;
-    head.extend_from_slice(&first);
+    let first = read_run(&state, &layer, runs.pop().unwrap_or_default()).await?;
+    let from_memory = first.from_memory;
+    head.extend_from_slice(&encode_run(&state, &found.encoder, first.features).await?);
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    let rest: Vec<FeatureId> = ids.collect();
     let encoder = found.encoder.clone();
     let streamer = state.clone();
     let stream_layer = layer.clone();
@@ -114,18 +113,41 @@ pub(crate) async fn items(
         if tx.send(Ok(Bytes::from(head))).await.is_err() {
             return;
         }
-        for run in rest.chunks(RUN) {
-            let bytes = match encode_run(&streamer, &stream_layer, &encoder, run.to_vec(), 0).await
-            {
-                Ok((bytes, _)) => Ok(Bytes::from(bytes)),
+        // Run k is encoded on the pool while run k + 1 is read from the store.
+        let mut next = match runs.pop() {
+            Some(ids) => read_run(&streamer, &stream_layer, ids).await,
+            None => return,
+        };
+        let fail = |e: ApiError| {
+            tracing::warn!(layer = %stream_layer, "a streamed export stopped: {e}");
+            Err(std::io::Error::other(e.to_string()))
+        };
+        loop {
+            let stored = match next {
+                Ok(stored) => stored,
                 Err(e) => {
-                    tracing::warn!(layer = %stream_layer, "a streamed export stopped: {e}");
-                    Err(std::io::Error::other(e.to_string()))
+                    let _ = tx.send(fail(e)).await;
+                    return;
                 }
             };
-            let failed = bytes.is_err();
-            if tx.send(bytes).await.is_err() || failed {
-                return;
+            let reading = async {
+                match runs.pop() {
+                    Some(ids) => Some(read_run(&streamer, &stream_layer, ids).await),
+                    None => None,
+                }
+            };
+            let encoding = encode_run(&streamer, &encoder, stored.features);
+            let (encoded, read) = futures_util::future::join(encoding, reading).await;
+            let sent = match encoded {
+                Ok(bytes) => tx.send(Ok(Bytes::from(bytes))).await,
+                Err(e) => {
+                    let _ = tx.send(fail(e)).await;
+                    return;
+                }
+            };
+            match (sent, read) {
+                (Ok(()), Some(read)) => next = read,
+                _ => return,
             }
         }
     });
@@ -181,22 +203,26 @@ fn next_query(params: &[(String, String)], offset: usize) -> String {
     serde_urlencoded::to_string(&out).unwrap_or_default()
 }
 
-/// Reads a run of features from the store and encodes it on the compute pool; whether they
-/// came from memory (the store unreachable). A full pool is waited out, for a while,
+/// Reads a run of features from the store (from memory when it is unreachable).
+async fn read_run(
+    state: &AppState,
+    layer: &LayerId,
+    ids: Vec<FeatureId>,
+) -> Result<crate::dataset::Stored, ApiError> {
+    Ok(state.data.stored_features(layer, &ids).await?)
+}
+
+/// Encodes a run of features on the compute pool. A full pool is waited out, for a while,
 /// rather than cutting a stream short.
 async fn encode_run(
     state: &AppState,
-    layer: &LayerId,
     encoder: &Arc<dyn Encoder>,
-    ids: Vec<FeatureId>,
-    reserve: usize,
-) -> Result<(Vec<u8>, bool), ApiError> {
-    if ids.is_empty() {
-        return Ok((Vec::new(), false));
+    features: Vec<StoredFeature>,
+) -> Result<Vec<u8>, ApiError> {
+    if features.is_empty() {
+        return Ok(Vec::new());
     }
-    let stored = state.data.stored_features(layer, &ids).await?;
-    let from_memory = stored.from_memory;
-    let features = Arc::new(stored.features);
+    let features = Arc::new(features);
     let mut waited = 0;
     loop {
         let encoder = encoder.clone();
@@ -205,13 +231,13 @@ async fn encode_run(
             .data
             .compute()
             .run(move || {
-                let mut out = Vec::with_capacity(reserve + features.len() * 256);
+                let mut out = Vec::with_capacity(features.len() * 256);
                 encoder.features(&features, &mut out);
                 out
             })
             .await;
         match done {
-            Ok(bytes) => return Ok((bytes, from_memory)),
+            Ok(bytes) => return Ok(bytes),
             Err(Refused::Busy { .. }) if waited < 100 => {
                 waited += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
