@@ -159,6 +159,12 @@ for i, r in enumerate([
     "/map",
     "HEAD /tiles/traffic_jams/15/18652/9483.mvt\nIf-None-Match: \"abc\"",
     "/collections/dog_parks/items?f=html\nAccept: text/html",
+    "/collections/accidents/items?f=fgb&filter=severity%3D%27serious%27&limit=50",
+    "/collections/accidents/items?f=csv&properties=severity,road&offset=3&sortby=-vehicles",
+    "/collections/construction_permits/items?f=fgb&bbox=24.94,60.16,24.96,60.18&datetime=2026-01-01T00:00:00Z/..",
+    "/collections/accidents/items?f=shp",
+    "/metrics",
+    "/metrics\nAuthorization: Bearer $KEY",
 ]):
     write("request", str(i), r)
 

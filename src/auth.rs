@@ -94,6 +94,13 @@ impl Reader {
         layers.iter().filter(move |d| self.can_read(d))
     }
 
+    /// Writing needs a key whose write scope names the layer.
+    pub fn can_write(&self, def: &LayerDef) -> bool {
+        self.key
+            .as_ref()
+            .is_some_and(|k| k.write.covers(def.id.as_str()))
+    }
+
     /// Public layers are readable by everyone; private ones need the read scope.
     pub fn can_read(&self, def: &LayerDef) -> bool {
         !def.private

@@ -86,6 +86,10 @@ pub struct CacheStats {
     /// Lookups answered from the cache, and those that were not, since start.
     pub hits: u64,
     pub misses: u64,
+    /// Tiles dropped to stay within the capacity, and tiles dropped because a write
+    /// changed them, since start.
+    pub evictions: u64,
+    pub invalidations: u64,
 }
 
 #[derive(Debug)]
@@ -96,6 +100,8 @@ pub struct TileCache {
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    evictions: AtomicU64,
+    invalidations: AtomicU64,
 }
 
 /// Bytes a slot costs beyond its tile: key, maps and queue entries.
@@ -113,6 +119,8 @@ impl TileCache {
             no_query: Arc::from(""),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            invalidations: AtomicU64::new(0),
         }
     }
 
@@ -134,15 +142,30 @@ impl TileCache {
             capacity: self.capacity,
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            invalidations: self.invalidations.load(Ordering::Relaxed),
         }
     }
 
+    /// Counts `n` tiles dropped by a write; returns `n`.
+    fn invalidated(&self, n: usize) -> usize {
+        self.invalidations.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
     pub fn get(&self, key: &TileKey) -> Option<CachedTile> {
-        let mut inner = self.inner.lock();
-        let Some(slot) = inner.slots.get_mut(key) else {
+        let found = self.get_hit(key);
+        if found.is_none() {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
-        };
+        }
+        found
+    }
+
+    /// [`TileCache::get`] counting a hit only: for a first look whose miss is looked up
+    /// (and counted) again on the way to cutting the tile.
+    pub fn get_hit(&self, key: &TileKey) -> Option<CachedTile> {
+        let mut inner = self.inner.lock();
+        let slot = inner.slots.get_mut(key)?;
         slot.referenced = true;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(slot.tile.clone())
@@ -192,7 +215,10 @@ impl TileCache {
                     slot.referenced = false;
                     inner.order.push_back(k);
                 }
-                Some(_) => inner.remove(&k),
+                Some(_) => {
+                    inner.remove(&k);
+                    self.evictions.fetch_add(1, Ordering::Relaxed);
+                }
                 None => {}
             }
         }
@@ -251,7 +277,7 @@ impl TileCache {
                 }
             }
         }
-        inner.remove_all(doomed)
+        self.invalidated(inner.remove_all(doomed))
     }
 
     /// After a write to a clustered layer: drops the layer's tiles at `zooms` for which
@@ -275,7 +301,7 @@ impl TileCache {
                     .cloned(),
             );
         }
-        inner.remove_all(doomed)
+        self.invalidated(inner.remove_all(doomed))
     }
 
     /// After a write to a clustered layer: drops the layer's tiles without a query whose
@@ -321,7 +347,7 @@ impl TileCache {
                 }
             }
         }
-        inner.remove_all(doomed)
+        self.invalidated(inner.remove_all(doomed))
     }
 
     /// After a whole-layer reload: drops every cached tile of the layer.
@@ -334,7 +360,7 @@ impl TileCache {
             .filter(|(_, s)| s.layers.contains(layer))
             .map(|(k, _)| k.clone())
             .collect();
-        inner.remove_all(doomed)
+        self.invalidated(inner.remove_all(doomed))
     }
 }
 
@@ -503,12 +529,19 @@ mod tests {
         let s = cache.stats();
         assert!(s.bytes <= s.capacity);
         assert_eq!(s.tiles, 16);
+        // 20 inserted, 16 kept: 4 evicted, counted as evictions and not invalidations.
+        assert_eq!((s.evictions, s.invalidations), (4, 0));
         assert!(cache.get(&key("roads", 10, 0, 0)).is_some());
         assert!(cache.get(&key("roads", 10, 1, 0)).is_none());
         assert_eq!(
             cache.invalidate_layer(&LayerId::new("roads").unwrap(), 1),
             16
         );
-        assert_eq!(cache.stats().bytes, 0);
+        let s = cache.stats();
+        assert_eq!((s.bytes, s.evictions, s.invalidations), (0, 4, 16));
+        // Hits and misses: a first look that only counts hits, and the full lookup.
+        assert!(cache.get_hit(&key("roads", 10, 0, 0)).is_none());
+        assert!(cache.get(&key("roads", 10, 0, 0)).is_none());
+        assert_eq!(cache.stats().misses - s.misses, 1);
     }
 }

@@ -117,6 +117,17 @@ enum Command {
         /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests under way.
         #[arg(long, env = "URBANTILE_DRAIN_SECS", default_value_t = 10.0)]
         drain_secs: f64,
+        /// Also serve GET /metrics, without a key, on this address (an internal interface
+        /// the monitoring network reaches); on --bind it needs a key with read scope `*`.
+        #[arg(long, env = "URBANTILE_METRICS_BIND")]
+        metrics_bind: Option<SocketAddr>,
+        /// Count no requests by route (no request counters or latency histograms); the
+        /// other metrics stay.
+        #[arg(long, env = "URBANTILE_NO_REQUEST_METRICS")]
+        no_request_metrics: bool,
+        /// Most features one `f=fgb` or `f=csv` items answer streams (its `limit` at most).
+        #[arg(long, env = "URBANTILE_MAX_EXPORT_FEATURES", default_value_t = urbantile::api::export::DEFAULT_MAX_EXPORT)]
+        max_export_features: usize,
     },
     /// Load a file into a layer.
     Ingest {
@@ -192,6 +203,9 @@ async fn main() -> anyhow::Result<()> {
             deadline_secs,
             max_subscribers,
             drain_secs,
+            metrics_bind,
+            no_request_metrics,
+            max_export_features,
         } => {
             let seconds = |flag: &str, s: f64| {
                 if s.is_finite() && s > 0.0 {
@@ -216,6 +230,9 @@ async fn main() -> anyhow::Result<()> {
                 },
                 drain: seconds("drain-secs", drain_secs)?,
                 max_subscribers,
+                metrics_bind,
+                request_metrics: !no_request_metrics,
+                max_export: max_export_features.max(1),
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -377,6 +394,9 @@ struct ServeOptions {
     compute: urbantile::compute::Limits,
     drain: std::time::Duration,
     max_subscribers: usize,
+    metrics_bind: Option<SocketAddr>,
+    request_metrics: bool,
+    max_export: usize,
 }
 
 async fn serve(
@@ -390,6 +410,11 @@ async fn serve(
         .with_cache(urbantile::cache::TileCache::new(options.cache_bytes))
         .with_tile_budget(options.tile_budget_kb)
         .with_compute(urbantile::compute::Compute::new(options.compute));
+    let data = if options.request_metrics {
+        data
+    } else {
+        data.without_request_metrics()
+    };
     data.ingest_sources_if_empty().await?;
     let data = data.go_live().await?;
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
@@ -400,7 +425,26 @@ async fn serve(
         closing: closing_rx.clone(),
         subscribers: urbantile::api::changes::Subscribers::new(options.max_subscribers),
         fonts: std::sync::Arc::new(urbantile::glyphs::Fonts::bundled()),
+        max_export: options.max_export,
     });
+    if let Some(addr) = options.metrics_bind {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding --metrics-bind {addr}"))?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        let mut closing = closing_rx.clone();
+        let metrics = urbantile::api::metrics::router(data.clone());
+        tokio::spawn(async move {
+            let served = axum::serve(listener, metrics)
+                .with_graceful_shutdown(async move {
+                    let _ = closing.wait_for(|c| *c).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!("the metrics listener stopped: {e}");
+            }
+        });
+    }
     let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -25,6 +25,20 @@ use crate::tiles::mercator::{Rect3857, lon_lat_to_3857};
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 10_000;
 
+/// How `limit` applies: its value when absent, and the most it may ask for (larger ones
+/// are clamped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub default: usize,
+    pub max: usize,
+}
+
+/// Pages of GeoJSON or HTML: [`DEFAULT_LIMIT`] and [`MAX_LIMIT`].
+pub const PAGES: Paging = Paging {
+    default: DEFAULT_LIMIT,
+    max: MAX_LIMIT,
+};
+
 /// Query parameters that are not property names.
 pub const RESERVED: &[&str] = &[
     "bbox",
@@ -145,10 +159,22 @@ impl ItemsQuery {
         params: &[(String, String)],
         now_secs: i64,
     ) -> Result<ItemsQuery, QueryError> {
+        Self::parse_with(def, index, params, now_secs, PAGES)
+    }
+
+    /// [`ItemsQuery::parse`] with `limit` applying as `paging` says (file exports take the
+    /// whole result by default).
+    pub fn parse_with(
+        def: &LayerDef,
+        index: &LayerIndex,
+        params: &[(String, String)],
+        now_secs: i64,
+        paging: Paging,
+    ) -> Result<ItemsQuery, QueryError> {
         let mut q = ItemsQuery {
             bbox: None,
             time: None,
-            limit: DEFAULT_LIMIT,
+            limit: paging.default,
             offset: 0,
             equals: Vec::new(),
             properties: None,
@@ -217,7 +243,7 @@ impl ItemsQuery {
                     if n == 0 {
                         return Err(err(k, "must be at least 1"));
                     }
-                    q.limit = n.min(MAX_LIMIT);
+                    q.limit = n.min(paging.max);
                 }
                 "offset" => {
                     q.offset = v

@@ -2,6 +2,8 @@
 //! collections and their items, as JSON or as HTML pages a person can browse (`f=json|html`
 //! or the Accept header). Queries are parsed and run by [`crate::query`]; the page's
 //! features come from the store, so geometry and properties are exactly what was ingested.
+//! Items also stream as FlatGeobuf or CSV files (`f=fgb|csv`, [`crate::api::export`]), and
+//! `OPTIONS` on items says which methods a reader may use (QGIS decides on editing by it).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -51,8 +53,51 @@ pub fn routes() -> Router<AppState> {
         .route("/conformance", get(conformance))
         .route("/collections", get(collections))
         .route("/collections/{id}", get(collection))
-        .route("/collections/{id}/items", get(items))
-        .route("/collections/{id}/items/{fid}", get(item))
+        .route("/collections/{id}/items", get(items).options(items_options))
+        .route(
+            "/collections/{id}/items/{fid}",
+            get(item).options(item_options),
+        )
+}
+
+/// `OPTIONS /collections/{id}/items`: the methods this reader may use there. QGIS's OGC
+/// API Features provider asks before it offers to edit a layer: `POST` (add features)
+/// shows only to a key whose write scope names the layer.
+async fn items_options(
+    State(state): State<AppState>,
+    Auth(reader): Auth,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let def = visible_layer(&state, &reader, &id)?;
+    Ok(allow(if reader.can_write(def) {
+        "GET, HEAD, POST, OPTIONS"
+    } else {
+        "GET, HEAD, OPTIONS"
+    }))
+}
+
+/// `OPTIONS /collections/{id}/items/{fid}`: as [`items_options`], with `PUT`, `PATCH` and
+/// `DELETE` (replace, update, delete) for a key that may write the layer. The answer
+/// does not depend on the feature existing: QGIS asks it of the layer, not of a feature.
+async fn item_options(
+    State(state): State<AppState>,
+    Auth(reader): Auth,
+    Path((id, _fid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let def = visible_layer(&state, &reader, &id)?;
+    Ok(allow(if reader.can_write(def) {
+        "GET, HEAD, PUT, PATCH, DELETE, OPTIONS"
+    } else {
+        "GET, HEAD, OPTIONS"
+    }))
+}
+
+fn allow(methods: &'static str) -> Response {
+    (
+        axum::http::StatusCode::OK,
+        [(header::ALLOW, HeaderValue::from_static(methods))],
+    )
+        .into_response()
 }
 
 type Params = Query<Vec<(String, String)>>;
@@ -315,6 +360,10 @@ async fn items(
     Query(params): Params,
 ) -> Result<Response, ApiError> {
     let def = visible_layer(&state, &reader, &id)?;
+    if let Some(format) = crate::api::export::format_param(&params)? {
+        let base = base_url(&headers);
+        return crate::api::export::items(state.clone(), def, params, format, base).await;
+    }
     let html = wants_html(&params, &headers)?;
     let base = base_url(&headers);
     let layer = def.id.clone();

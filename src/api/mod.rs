@@ -9,12 +9,15 @@
 pub mod catalog;
 pub mod changes;
 pub mod clusters;
+pub mod cors;
 pub mod edit;
 pub mod error;
+pub mod export;
 pub mod features;
 pub mod fonts;
 pub mod map;
 pub mod ogc_tiles;
+pub mod metrics;
 pub mod openapi;
 pub mod planner;
 pub mod tiles;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub subscribers: changes::Subscribers,
     /// The fonts label glyphs are rendered from, and the ranges rendered so far.
     pub fonts: Arc<crate::glyphs::Fonts>,
+    /// Most features an `f=fgb` or `f=csv` items answer streams.
+    pub max_export: usize,
 }
 
 /// Default for [`AppState::max_body`]: 32 MiB.
@@ -60,6 +65,7 @@ impl AppState {
             closing: tokio::sync::watch::channel(false).1,
             subscribers: changes::Subscribers::new(changes::DEFAULT_MAX_SUBSCRIBERS),
             fonts: Arc::new(crate::glyphs::Fonts::bundled()),
+            max_export: export::DEFAULT_MAX_EXPORT,
         }
     }
 
@@ -117,9 +123,13 @@ pub fn router(state: AppState) -> Router {
         .merge(changes::routes())
         .merge(planner::routes())
         .merge(openapi::routes())
+        .merge(metrics::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .layer(cors)
-        .layer(axum::middleware::from_fn(trace::layer))
+        .layer(cors::CorsExceptPlainOptions(cors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.data.metrics().http(),
+            trace::layer,
+        ))
         .with_state(state)
 }
 

@@ -277,7 +277,8 @@ fn collection_paths(
     items_params.extend([
         q(
             "limit",
-            "Page size (default 10, larger values are clamped to 10000)",
+            "Page size (default 10, larger values are clamped to 10000); for f=fgb and f=csv \
+             files, the whole result by default, up to the server's --max-export-features",
             json!({"type": "integer", "minimum": 1}),
         ),
         q(
@@ -295,7 +296,12 @@ fn collection_paths(
             "Comma list of [+|-]property",
             json!({"type": "string", "pattern": sortby_pattern}),
         ),
-        f_param(),
+        q(
+            "f",
+            "Response format: a page of GeoJSON or HTML, or the result as a FlatGeobuf or CSV \
+             (WKT) file",
+            json!({"type": "string", "enum": ["json", "html", "fgb", "csv"]}),
+        ),
     ]);
     paths.insert(
         format!("/collections/{id}"),
@@ -318,14 +324,17 @@ fn collection_paths(
         operation(
             &format!("{}: features", def.title),
             items_params,
-            (
-                "200",
-                ok(
-                    "A page of features",
+            ("200", {
+                let mut answer = ok(
+                    "A page of features (or, with f=fgb or f=csv, the result as a file)",
                     &["application/geo+json", "text/html"],
                     fc.clone(),
-                ),
-            ),
+                );
+                let file = json!({"schema": {"type": "string", "format": "binary"}});
+                answer["content"]["application/flatgeobuf"] = file.clone();
+                answer["content"]["text/csv"] = file;
+                answer
+            }),
             &[400],
         ),
     );

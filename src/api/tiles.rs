@@ -351,7 +351,8 @@ pub(crate) fn cached(
         tile,
         encoding: stored_encoding(wanted),
     };
-    let hit = state.data.cache().get(&key)?;
+    // A miss is counted once, by the full path's own lookup.
+    let hit = state.data.cache().get_hit(&key)?;
     if !hit.public {
         return None;
     }
@@ -400,6 +401,7 @@ fn cut(
         .collect();
     let rendered = render_tile_clustered(&parts, &clusters, coord, asked.time);
     let bytes = rendered.bytes;
+    data.metrics().tile_cut(coord.z, bytes.len());
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
     // Compressed once, for this answer and for every later one from the cache.
     let encoding = compress.unwrap_or(Encoding::Identity);

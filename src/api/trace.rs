@@ -13,11 +13,15 @@
 //! its detail in the log.
 //!
 //! The URI is checked against [`crate::limits`] before anything else reads it.
+//!
+//! The answer is counted here too, in [`crate::metrics::http`]: by route template (never
+//! the raw path) and status, with its latency; a few atomic additions, no lock.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -25,6 +29,7 @@ use tracing::Instrument;
 
 use crate::api::ApiError;
 use crate::limits::{LimitError, MAX_PARAMS, MAX_PATH_BYTES, MAX_QUERY_BYTES};
+use crate::metrics::http::{HttpMetrics, UNMATCHED};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -88,14 +93,19 @@ pub fn check_uri(uri: &Uri) -> Result<(), LimitError> {
     Ok(())
 }
 
-/// The middleware: id, span, URI bounds, then the route.
-pub async fn layer(request: Request, next: Next) -> Response {
+/// The middleware: id, span, URI bounds, then the route; the answer is counted in the
+/// request metrics (when on) by its route template and status.
+pub async fn layer(
+    State(metrics): State<Option<Arc<HttpMetrics>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let id = given_id(&request).unwrap_or_else(new_id);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("-", |p| p.as_str());
+    let matched = request.extensions().get::<MatchedPath>();
+    // The template, not the path: a bounded label set.
+    let template = metrics.as_ref().and(matched.cloned());
+    let route = matched.map_or("-", |p| p.as_str());
     let span = tracing::debug_span!(
         "request",
         id = id.to_str().unwrap_or("-"),
@@ -127,6 +137,10 @@ pub async fn layer(request: Request, next: Next) -> Response {
         tracing::debug!(parent: &span, "answered {status}");
     }
     response.headers_mut().insert(REQUEST_ID, id);
+    if let Some(metrics) = metrics {
+        let route = template.as_ref().map_or(UNMATCHED, |p| p.as_str());
+        metrics.record(route, status.as_u16(), started.elapsed());
+    }
     response
 }
 

@@ -77,7 +77,9 @@ impl Dataset {
                     tokio::time::sleep(poll).await;
                     continue 'poll;
                 }
+                let now_ms = crate::store::now_ms();
                 for change in now {
+                    self.metrics.applied(change, now_ms);
                     last = change.seq;
                     since_prune += 1;
                     // No subscriber is not an error.

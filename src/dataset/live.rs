@@ -328,6 +328,7 @@ impl Dataset {
         }
         let mark = self.feed.mark();
         let changes = w.commit().await?;
+        self.metrics.wrote(&changes);
         self.feed.wake.notify_one();
         match changes.iter().map(|c| c.seq).max() {
             Some(last) => {

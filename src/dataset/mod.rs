@@ -73,6 +73,8 @@ pub struct Dataset {
     clusters: clusters::ClusterTrees,
     /// Layers whose tile budget's thinning awaits a new plan after writes.
     replans: thinning::Replans,
+    /// Operations counters (`GET /metrics`).
+    metrics: crate::metrics::Metrics,
 }
 
 impl Dataset {
@@ -82,8 +84,11 @@ impl Dataset {
         let store = crate::store::open(database).await?;
         let index = Index::new(layers.iter().map(|l| &l.id));
         let clusters = clusters::ClusterTrees::new(&layers);
+        let metrics =
+            crate::metrics::Metrics::new(layers.iter().map(|l| l.id.clone()).collect(), true);
         Ok(Dataset {
             clusters,
+            metrics,
             layers,
             store,
             index,
@@ -116,6 +121,37 @@ impl Dataset {
         self
     }
 
+    /// The same dataset without per-request metrics (`--no-request-metrics`): the router
+    /// then records no route counters or latencies.
+    pub fn without_request_metrics(mut self) -> Dataset {
+        self.metrics =
+            crate::metrics::Metrics::new(self.layers.iter().map(|l| l.id.clone()).collect(), false);
+    /// The operations counters.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    /// Every metric as `GET /metrics` answers it: the counters, and what is read now (the
+    /// cache's state, the change log's head from the store, layer sizes).
+    pub async fn render_metrics(&self) -> String {
+        let head = match self.store.change_span().await {
+            Ok(span) => Some(span.map_or(0, |(_, last)| last)),
+            Err(e) => {
+                tracing::warn!("metrics: reading the change log's head: {e}");
+                None
+            }
+        };
+        let applied = self.last_change();
+        let scrape = crate::metrics::Scrape {
+            cache: self.cache.stats(),
+            log_applied: applied,
+            log_head: head.map(|h| h.max(applied)),
+            layer_features: self
+                .layers
+                .iter()
+                .map(|l| self.index.read(&l.id).len())
+                .collect(),
+            compute_jobs: self.compute.admitted(),
+        };
+        self.metrics.render(&scrape)
     /// Every layer, sorted by id.
     pub fn layers(&self) -> &[LayerDef] {
         &self.layers
@@ -279,6 +315,8 @@ impl Dataset {
             .map_err(fail)?;
             bar.finish_and_clear();
             log_report(def, &report);
+            self.metrics
+                .ingested(&def.id, report.written, report.repaired, report.skipped);
             reports.push((def.id.clone(), report));
         }
         Ok(reports)
