@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
+//! Dependencies run one way: `api -> export -> dataset / style / query / planner / composite -> filter -> cache / store / index / ingest -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -21,7 +21,8 @@
 //! | [`store`] | the store contract (`Features`, `Keys`, `ChangeLog`, bundled by `FeatureStore`; error kinds), the SQLite backend (sqlx, WAL) and the PostGIS one shared by replicas (row versions, a logging trigger, a change-log sequencer, LISTEN/NOTIFY), with their migrations |
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF) -> validated features, with per-record errors |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
-//! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation |
+//! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation; `dataset::tile`: the one cut of a tile, for `/tiles` and for packs |
+//! | [`export`] | offline packs: the area and its tiles, the parallel cut in tile-id order, PMTiles (writer through the `pmtiles` crate, reader over bytes) and MBTiles (sqlx) archives with TileJSON metadata and the change-log position |
 //! | [`style`] | the MapLibre style generated from the layer files: fills, lines, circles, clusters with their counts, labels (`[style] label`) |
 //! | [`glyphs`] | label glyphs: the fonts shipped in `fonts/`, rendered as SDF glyph ranges (pbf_font_tools, FreeType) on first use and kept |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
@@ -37,6 +38,7 @@ pub mod composite;
 pub mod compute;
 pub mod config;
 pub mod dataset;
+pub mod export;
 pub mod filter;
 pub mod generate;
 pub mod glyphs;

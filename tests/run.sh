@@ -28,7 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis' 2> /dev/null; then
+if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis, pmtiles' 2> /dev/null; then
   # Debian's own python3 refuses system-wide installs (PEP 668) unless told otherwise; the
   # test clients are only for these tests.
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \

@@ -7,12 +7,14 @@
 //! - [`live`]: edits of single features and the change feed;
 //! - `follow.rs`: following the store's change log (every change reaches the index there);
 //! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
-//! - [`recall`]: features answered from memory while the store is unreachable.
+//! - [`recall`]: features answered from memory while the store is unreachable;
+//! - [`tile`]: cutting one tile, the same for `/tiles` and for offline packs.
 
 pub mod clusters;
 mod follow;
 pub mod live;
 mod recall;
+pub mod tile;
 
 use std::path::Path;
 use std::sync::Arc;
