@@ -28,7 +28,7 @@
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
-//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`, glyphs (`/fonts`); `ApiError` |
+//! | [`api`] | the axum router: tiles, TileJSON, catalog, health, style, map page, features and their edits, clusters' leaves, `/changes`, glyphs (`/fonts`), offline packs (`/packs`); `ApiError` |
 
 pub mod api;
 pub mod auth;

@@ -108,6 +108,9 @@ enum Command {
         /// `/changes` streams open at once; past it, 503.
         #[arg(long, env = "URBANTILE_MAX_SUBSCRIBERS", default_value_t = urbantile::api::changes::DEFAULT_MAX_SUBSCRIBERS)]
         max_subscribers: usize,
+        /// Folder of the offline packs served under /packs (see `export`).
+        #[arg(long, env = "URBANTILE_PACKS", default_value = urbantile::api::DEFAULT_PACKS)]
+        packs: PathBuf,
         /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests under way.
         #[arg(long, env = "URBANTILE_DRAIN_SECS", default_value_t = 10.0)]
         drain_secs: f64,
@@ -213,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
             queue,
             deadline_secs,
             max_subscribers,
+            packs,
             drain_secs,
         } => {
             let seconds = |flag: &str, s: f64| {
@@ -237,6 +241,7 @@ async fn main() -> anyhow::Result<()> {
                 },
                 drain: seconds("drain-secs", drain_secs)?,
                 max_subscribers,
+                packs,
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -461,6 +466,7 @@ struct ServeOptions {
     compute: urbantile::compute::Limits,
     drain: std::time::Duration,
     max_subscribers: usize,
+    packs: PathBuf,
 }
 
 async fn serve(
@@ -483,6 +489,7 @@ async fn serve(
         closing: closing_rx.clone(),
         subscribers: urbantile::api::changes::Subscribers::new(options.max_subscribers),
         fonts: std::sync::Arc::new(urbantile::glyphs::Fonts::bundled()),
+        packs: std::sync::Arc::new(urbantile::export::shelf::Shelf::new(options.packs)),
     });
     let bind = options.bind;
     let listener = tokio::net::TcpListener::bind(bind)

@@ -12,10 +12,32 @@ use std::sync::OnceLock;
 
 use common::{TestServer, root, urbantile_bin};
 
-/// One server over every bundled layer, shared by the tests of this file.
+/// One server over every bundled layer, shared by the tests of this file, offering the
+/// packs of [`packs_dir`].
 fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| TestServer::start(&root().join("layers")))
+    SERVER.get_or_init(|| {
+        let packs = packs_dir().to_owned();
+        TestServer::start_configured(
+            &root().join("layers"),
+            urbantile::compute::Limits::default(),
+            move |state| {
+                state.packs = std::sync::Arc::new(urbantile::export::shelf::Shelf::new(packs))
+            },
+        )
+    })
+}
+
+/// The server's packs folder, inside a folder of its own (so a file beside it is outside).
+fn packs_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("packs")).unwrap();
+        dir
+    });
+    // Leaked path into a static: the folder lives as long as the test process.
+    Box::leak(dir.path().join("packs").into_boxed_path())
 }
 
 fn run_export(server: &TestServer, out: &Path, args: &[&str]) -> Output {
@@ -355,4 +377,211 @@ print("ok", len(got), "tiles,", header["tile_contents_count"], "contents, leaves
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A pack of the test box, exported into the server's packs folder as `name`.
+fn exported_pack(name: &str) -> std::path::PathBuf {
+    let out = packs_dir().join(name);
+    export_ok(
+        server(),
+        &out,
+        &[
+            "--layer",
+            LAYERS,
+            "--minzoom",
+            "12",
+            "--maxzoom",
+            "16",
+            "--bbox",
+            &bbox_text(),
+        ],
+    );
+    out
+}
+
+#[test]
+fn packs_are_listed_with_their_area_zooms_size_and_position() {
+    let server = server();
+    let a = exported_pack("listed_a.pmtiles");
+    let b = exported_pack("listed_b.mbtiles");
+    // Not packs, or not readable ones: left out of the list.
+    std::fs::write(packs_dir().join("notes.txt"), "x").unwrap();
+    std::fs::write(packs_dir().join("half.pmtiles.part"), "x").unwrap();
+    std::fs::write(packs_dir().join("broken.pmtiles"), "PMTiles but not really").unwrap();
+    let r = server.get("/packs", &[]);
+    assert_eq!(r.status, 200);
+    let list = r.json();
+    let packs = list["packs"].as_array().unwrap();
+    for (path, format) in [(&a, "pmtiles"), (&b, "mbtiles")] {
+        let name = path.file_stem().unwrap().to_str().unwrap();
+        let p = packs
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {list}"));
+        assert_eq!(p["format"], format);
+        assert_eq!(p["size"], std::fs::metadata(path).unwrap().len());
+        assert_eq!(p["minzoom"], 12);
+        assert_eq!(p["maxzoom"], 16);
+        assert_eq!(p["position"], log_head(server));
+        assert_eq!(
+            p["layers"],
+            serde_json::json!(LAYERS.split(',').collect::<Vec<_>>())
+        );
+        let bounds: Vec<f64> = p["bounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        for (got, want) in bounds.iter().zip(BBOX) {
+            assert!((got - want).abs() < 1e-6, "{bounds:?}");
+        }
+        assert!(p["created"].as_str().unwrap().starts_with("20"), "{p}");
+        let url = p["url"].as_str().unwrap();
+        assert_eq!(url, format!("{}/packs/{name}.{format}", server.base_url()));
+        let changes = p["changes"].as_str().unwrap();
+        assert!(changes.ends_with(&format!("/packs/{name}/changes?since={}", log_head(server))));
+    }
+    for skipped in ["notes", "half", "broken"] {
+        assert!(!packs.iter().any(|p| p["name"] == skipped), "{list}");
+    }
+}
+
+#[test]
+fn a_pack_is_served_whole_or_by_range_with_an_etag() {
+    let server = server();
+    let path = exported_pack("ranged.pmtiles");
+    let file = std::fs::read(&path).unwrap();
+    let len = file.len();
+    let whole = server.get("/packs/ranged.pmtiles", &[]);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body, file);
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+    assert_eq!(
+        whole.header("content-type"),
+        Some("application/vnd.pmtiles")
+    );
+    let etag = whole.header("etag").unwrap().to_owned();
+    for (range, start, end) in [
+        ("bytes=0-126".to_owned(), 0, 127),
+        (format!("bytes={}-", len - 10), len - 10, len),
+        ("bytes=-50".to_owned(), len - 50, len),
+        (format!("bytes=100-{}", len + 500), 100, len),
+    ] {
+        let r = server.get("/packs/ranged.pmtiles", &[("Range", &range)]);
+        assert_eq!(r.status, 206, "{range}");
+        assert_eq!(r.body, &file[start..end], "{range}");
+        assert_eq!(
+            r.header("content-range").unwrap(),
+            format!("bytes {start}-{}/{len}", end - 1)
+        );
+        assert_eq!(r.header("etag"), Some(etag.as_str()));
+        // The same range for the version the client holds.
+        let r = server.get(
+            "/packs/ranged.pmtiles",
+            &[("Range", &range), ("If-Range", &etag)],
+        );
+        assert_eq!(r.status, 206);
+    }
+    let past = server.get(
+        "/packs/ranged.pmtiles",
+        &[("Range", &format!("bytes={len}-"))],
+    );
+    assert_eq!(past.status, 416);
+    assert_eq!(
+        past.header("content-range").unwrap(),
+        format!("bytes */{len}")
+    );
+    assert_eq!(past.json()["code"], "RangeNotSatisfiable");
+    // Several ranges, or a range of another version: the whole file.
+    let several = server.get("/packs/ranged.pmtiles", &[("Range", "bytes=0-1,5-6")]);
+    assert_eq!((several.status, several.body.len()), (200, len));
+    let stale = server.get(
+        "/packs/ranged.pmtiles",
+        &[("Range", "bytes=0-1"), ("If-Range", "\"old\"")],
+    );
+    assert_eq!((stale.status, stale.body.len()), (200, len));
+    let same = server.get("/packs/ranged.pmtiles", &[("If-None-Match", &etag)]);
+    assert_eq!(same.status, 304);
+    assert!(same.body.is_empty());
+    // A pack replaced by a new file gets a new ETag.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let copy = packs_dir().join("ranged.tmp");
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::rename(&copy, &path).unwrap();
+    let again = server.get("/packs/ranged.pmtiles", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 200);
+    assert_ne!(again.header("etag"), Some(etag.as_str()));
+}
+
+#[test]
+fn an_independent_reader_reads_a_pack_over_http_by_ranges() {
+    let server = server();
+    let path = exported_pack("over_http.pmtiles");
+    let script = r#"
+import sys, urllib.request
+from pmtiles.reader import MmapSource, Reader, all_tiles
+url, path = sys.argv[1], sys.argv[2]
+requests = []
+def get_bytes(offset, length):
+    req = urllib.request.Request(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        assert r.status == 206, r.status
+        body = r.read()
+    assert len(body) == length, (len(body), length)
+    requests.append(length)
+    return body
+remote = dict(all_tiles(get_bytes))
+with open(path, "rb") as f:
+    local = dict(all_tiles(MmapSource(f)))
+assert remote == local and remote, (len(remote), len(local))
+assert Reader(get_bytes).metadata()["vector_layers"]
+print("ok", len(remote), "tiles over", len(requests), "range requests")
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(format!("{}/packs/over_http.pmtiles", server.base_url()))
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pack_names_cannot_reach_outside_the_packs_folder() {
+    let server = server();
+    // A pack-looking file beside the folder, and one inside it.
+    let outside = packs_dir().parent().unwrap().join("secret.pmtiles");
+    std::fs::write(&outside, "SECRET").unwrap();
+    for (path, status) in [
+        ("/packs/..%2Fsecret.pmtiles", 400),
+        ("/packs/%2E%2E%2Fsecret.pmtiles", 400),
+        ("/packs/..%5Csecret.pmtiles", 400),
+        ("/packs/%2Fetc%2Fpasswd", 400),
+        ("/packs/..", 400),
+        ("/packs/secret", 400),
+        ("/packs/a.b.pmtiles", 400),
+        ("/packs/nope.pmtiles", 404),
+        ("/packs/../secret.pmtiles", 404),
+    ] {
+        let r = server.get(path, &[]);
+        assert_eq!(
+            r.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("SECRET"),
+            "{path}"
+        );
+        let e = r.json();
+        assert!(e["description"].as_str().is_some(), "{path}: {e}");
+    }
 }

@@ -5,7 +5,7 @@
 #     comes from npm), gdal-bin (ogrinfo, a real OGC API - Features client), nodejs and npm
 #     (the build installs the page's packages, build.rs), python3 with pip;
 #   - the Python test clients (tests/requirements.txt: mapbox-vector-tile, shapely, owslib,
-#     schemathesis);
+#     schemathesis, pmtiles);
 #   - PostgreSQL 15 with PostGIS for the PostGIS store tests (tests/pg_setup.sh installs
 #     postgresql-15-postgis-3, starts the cluster and makes a test role).
 # URBANTILE_TEST_PG=postgres://... uses another server; URBANTILE_SKIP_PG=1 skips PostGIS.

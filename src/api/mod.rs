@@ -15,6 +15,7 @@ pub mod features;
 pub mod fonts;
 pub mod map;
 pub mod openapi;
+pub mod packs;
 pub mod planner;
 pub mod tiles;
 pub mod trace;
@@ -44,7 +45,12 @@ pub struct AppState {
     pub subscribers: changes::Subscribers,
     /// The fonts label glyphs are rendered from, and the ranges rendered so far.
     pub fonts: Arc<crate::glyphs::Fonts>,
+    /// The offline packs offered under `/packs`.
+    pub packs: Arc<crate::export::shelf::Shelf>,
 }
+
+/// Default folder of [`AppState::packs`].
+pub const DEFAULT_PACKS: &str = "data/packs";
 
 /// Default for [`AppState::max_body`]: 32 MiB.
 pub const DEFAULT_MAX_BODY: usize = 32 << 20;
@@ -59,6 +65,7 @@ impl AppState {
             closing: tokio::sync::watch::channel(false).1,
             subscribers: changes::Subscribers::new(changes::DEFAULT_MAX_SUBSCRIBERS),
             fonts: Arc::new(crate::glyphs::Fonts::bundled()),
+            packs: Arc::new(crate::export::shelf::Shelf::new(DEFAULT_PACKS)),
         }
     }
 
@@ -102,8 +109,17 @@ pub fn router(state: AppState) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static("last-event-id"),
+            // Packs are read by range (MapLibre's pmtiles protocol).
+            header::RANGE,
+            header::IF_RANGE,
         ])
-        .expose_headers([header::ETAG, header::LOCATION]);
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::CONTENT_LENGTH,
+        ]);
     Router::new()
         .merge(tiles::routes())
         .merge(catalog::routes())
@@ -115,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         .merge(changes::routes())
         .merge(planner::routes())
         .merge(openapi::routes())
+        .merge(packs::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors)
         .layer(axum::middleware::from_fn(trace::layer))

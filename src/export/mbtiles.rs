@@ -176,3 +176,17 @@ pub async fn read_metadata(
         .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
         .collect())
 }
+
+/// [`read_metadata`] of the MBTiles file at `path`, opened read-only.
+pub async fn read_metadata_file(
+    path: &Path,
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await?;
+    let rows = read_metadata(&mut conn).await;
+    conn.close().await?;
+    rows
+}

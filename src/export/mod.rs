@@ -8,7 +8,8 @@
 //! - [`area`]: the box or polygon a pack covers and its tiles;
 //! - [`args`]: the `export` command's arguments, checked;
 //! - [`pmtiles`]: the PMTiles writer (the `pmtiles` crate) and a reader over a memory map;
-//! - [`mbtiles`]: the MBTiles writer and reader (SQLite through sqlx).
+//! - [`mbtiles`]: the MBTiles writer and reader (SQLite through sqlx);
+//! - [`shelf`]: the packs folder a server offers: names checked, files mapped, metadata read.
 //!
 //! A pack records the change-log position it was cut at, so that a client can later ask
 //! the server for the tiles changed since.
@@ -17,6 +18,7 @@ pub mod area;
 pub mod args;
 pub mod mbtiles;
 pub mod pmtiles;
+pub mod shelf;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
