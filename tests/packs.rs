@@ -585,3 +585,204 @@ fn pack_names_cannot_reach_outside_the_packs_folder() {
         assert!(e["description"].as_str().is_some(), "{path}: {e}");
     }
 }
+
+fn send(server: &TestServer, method: &str, path: &str, key: &str, body: &serde_json::Value) {
+    let auth = format!("Bearer {key}");
+    let r = server.request(
+        method,
+        path,
+        &[
+            ("Content-Type", "application/geo+json"),
+            ("Authorization", &auth),
+        ],
+        body.to_string().as_bytes(),
+    );
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// A building of the store whose box lies inside `BBOX`, away from `skip`.
+fn building_inside(server: &TestServer, skip: &[u64]) -> u64 {
+    use geo::BoundingRect;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = urbantile::model::LayerId::new("buildings").unwrap();
+    let features = rt.block_on(server.data.store().load_layer(&id)).unwrap();
+    features
+        .iter()
+        .find(|f| {
+            let r = f.feature.geometry.bounding_rect().unwrap();
+            !skip.contains(&f.id.0)
+                && r.min().x > BBOX[0] + 0.002
+                && r.max().x < BBOX[2] - 0.002
+                && r.min().y > BBOX[1] + 0.002
+                && r.max().y < BBOX[3] - 0.002
+        })
+        .expect("a building inside the box")
+        .id
+        .0
+}
+
+#[test]
+fn a_packs_changes_hold_exactly_the_tiles_whose_bytes_changed() {
+    // A server of its own: the writes below must not move other tests' positions.
+    let dir = tempfile::tempdir().unwrap();
+    let packs = dir.path().join("packs");
+    std::fs::create_dir(&packs).unwrap();
+    let shelf = packs.clone();
+    let server = TestServer::start_configured(
+        &root().join("layers"),
+        urbantile::compute::Limits::default(),
+        move |state| state.packs = std::sync::Arc::new(urbantile::export::shelf::Shelf::new(shelf)),
+    );
+    let args = [
+        "--layer",
+        LAYERS,
+        "--minzoom",
+        "12",
+        "--maxzoom",
+        "17",
+        "--bbox",
+        &bbox_text(),
+    ];
+    let old_position = log_head(&server);
+    // The same pack in both formats, under two names (a name finds its .pmtiles first).
+    export_ok(&server, &packs.join("old.pmtiles"), &args);
+    export_ok(&server, &packs.join("oldmb.mbtiles"), &args);
+    // Nothing changed yet: an empty delta at the same position.
+    let r = server.get(&format!("/packs/old/changes?since={old_position}"), &[]);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("urbantile-tiles"), Some("0"));
+    assert_eq!(
+        r.header("urbantile-position"),
+        Some(old_position.to_string().as_str())
+    );
+
+    // Writes: a building renamed, one deleted, one added, and an urban problem reported (a
+    // clustered layer: its clusters move).
+    let key = server.add_key("w", "-", "buildings,urban_problems");
+    let renamed = building_inside(&server, &[]);
+    let deleted = building_inside(&server, &[renamed]);
+    send(
+        &server,
+        "PATCH",
+        &format!("/collections/buildings/items/{renamed}"),
+        &key,
+        &serde_json::json!({"properties": {"name": "Renamed for the pack test"}}),
+    );
+    send(
+        &server,
+        "DELETE",
+        &format!("/collections/buildings/items/{deleted}"),
+        &key,
+        &serde_json::Value::Null,
+    );
+    let (lon, lat) = (24.9431, 60.1702);
+    let d = 0.0002;
+    send(
+        &server,
+        "POST",
+        "/collections/buildings/items",
+        &key,
+        &serde_json::json!({
+            "type": "Feature",
+            "geometry": {"type": "Polygon", "coordinates": [[
+                [lon, lat], [lon + d, lat], [lon + d, lat + d / 2.0], [lon, lat + d / 2.0], [lon, lat]
+            ]]},
+            "properties": {"name": "New for the pack test", "building": "yes"},
+        }),
+    );
+    send(
+        &server,
+        "POST",
+        "/collections/urban_problems/items",
+        &key,
+        &serde_json::json!({
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [24.9445, 60.1688]},
+            "properties": {"ticket_no": "UP-PACK", "category": "pothole", "status": "new",
+                           "reported_at": "2026-11-20T10:00:00Z"},
+        }),
+    );
+    let new_position = log_head(&server);
+    assert!(new_position > old_position);
+
+    for (format, name) in [("pmtiles", "old"), ("mbtiles", "oldmb")] {
+        let r = server.get(&format!("/packs/{name}/changes?since={old_position}"), &[]);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.header("urbantile-position"),
+            Some(new_position.to_string().as_str())
+        );
+        let delta = dir.path().join(format!("delta.{format}"));
+        std::fs::write(&delta, &r.body).unwrap();
+        let new = dir.path().join(format!("new.{format}"));
+        export_ok(&server, &new, &args);
+        let old = packs.join(format!("{name}.{format}"));
+        let out = Command::new("python3")
+            .arg(root().join("tests/check_delta.py"))
+            .arg(&old)
+            .arg(&delta)
+            .arg(&new)
+            .output()
+            .expect("python3 runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        println!("{format}: {stdout}");
+        assert!(
+            out.status.success(),
+            "{format} delta check failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // Bad asks.
+    for (path, status, says) in [
+        ("/packs/old/changes", 400, "since: required"),
+        ("/packs/old/changes?since=x", 400, "whole number"),
+        (
+            "/packs/old/changes?since=1&bbox=1",
+            400,
+            "unknown query parameter",
+        ),
+        (
+            &format!("/packs/old/changes?since={}", new_position + 5)[..],
+            400,
+            "past the change log",
+        ),
+        (
+            &format!("/packs/old/changes?since={}", old_position - 1)[..],
+            410,
+            "download the pack again",
+        ),
+        ("/packs/nope/changes?since=1", 404, "no pack named"),
+        ("/packs/a.b/changes?since=1", 400, "a pack is NAME"),
+    ] {
+        let r = server.get(path, &[]);
+        assert_eq!(
+            r.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let e = r.json();
+        assert!(
+            e["description"].as_str().unwrap().contains(says),
+            "{path}: {e}"
+        );
+    }
+    // Once the log no longer reaches back to the pack: download it again.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(server.data.store().prune_changes_through(new_position))
+        .unwrap();
+    let r = server.get(&format!("/packs/old/changes?since={old_position}"), &[]);
+    assert_eq!(r.status, 410, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["description"]
+            .as_str()
+            .unwrap()
+            .contains("/packs/old.pmtiles"),
+    );
+}

@@ -2,20 +2,26 @@
 //! (or `.mbtiles`) serves a pack from its memory map with single HTTP range requests (RFC
 //! 9110 section 14: 206 with `Content-Range`, 416 past the end, `If-Range`), an ETag and
 //! `If-None-Match`, so that MapLibre's `pmtiles` protocol reads it in place and an app can
-//! download it whole or resume.
+//! download it whole or resume. `GET /packs/{name}/changes?since=` answers the tiles changed
+//! since a change-log position as a small archive (see [`crate::export::delta`]).
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::tiles::if_none_match;
 use crate::api::{ApiError, AppState, base_url, header_value};
-use crate::export::Format;
-use crate::export::shelf::ShelfError;
+use crate::dataset::tile::TileAsk;
+use crate::export::delta::{self, PackScope};
+use crate::export::shelf::{PackInfo, ShelfError, check_name};
+use crate::export::{Format, PackMeta};
+use crate::tiles::compress::{Encoding, decode};
 
 /// Packs change rarely and carry an ETag: a client keeps one for five minutes, then
 /// revalidates.
@@ -25,6 +31,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/packs", get(list))
         .route("/packs/{file}", get(download))
+        .route("/packs/{name}/changes", get(changes))
 }
 
 impl From<ShelfError> for ApiError {
@@ -186,6 +193,229 @@ async fn download(
             Ok((StatusCode::RANGE_NOT_SATISFIABLE, out, body).into_response())
         }
     }
+}
+
+/// Change-log entries read for one delta at most; past it, the client downloads the pack.
+const MAX_CHANGES: usize = 200_000;
+
+/// The pack file of a pack name: `NAME.pmtiles`, or else `NAME.mbtiles`.
+async fn pack_named(state: &AppState, name: &str) -> Result<PackInfo, ApiError> {
+    check_name(name)?;
+    for format in [Format::PmTiles, Format::MbTiles] {
+        match state
+            .packs
+            .info(&format!("{name}.{}", format.extension()))
+            .await
+        {
+            Ok(info) => return Ok(info),
+            Err(ShelfError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::NotFound(format!("no pack named {name:?}")))
+}
+
+/// `GET /packs/{name}/changes?since=POSITION`: the pack's tiles changed since that
+/// change-log position, as an archive of the pack's format whose metadata lists the tiles
+/// to remove and the new position (also in the `Urbantile-Position` header). 410 when the
+/// change log no longer reaches back that far: download the pack again.
+async fn changes(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(other) = query.keys().find(|k| *k != "since") {
+        return Err(ApiError::BadRequest(format!(
+            "unknown query parameter {other:?} (a pack's changes take: since)"
+        )));
+    }
+    let since = query
+        .get("since")
+        .ok_or_else(|| {
+            ApiError::BadRequest("since: required, the change-log position the client holds".into())
+        })?
+        .parse::<u64>()
+        .map_err(|_| {
+            ApiError::BadRequest("since: expected a change-log position (a whole number)".into())
+        })?;
+    let info = pack_named(&state, &name).await?;
+    let again = |why: String| {
+        ApiError::Gone(format!(
+            "{why}: download the pack again ({}/packs/{})",
+            base_url(&headers),
+            info.file
+        ))
+    };
+    let Some(cut_at) = info.position else {
+        return Err(again(format!("pack {name} records no change-log position")));
+    };
+    let now = state.data.last_change();
+    if since > now {
+        return Err(ApiError::BadRequest(format!(
+            "since: {since} is past the change log's last position, {now}"
+        )));
+    }
+    if since < cut_at {
+        return Err(again(format!(
+            "since: {since} is before the pack was cut, at {cut_at}"
+        )));
+    }
+    // From the pack's own position when the log still holds it (exact: see
+    // export::delta), else from `since` (every tile touched since is sent).
+    let from = match state.data.change_span().await? {
+        _ if since == now => now,
+        Some((first, _)) if first <= cut_at + 1 => cut_at,
+        Some((first, _)) if first <= since + 1 => since,
+        _ => {
+            return Err(again(format!(
+                "the change log no longer reaches back to position {since}"
+            )));
+        }
+    };
+    let mut log = Vec::new();
+    let mut at = from;
+    while at < now {
+        let page = state.data.changes_since(at, 1000).await?;
+        let Some(last) = page.last() else { break };
+        at = last.seq;
+        log.extend(page.into_iter().filter(|c| c.seq <= now));
+        if log.len() > MAX_CHANGES {
+            return Err(again(format!(
+                "more than {MAX_CHANGES} changes since {since}"
+            )));
+        }
+    }
+    let mut layers = Vec::with_capacity(info.layers.len());
+    for id in &info.layers {
+        let i = state
+            .data
+            .positions_of([id.as_str()])
+            .ok_or_else(|| again(format!("layer {id} of the pack no longer exists")))?;
+        layers.extend(i);
+    }
+    let area = info
+        .area
+        .clone()
+        .ok_or_else(|| again(format!("pack {name} records no area")))?;
+    let (Some(minzoom), Some(maxzoom), Some(bounds)) = (info.minzoom, info.maxzoom, info.bbox())
+    else {
+        return Err(again(format!("pack {name} records no zooms or bounds")));
+    };
+    let time = match &info.datetime {
+        Some(text) => Some(
+            crate::model::time::parse_datetime_param(text, crate::model::time::now_secs())
+                .map_err(|e| again(format!("the pack's datetime {text:?}: {e}")))?,
+        ),
+        None => None,
+    };
+    let scope = PackScope {
+        layers,
+        minzoom,
+        maxzoom,
+        area,
+    };
+    let format = if info.file.ends_with(".mbtiles") {
+        Format::MbTiles
+    } else {
+        Format::PmTiles
+    };
+    let mapped = state.packs.open(&info.file)?;
+    let path = state.packs.dir().join(&info.file);
+    let too_many = again(format!("too many tiles changed since {since}"));
+    let pack_name = info.name.clone();
+    let (body, put, removed) = state
+        .on_pool(move |data| {
+            let Some(mut candidates) = delta::candidates(data, &scope, &log, since) else {
+                return Err(too_many);
+            };
+            if from != cut_at {
+                // What the client holds of a tile touched since is unknown: send them all.
+                candidates.unknown = candidates.tiles.iter().copied().collect();
+            }
+            let ask = TileAsk { time, filter: None };
+            let gunzip = |b: &[u8]| decode(b, Encoding::Gzip).ok();
+            let computed = match format {
+                Format::PmTiles => {
+                    let reader = crate::export::pmtiles::Reader::new(&mapped.map)
+                        .map_err(|e| ApiError::Internal(format!("reading pack {pack_name}: {e}")))?;
+                    let tile = |t| reader.tile(t).ok().flatten().and_then(gunzip);
+                    delta::compute(data, &scope, ask, &candidates, &tile)
+                }
+                Format::MbTiles => {
+                    let reader = std::sync::Mutex::new(
+                        crate::export::mbtiles::Reader::open(&path)
+                            .map_err(|e| ApiError::Internal(format!("reading pack {pack_name}: {e}")))?,
+                    );
+                    let tile = |t| {
+                        let mut r = reader.lock().ok()?;
+                        r.tile(t).ok().flatten().and_then(|b| gunzip(&b))
+                    };
+                    delta::compute(data, &scope, ask, &candidates, &tile)
+                }
+            }
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let (vector_layers, _) = data.vector_layers(&scope.layers);
+            let ids: Vec<&str> = scope
+                .layers
+                .iter()
+                .map(|&i| data.layers()[i].id.as_str())
+                .collect();
+            let meta = PackMeta {
+                name: format!("{pack_name} changes"),
+                description: format!("The tiles of pack {pack_name} changed since {since}"),
+                minzoom: scope.minzoom,
+                maxzoom: scope.maxzoom,
+                bounds,
+                center: (
+                    (bounds.west + bounds.east) / 2.0,
+                    (bounds.south + bounds.north) / 2.0,
+                    scope.maxzoom.saturating_sub(2).max(scope.minzoom),
+                ),
+                vector_layers,
+                urbantile: serde_json::json!({
+                    "pack": pack_name,
+                    "since": since,
+                    "position": now,
+                    "layers": ids,
+                    "area": scope.area.to_json(),
+                    "removed": computed.removed.iter().map(|t| [u32::from(t.z), t.x, t.y]).collect::<Vec<_>>(),
+                }),
+            };
+            let temp = temp_path(format);
+            let written = crate::export::write_archive(format, &temp, &computed.tiles, &meta)
+                .map_err(|e| ApiError::Internal(crate::model::error_chain(&e)));
+            let body = written.and_then(|()| {
+                std::fs::read(&temp).map_err(|e| ApiError::Internal(format!("reading a delta: {e}")))
+            });
+            let _ = std::fs::remove_file(&temp);
+            Ok((body?, computed.tiles.len(), computed.removed.len()))
+        })
+        .await?;
+    let mut out = HeaderMap::with_capacity(5);
+    out.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(match format {
+            Format::PmTiles => "application/vnd.pmtiles",
+            Format::MbTiles => "application/vnd.sqlite3",
+        }),
+    );
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out.insert("urbantile-position", header_value(&now.to_string()));
+    out.insert("urbantile-tiles", header_value(&put.to_string()));
+    out.insert("urbantile-removed", header_value(&removed.to_string()));
+    Ok((StatusCode::OK, out, Body::from(body)).into_response())
+}
+
+/// A file of its own in the temporary folder for a delta being written.
+fn temp_path(format: Format) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!(
+        "urbantile-delta-{}-{n}.{}",
+        std::process::id(),
+        format.extension()
+    ))
 }
 
 #[cfg(test)]

@@ -190,3 +190,40 @@ pub async fn read_metadata_file(
     conn.close().await?;
     rows
 }
+
+/// An MBTiles pack read tile by tile from a plain thread (sqlx on a runtime of its own).
+pub struct Reader {
+    runtime: tokio::runtime::Runtime,
+    conn: SqliteConnection,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, sqlx::Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(sqlx::Error::Io)?;
+        let conn = runtime.block_on(
+            SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(true)
+                .connect(),
+        )?;
+        Ok(Reader { runtime, conn })
+    }
+
+    /// The stored (gzip) bytes of a tile, if the pack has it.
+    pub fn tile(&mut self, tile: TileCoord) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        let conn = &mut self.conn;
+        self.runtime.block_on(async {
+            sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT tile_data FROM tiles WHERE zoom_level = ? AND tile_column = ? AND tile_row = ?",
+            )
+            .bind(i64::from(tile.z))
+            .bind(i64::from(tile.x))
+            .bind(i64::from(tms_row(tile)))
+            .fetch_optional(&mut *conn)
+            .await
+        })
+    }
+}

@@ -7,6 +7,7 @@
 //!   archive's order, one writer), progress, and the pack's metadata ([`PackMeta`]);
 //! - [`area`]: the box or polygon a pack covers and its tiles;
 //! - [`args`]: the `export` command's arguments, checked;
+//! - [`delta`]: the tiles of a pack changed since a change-log position;
 //! - [`pmtiles`]: the PMTiles writer (the `pmtiles` crate) and a reader over a memory map;
 //! - [`mbtiles`]: the MBTiles writer and reader (SQLite through sqlx);
 //! - [`shelf`]: the packs folder a server offers: names checked, files mapped, metadata read.
@@ -16,6 +17,7 @@
 
 pub mod area;
 pub mod args;
+pub mod delta;
 pub mod mbtiles;
 pub mod pmtiles;
 pub mod shelf;
@@ -171,7 +173,7 @@ pub trait Sink {
 }
 
 /// The key of a tile's bytes for finding duplicates: 128 bits of SHA-256.
-fn content_key(bytes: &[u8]) -> u128 {
+pub(crate) fn content_key(bytes: &[u8]) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
     u128::from_le_bytes(digest[..16].try_into().expect("16 bytes"))
@@ -231,6 +233,24 @@ pub fn pack_meta(data: &Dataset, spec: &ExportSpec, name: &str) -> PackMeta {
             "created": crate::model::time::format_rfc3339(crate::model::time::now_secs()),
         }),
     }
+}
+
+/// Writes an archive of these tiles (in tile-id order: gzip MVT and content key) and this
+/// metadata to `path`, as one pack or a pack's delta. Call it from a plain thread.
+pub fn write_archive(
+    format: Format,
+    path: &Path,
+    tiles: &[(TileCoord, Vec<u8>, u128)],
+    meta: &PackMeta,
+) -> Result<(), ExportError> {
+    let mut sink: Box<dyn Sink> = match format {
+        Format::PmTiles => Box::new(pmtiles::Writer::create(path)?),
+        Format::MbTiles => Box::new(mbtiles::Writer::create(path)?),
+    };
+    for (tile, gzip, key) in tiles {
+        sink.add(*tile, gzip, *key)?;
+    }
+    sink.finish(meta)
 }
 
 /// A finished tile on its way to the writer: its place in the plan, and its gzip bytes and
