@@ -11,7 +11,9 @@ fn main() {
     let marker = Path::new("web/node_modules/maplibre-gl/dist/maplibre-gl.js");
     // supercluster is the cluster tests' reference implementation (tests/clusters.rs).
     let oracle = Path::new("web/node_modules/supercluster/index.js");
-    if marker.exists() && oracle.exists() {
+    // pmtiles is the MapLibre protocol the offline packs' browser test reads a pack with.
+    let packs = Path::new("web/node_modules/pmtiles/dist/pmtiles.js");
+    if marker.exists() && oracle.exists() && packs.exists() {
         return;
     }
     let status = Command::new("npm")

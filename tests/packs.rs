@@ -786,3 +786,68 @@ fn a_packs_changes_hold_exactly_the_tiles_whose_bytes_changed() {
             .contains("/packs/old.pmtiles"),
     );
 }
+
+#[test]
+fn a_browser_draws_a_building_from_a_pack_with_tiles_blocked() {
+    let server = server();
+    // The largest named building: easy to hit, whatever its neighbours.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = urbantile::model::LayerId::new("buildings").unwrap();
+    let features = rt.block_on(server.data.store().load_layer(&id)).unwrap();
+    let (name, at) = features
+        .iter()
+        .filter_map(|f| {
+            use geo::InteriorPoint;
+            let name = f.feature.properties.get("name")?.as_str()?.to_owned();
+            let p = f.feature.geometry.interior_point()?;
+            Some((
+                geo::Area::unsigned_area(&f.feature.geometry),
+                name,
+                [p.x(), p.y()],
+            ))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name, at)| (name, at))
+        .expect("a named building");
+    let bbox = format!(
+        "{},{},{},{}",
+        at[0] - 0.004,
+        at[1] - 0.002,
+        at[0] + 0.004,
+        at[1] + 0.002
+    );
+    export_ok(
+        server,
+        &packs_dir().join("browser.pmtiles"),
+        &[
+            "--layer",
+            "buildings",
+            "--minzoom",
+            "14",
+            "--maxzoom",
+            "16",
+            "--bbox",
+            &bbox,
+        ],
+    );
+    let known = serde_json::json!({
+        "pack": "browser.pmtiles",
+        "building": {"name": name, "lonlat": at},
+    });
+    let known_path = packs_dir().parent().unwrap().join("browser-known.json");
+    std::fs::write(&known_path, known.to_string()).unwrap();
+    let out = Command::new("node")
+        .current_dir(root())
+        .arg("web/test/pack.mjs")
+        .arg(server.base_url())
+        .arg(&known_path)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{}\n(needs Debian's chromium at /usr/bin/chromium)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
