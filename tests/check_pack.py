@@ -16,7 +16,7 @@ uncompressed), and checks that:
 - PMTiles: the header says v3, MVT, gzip tiles, clustered; identical tiles stored once.
 
 Usage: check_pack.py BASE_URL PACK SPEC_JSON
-SPEC_JSON: {"layers": [...], "minzoom", "maxzoom", "position",
+SPEC_JSON: {"layers": [...], "minzoom", "maxzoom", "position", "query" (e.g. "datetime=..."),
             "bbox": [w,s,e,n]  or  "polygon": GeoJSON geometry (lon/lat),
             "least_outside": N (polygon: at least N tiles of its box must be outside it)}
 Prints a summary line and exits 0 when every check passes; otherwise prints each failure
@@ -91,8 +91,8 @@ def area_tiles(spec):
     return sure, unsure, outside
 
 
-def fetch(base, layers, z, x, y):
-    url = f"{base}/tiles/{','.join(layers)}/{z}/{x}/{y}.mvt"
+def fetch(base, layers, z, x, y, query=""):
+    url = f"{base}/tiles/{','.join(layers)}/{z}/{x}/{y}.mvt" + (f"?{query}" if query else "")
     with urllib.request.urlopen(url, timeout=60) as r:
         if r.status == 204:
             return None
@@ -195,7 +195,7 @@ def main():
         fail(f"tile {t} is in the pack but outside the area")
     served = 0
     for t in sorted(sure | unsure):
-        body = fetch(base, layers, *t)
+        body = fetch(base, layers, *t, query=spec.get("query", ""))
         if body is None:
             if t in tiles:
                 fail(f"tile {t}: in the pack, but the server answers 204")

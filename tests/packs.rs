@@ -99,6 +99,7 @@ fn check_pack(server: &TestServer, pack: &Path, spec: serde_json::Value) {
 // Layers of every kind: polygons, lines, and a clustered point layer (clusters up to z15).
 const LAYERS: &str = "buildings,roads,urban_problems,parks";
 const BBOX: [f64; 4] = [24.938, 60.165, 24.950, 60.174];
+const DATETIME: &str = "2026-06-01T00:00:00Z/..";
 
 fn bbox_text() -> String {
     BBOX.map(|v| v.to_string()).join(",")
@@ -134,7 +135,7 @@ fn a_pmtiles_pack_holds_exactly_the_tiles_the_server_serves_in_its_box() {
 }
 
 #[test]
-fn an_mbtiles_pack_holds_exactly_the_tiles_the_server_serves_in_its_box() {
+fn an_mbtiles_pack_of_a_datetime_holds_exactly_the_tiles_the_server_serves_for_it() {
     let server = server();
     let out = server.dir.path().join("box.mbtiles");
     export_ok(
@@ -153,6 +154,9 @@ fn an_mbtiles_pack_holds_exactly_the_tiles_the_server_serves_in_its_box() {
             &bbox_text(),
             "--threads",
             "3",
+            // Urban problems have a validity interval: the pack is the tiles of `?datetime=`.
+            "--datetime",
+            DATETIME,
         ],
     );
     check_pack(
@@ -161,6 +165,7 @@ fn an_mbtiles_pack_holds_exactly_the_tiles_the_server_serves_in_its_box() {
         serde_json::json!({
             "layers": LAYERS.split(',').collect::<Vec<_>>(),
             "minzoom": 11, "maxzoom": 17, "bbox": BBOX, "position": log_head(server),
+            "query": format!("datetime={DATETIME}"),
         }),
     );
 }

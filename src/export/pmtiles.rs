@@ -112,6 +112,9 @@ pub struct Entry {
 pub struct Reader<'a> {
     bytes: &'a [u8],
     pub header: Header,
+    root: Vec<Entry>,
+    /// Leaf directories decoded so far, by offset.
+    leaves: std::cell::RefCell<std::collections::HashMap<u64, Vec<Entry>>>,
 }
 
 impl<'a> Reader<'a> {
@@ -151,7 +154,14 @@ impl<'a> Reader<'a> {
         if !matches!(header.internal_compression, 1 | 2) {
             return Err(ReadError::Compression("the directories"));
         }
-        Ok(Reader { bytes, header })
+        let mut reader = Reader {
+            bytes,
+            header,
+            root: Vec::new(),
+            leaves: Default::default(),
+        };
+        reader.root = reader.directory(header.root.0, header.root.1)?;
+        Ok(reader)
     }
 
     fn part(&self, what: &'static str, offset: u64, length: u64) -> Result<&'a [u8], ReadError> {
@@ -183,28 +193,27 @@ impl<'a> Reader<'a> {
         decode_directory(&self.internal("a directory", raw)?)
     }
 
-    /// The stored (compressed) bytes of tile `tile`, if the archive has it.
+    /// The stored (compressed) bytes of tile `tile`, if the archive has it. Leaf
+    /// directories are decoded once and kept.
     pub fn tile(&self, tile: TileCoord) -> Result<Option<&'a [u8]>, ReadError> {
         let id = tile_id(tile);
-        let (mut offset, mut length) = self.header.root;
+        let mut found = find(&self.root, id);
         // The spec allows at most three levels of leaves below the root.
         for _ in 0..4 {
-            let entries = self.directory(offset, length)?;
-            let at = entries.partition_point(|e| e.tile_id <= id);
-            let Some(e) = at.checked_sub(1).map(|i| entries[i]) else {
-                return Ok(None);
+            let Some(e) = found else { return Ok(None) };
+            if e.run_length > 0 {
+                return self
+                    .part("a tile", self.header.data_offset + e.offset, e.length)
+                    .map(Some);
+            }
+            let mut leaves = self.leaves.borrow_mut();
+            let leaf = match leaves.entry(e.offset) {
+                std::collections::hash_map::Entry::Occupied(kept) => kept.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(self.directory(self.header.leaves_offset + e.offset, e.length)?)
+                }
             };
-            if e.run_length == 0 {
-                offset = self.header.leaves_offset + e.offset;
-                length = e.length;
-                continue;
-            }
-            if id >= e.tile_id + e.run_length {
-                return Ok(None);
-            }
-            return self
-                .part("a tile", self.header.data_offset + e.offset, e.length)
-                .map(Some);
+            found = find(leaf, id);
         }
         Err(ReadError::Directory(
             "leaves nest deeper than the spec allows",
@@ -250,6 +259,14 @@ impl<'a> Reader<'a> {
     pub fn entry_bytes(&self, e: &Entry) -> Result<&'a [u8], ReadError> {
         self.part("a tile", self.header.data_offset + e.offset, e.length)
     }
+}
+
+/// The entry of `entries` (sorted by tile id) holding tile `id`: a run that covers it, or
+/// the leaf directory whose range it falls in.
+fn find(entries: &[Entry], id: u64) -> Option<Entry> {
+    let at = entries.partition_point(|e| e.tile_id <= id);
+    let e = entries[at.checked_sub(1)?];
+    (e.run_length == 0 || id < e.tile_id + e.run_length).then_some(e)
 }
 
 /// Decodes an uncompressed directory: the entry count, then tile-id deltas, run lengths,
@@ -319,4 +336,59 @@ fn varint(buf: &mut &[u8]) -> Result<u64, ReadError> {
         }
     }
     Err(ReadError::Directory("a number is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::{PackMeta, Sink};
+
+    #[test]
+    fn the_reader_finds_every_tile_the_crate_wrote_through_leaf_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.pmtiles");
+        let mut tiles: Vec<TileCoord> = (0..160u32)
+            .flat_map(|x| (0..160u32).map(move |y| TileCoord { z: 8, x, y }))
+            .collect();
+        tiles.sort_unstable_by_key(|t| tile_id(*t));
+        let mut w: Box<dyn Sink> = Box::new(Writer::create(&path).unwrap());
+        // Runs of identical tiles, and contents repeated far apart.
+        let content = |i: usize| format!("c{}", (i / 3) % 5000).into_bytes();
+        for (i, t) in tiles.iter().enumerate() {
+            let c = content(i);
+            w.add(*t, &c, crate::export::content_key(&c)).unwrap();
+        }
+        let meta = PackMeta {
+            name: "t".into(),
+            description: String::new(),
+            minzoom: 8,
+            maxzoom: 8,
+            bounds: crate::model::Bbox {
+                west: -180.0,
+                south: -85.0,
+                east: 0.0,
+                north: 0.0,
+            },
+            center: (0.0, 0.0, 8),
+            vector_layers: vec![],
+            urbantile: serde_json::json!({"position": 7}),
+        };
+        w.finish(&meta).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let r = Reader::new(&bytes).unwrap();
+        assert_eq!(r.metadata().unwrap()["urbantile"]["position"], 7);
+        for (i, t) in tiles.iter().enumerate() {
+            assert_eq!(r.tile(*t).unwrap(), Some(&content(i)[..]), "{t}");
+        }
+        assert_eq!(r.tile(TileCoord { z: 8, x: 200, y: 3 }).unwrap(), None);
+        assert_eq!(r.tile(TileCoord { z: 9, x: 0, y: 0 }).unwrap(), None);
+        let entries = r.entries().unwrap();
+        let addressed: u64 = entries.iter().map(|e| e.run_length).sum();
+        assert_eq!(addressed, tiles.len() as u64);
+        assert!(entries.len() < tiles.len(), "runs were not merged");
+        // A cut file is an error that says what runs past the end, never a panic.
+        for cut in [10, 127, bytes.len() / 2] {
+            assert!(Reader::new(&bytes[..cut]).is_err(), "{cut}");
+        }
+    }
 }
