@@ -3,7 +3,8 @@
 #   1. `urbantile export` of every layer at z10-z16 over the whole set, as PMTiles (all
 #      cores, then one thread) and as MBTiles: tiles/s, and the pack's size against the sum
 #      of its tiles (what storing identical tiles once saved);
-#   2. one district (the largest zoning polygon) at z10-z18 with --within;
+#   2. one district (the largest zoning polygon) at z10-z18 with --within, and a square
+#      kilometre in the middle of the set at z10-z18;
 #   3. the server with that pack in --packs: the pack's tiles read by HTTP range
 #      (benches/ranges.lua, every tile's byte range in tile-id order) against the same
 #      tiles from the tile cache (gzip, warmed), alternating A B A B with wrk over 127.0.0.1.
@@ -60,6 +61,16 @@ print(max(fs, key=lambda f: shape(f["geometry"]).area)["id"])')
 echo "2. export of district zoning:$district at z10-z18"
 dz=$(export_pack "$WORK/district.pmtiles" --minzoom 10 --maxzoom 18 --within "zoning:$district")
 echo "$dz"
+# A square kilometre in the middle of the set (about a district of the real city) at z10-z18.
+box=$(curl -sf "$URL/catalog" | python3 -c '
+import json, sys
+bs = [l["bounds"] for l in json.load(sys.stdin)["layers"] if l["bounds"]]
+cx = (min(b[0] for b in bs) + max(b[2] for b in bs)) / 2
+cy = (min(b[1] for b in bs) + max(b[3] for b in bs)) / 2
+print(f"{cx - 0.009},{cy - 0.0045},{cx + 0.009},{cy + 0.0045}")')
+echo "   and of the square kilometre $box at z10-z18"
+dk=$(export_pack "$WORK/km.pmtiles" --minzoom 10 --maxzoom 18 --bbox "$box")
+echo "$dk"
 
 echo "3. pack tiles by range against cached tiles"
 python3 - "$PACKS/metro.pmtiles" "$WORK/ranges" "$WORK/tiles" <<'PY'
@@ -102,6 +113,7 @@ read -r t d c s rate tb sb fb <<< "$(figures "$pm")"
 read -r t1 d1 c1n s1 rate1 tb1 sb1 fb1 <<< "$(figures "$pm1")"
 read -r mt md mc ms mrate mtb msb mfb <<< "$(figures "$mb")"
 read -r dt dd dc ds drate dtb dsb dfb <<< "$(figures "$dz")"
+read -r kt kd kc ks krate ktb ksb kfb <<< "$(figures "$dk")"
 {
   echo "# Offline packs, N=$N ($(date -u +%Y-%m-%d))"
   echo
@@ -112,7 +124,8 @@ read -r dt dd dc ds drate dtb dsb dfb <<< "$(figures "$dz")"
   echo "| PMTiles z10-16, all layers, $(nproc) threads | $c | $t ($d) | $s | $rate | $tb | $sb | $fb |"
   echo "| PMTiles z10-16, all layers, 1 thread | $c1n | $t1 ($d1) | $s1 | $rate1 | $tb1 | $sb1 | $fb1 |"
   echo "| MBTiles z10-16, all layers | $mc | $mt ($md) | $ms | $mrate | $mtb | $msb | $mfb |"
-  echo "| PMTiles z10-18, --within zoning:$district | $dc | $dt ($dd) | $ds | $drate | $dtb | $dsb | $dfb |"
+  echo "| PMTiles z10-18, --within zoning:$district (the largest zoning polygon) | $dc | $dt ($dd) | $ds | $drate | $dtb | $dsb | $dfb |"
+  echo "| PMTiles z10-18, --bbox $box (1 km x 1 km) | $kc | $kt ($kd) | $ks | $krate | $ktb | $ksb | $kfb |"
   echo
   echo "| serving the z10-16 pack's $(wc -l < "$WORK/ranges") tiles | requests/s | p50 | p99 |"
   echo "| --- | --- | --- | --- |"

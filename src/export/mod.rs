@@ -415,8 +415,16 @@ impl Progress {
             let bar = indicatif::ProgressBar::new(total);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:30} {human_pos:>9}/{human_len} tiles  {per_sec}  ETA {eta}",
+                    "{bar:30} {human_pos:>9}/{human_len} tiles  {rate} tiles/s  ETA {eta}",
                 )
+                .map(|style| {
+                    style.with_key(
+                        "rate",
+                        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                            let _ = write!(w, "{:.0}", state.per_sec());
+                        },
+                    )
+                })
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             bar
