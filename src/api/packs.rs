@@ -130,13 +130,17 @@ async fn download(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let shelf = state.packs.clone();
-    let pack = {
-        let file = file.clone();
-        // A stat (and, for a new or replaced file, a map): file-system calls, off the runtime.
-        tokio::task::spawn_blocking(move || shelf.open(&file))
-            .await
-            .map_err(|e| ApiError::Internal(format!("opening a pack: {e}")))??
+    let pack = match state.packs.recently_opened(&file) {
+        Some(pack) => pack,
+        None => {
+            let shelf = state.packs.clone();
+            let file = file.clone();
+            // A stat (and, for a new or replaced file, a map): file-system calls, off the
+            // runtime.
+            tokio::task::spawn_blocking(move || shelf.open(&file))
+                .await
+                .map_err(|e| ApiError::Internal(format!("opening a pack: {e}")))??
+        }
     };
     let len = pack.len();
     let mut out = HeaderMap::with_capacity(6);

@@ -4,8 +4,10 @@
 //! change-log position it was cut at), read from its metadata and kept until it changes.
 //!
 //! A pack is replaced by writing a new file and renaming it over the old one, as `export`
-//! does: the old map stays valid for answers under way. A file must never be rewritten in
-//! place while served (a map of a file that shrinks faults on read).
+//! does: the old map stays valid for answers under way, and the new file is seen within
+//! [`RECHECK`] (a range request for a map checked more recently makes no file-system call).
+//! A file must never be rewritten in place while served (a map of a file that shrinks
+//! faults on read).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,10 @@ use serde::Serialize;
 use crate::export::Format;
 use crate::export::area::Area;
 use crate::model::Bbox;
+
+/// How long a kept map is served without checking the file again: a replaced pack is
+/// seen within this time.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Packs listed by `GET /packs` at most.
 pub const MAX_LISTED: usize = 1000;
@@ -49,6 +55,8 @@ pub struct Mapped {
     pub etag: String,
     pub modified: SystemTime,
     stamp: Stamp,
+    /// When the file was last found unchanged.
+    checked: Mutex<std::time::Instant>,
 }
 
 impl Mapped {
@@ -166,6 +174,14 @@ impl Shelf {
         &self.dir
     }
 
+    /// The kept map of `file` if the file was last checked within [`RECHECK`]: the hot
+    /// path of range requests, with no file-system call.
+    pub fn recently_opened(&self, file: &str) -> Option<Arc<Mapped>> {
+        let maps = self.maps.lock();
+        let kept = maps.get(file)?;
+        (kept.checked.lock().elapsed() < RECHECK).then(|| kept.clone())
+    }
+
     /// The pack file `file` (`NAME.pmtiles`, `NAME.mbtiles`), mapped; the map is kept and
     /// made again when the file changes. Blocking file-system calls: a `stat` when the map
     /// is kept.
@@ -190,6 +206,7 @@ impl Shelf {
         if let Some(kept) = self.maps.lock().get(file)
             && kept.stamp == stamp
         {
+            *kept.checked.lock() = std::time::Instant::now();
             return Ok(kept.clone());
         }
         let f = std::fs::File::open(&path).map_err(io)?;
@@ -207,6 +224,7 @@ impl Shelf {
             ),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             stamp,
+            checked: Mutex::new(std::time::Instant::now()),
         });
         self.maps.lock().insert(file.to_owned(), mapped.clone());
         Ok(mapped)
