@@ -14,7 +14,9 @@ fn main() {
     let oracle = Path::new("web/node_modules/supercluster/index.js");
     // OpenLayers is the OGC API - Tiles test's client (tests/ogc_tiles.rs).
     let ol = Path::new("web/node_modules/ol/dist/ol.js");
-    if marker.exists() && oracle.exists() && ol.exists() {
+    // pmtiles is the MapLibre protocol the offline packs' browser test reads a pack with.
+    let packs = Path::new("web/node_modules/pmtiles/dist/pmtiles.js");
+    if marker.exists() && oracle.exists() && ol.exists() && packs.exists() {
         return;
     }
     let status = Command::new("npm")

@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> dataset / style / query / planner / composite / export -> filter -> cache / store / index / ingest / metrics -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
+//! Dependencies run one way: `api -> export -> dataset / style / query / planner / composite / files -> filter -> cache / store / index / ingest / metrics -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -22,14 +22,15 @@
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF, GeoPackage, Shapefile, FlatGeobuf) -> validated features, with per-record errors; files' coordinate systems (`ingest::crs`) and the projection maths back to WGS84 (`ingest::projection`, pure) |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation; `dataset::thinning`: tile size budgets planned anew after writes |
+//! | [`export`] | offline packs: the area and its tiles, the parallel cut in tile-id order, PMTiles (writer through the `pmtiles` crate, reader over bytes) and MBTiles (sqlx) archives with TileJSON metadata and the change-log position |
 //! | [`style`] | the MapLibre style generated from the layer files: fills, lines, circles, clusters with their counts, labels (`[style] label`) |
 //! | [`glyphs`] | label glyphs: the fonts shipped in `fonts/`, rendered as SDF glyph ranges (pbf_font_tools, FreeType) on first use and kept |
-//! | [`export`] | feature files written piece by piece for streaming: FlatGeobuf (the `flatgeobuf` crate's tables, no index, count 0) and CSV with WKT (pure, sync) |
+//! | [`files`] | feature files written piece by piece for streaming: FlatGeobuf (the `flatgeobuf` crate's tables, no index, count 0) and CSV with WKT (pure, sync) |
 //! | [`metrics`] | operations metrics: lock-free handles recorded as things happen (requests by route template, tile sizes, writes, applied changes, ingest), read with the cache's and the log's state at scrape time and written as OpenMetrics text (`prometheus-client`) |
 //! | [`query`] | OGC API - Features item queries: validated parameters, run on the index |
 //! | [`filter`] | CQL2 (text and JSON) filters for items and tiles, checked against a layer |
 //! | [`planner`] | nearest, containing and aggregate-by-polygon questions on the index |
-//! | [`api`] | the axum router: tiles, TileJSON, OGC API - Tiles (`ogc_tiles`), catalog, health, style, map page, features and their edits (and `OPTIONS`), items as files (`export`), clusters' leaves, `/changes`, glyphs (`/fonts`), `/metrics`; CORS that lets plain `OPTIONS` through; `ApiError` |
+//! | [`api`] | the axum router: tiles, TileJSON, OGC API - Tiles (`ogc_tiles`), catalog, health, style, map page, features and their edits (and `OPTIONS`), items as files (`export`, over [`files`]), clusters' leaves, `/changes`, glyphs (`/fonts`), `/metrics`, offline packs (`/packs`); CORS that lets plain `OPTIONS` through; `ApiError` |
 
 pub mod api;
 pub mod auth;
@@ -40,6 +41,7 @@ pub mod compute;
 pub mod config;
 pub mod dataset;
 pub mod export;
+pub mod files;
 pub mod filter;
 pub mod generate;
 pub mod glyphs;

@@ -114,6 +114,9 @@ enum Command {
         /// `/changes` streams open at once; past it, 503.
         #[arg(long, env = "URBANTILE_MAX_SUBSCRIBERS", default_value_t = urbantile::api::changes::DEFAULT_MAX_SUBSCRIBERS)]
         max_subscribers: usize,
+        /// Folder of the offline packs served under /packs (see `export`).
+        #[arg(long, env = "URBANTILE_PACKS", default_value = urbantile::api::DEFAULT_PACKS)]
+        packs: PathBuf,
         /// Seconds a shutdown (SIGTERM, SIGINT) waits for requests under way.
         #[arg(long, env = "URBANTILE_DRAIN_SECS", default_value_t = 10.0)]
         drain_secs: f64,
@@ -154,6 +157,39 @@ enum Command {
     },
     /// List each layer with its feature count, bounds and zooms.
     Layers,
+    /// Write an offline pack: every tile the server serves for an area, as PMTiles or
+    /// MBTiles (by the file's extension), with the change-log position it was cut at.
+    Export {
+        /// The pack to write: OUT.pmtiles or OUT.mbtiles.
+        out: PathBuf,
+        /// Layer ids, in the tiles' layer order (repeat it, or give a comma list); by
+        /// default every public layer.
+        #[arg(long = "layer", value_name = "ID[,ID...]")]
+        layer: Vec<String>,
+        /// First zoom; by default the layers' lowest minzoom.
+        #[arg(long)]
+        minzoom: Option<u8>,
+        /// Last zoom; by default the layers' highest maxzoom.
+        #[arg(long)]
+        maxzoom: Option<u8>,
+        /// The area, in degrees: west,south,east,north. By default the layers' bounds.
+        #[arg(
+            long,
+            value_name = "W,S,E,N",
+            conflicts_with = "within",
+            allow_hyphen_values = true
+        )]
+        bbox: Option<String>,
+        /// The area: the polygon of a feature, e.g. zoning:123 (only tiles meeting it).
+        #[arg(long, value_name = "LAYER:FEATURE_ID")]
+        within: Option<String>,
+        /// Only features valid at this RFC 3339 instant or in this interval (as `/tiles`).
+        #[arg(long)]
+        datetime: Option<String>,
+        /// Threads cutting tiles; by default one per core.
+        #[arg(long, env = "URBANTILE_EXPORT_THREADS")]
+        threads: Option<usize>,
+    },
     /// Manage access keys (stored hashed; a new key is shown once).
     Keys {
         #[command(subcommand)]
@@ -202,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
             queue,
             deadline_secs,
             max_subscribers,
+            packs,
             drain_secs,
             metrics_bind,
             no_request_metrics,
@@ -233,6 +270,7 @@ async fn main() -> anyhow::Result<()> {
                 metrics_bind,
                 request_metrics: !no_request_metrics,
                 max_export: max_export_features.max(1),
+                packs,
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -303,6 +341,27 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys { action } => keys(&cli.layers, &cli.database, action).await,
+        Command::Export {
+            out,
+            layer,
+            minzoom,
+            maxzoom,
+            bbox,
+            within,
+            datetime,
+            threads,
+        } => {
+            let args = urbantile::export::args::ExportArgs {
+                layers: layer,
+                minzoom,
+                maxzoom,
+                bbox,
+                within,
+                datetime,
+                threads,
+            };
+            export(&cli.layers, &cli.database, &out, args).await
+        }
         Command::Layers => {
             let data = Dataset::open(&cli.layers, &cli.database).await?;
             println!(
@@ -385,6 +444,51 @@ async fn keys(layers: &std::path::Path, database: &str, action: KeysAction) -> a
     Ok(())
 }
 
+/// `urbantile export`: loads the index as `serve` does, then cuts and writes the pack.
+async fn export(
+    layers: &std::path::Path,
+    database: &str,
+    out: &std::path::Path,
+    args: urbantile::export::args::ExportArgs,
+) -> anyhow::Result<()> {
+    use urbantile::export::{ExportError, Format};
+    if Format::of_path(out).is_none() {
+        return Err(ExportError::Extension(out.to_owned()).into());
+    }
+    let data = Dataset::open(layers, database)
+        .await
+        .with_context(|| format!("opening the layers from {}", layers.display()))?;
+    // Read before the index is loaded: a change made in between is then in the pack and
+    // also after its position, never missed by a later delta.
+    let position = data.change_span().await?.map_or(0, |(_, last)| last);
+    data.load_index().await?;
+    let spec = args.resolve(&data, position)?;
+    let data = std::sync::Arc::new(data);
+    let out_path = out.to_owned();
+    let (report, spec) = tokio::task::spawn_blocking(move || {
+        urbantile::export::export(&data, &spec, &out_path).map(|r| (r, spec))
+    })
+    .await??;
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{}: {} tiles ({} distinct) of {} cut at zooms {}-{}, in {:.2} s ({:.0} tiles/s); \
+         tiles {} bytes, stored {} bytes, file {} bytes; change-log position {}",
+        out.display(),
+        report.tiles,
+        report.contents,
+        report.tiles_cut,
+        spec.minzoom,
+        spec.maxzoom,
+        secs,
+        report.tiles_cut as f64 / secs,
+        report.tile_bytes,
+        report.stored_tile_bytes,
+        report.file_bytes,
+        spec.position,
+    );
+    Ok(())
+}
+
 struct ServeOptions {
     bind: SocketAddr,
     basemap: Option<String>,
@@ -397,6 +501,7 @@ struct ServeOptions {
     metrics_bind: Option<SocketAddr>,
     request_metrics: bool,
     max_export: usize,
+    packs: PathBuf,
 }
 
 async fn serve(
@@ -426,6 +531,7 @@ async fn serve(
         subscribers: urbantile::api::changes::Subscribers::new(options.max_subscribers),
         fonts: std::sync::Arc::new(urbantile::glyphs::Fonts::bundled()),
         max_export: options.max_export,
+        packs: std::sync::Arc::new(urbantile::export::shelf::Shelf::new(options.packs)),
     });
     if let Some(addr) = options.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -6,7 +6,7 @@
 #     the planners' formats that ingest reads), proj-bin (cs2cs, the projection oracle), nodejs and npm
 #     (the build installs the page's packages, build.rs), python3 with pip;
 #   - the Python test clients (tests/requirements.txt: mapbox-vector-tile, shapely, owslib,
-#     schemathesis, prometheus-client);
+#     schemathesis, prometheus-client, pmtiles);
 #   - PostgreSQL 15 with PostGIS for the PostGIS store tests (tests/pg_setup.sh installs
 #     postgresql-15-postgis-3, starts the cluster and makes a test role).
 # URBANTILE_TEST_PG=postgres://... uses another server; URBANTILE_SKIP_PG=1 skips PostGIS.
@@ -30,7 +30,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis, prometheus_client' 2> /dev/null; then
+if ! python3 -c 'import mapbox_vector_tile, shapely, owslib, schemathesis, prometheus_client, pmtiles' 2> /dev/null; then
   # Debian's own python3 refuses system-wide installs (PEP 668) unless told otherwise; the
   # test clients are only for these tests.
   PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check \

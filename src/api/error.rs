@@ -32,6 +32,10 @@ pub enum ApiError {
     /// Well-formed, but its content does not fit the layer (names feature and field).
     #[error("{0}")]
     Unprocessable(String),
+    /// What the request asks for is no longer there to give (a pack's changes from a
+    /// position the change log no longer reaches).
+    #[error("{0}")]
+    Gone(String),
     /// A request past one of [`crate::limits`]' bounds (a 400 that names the limit).
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
@@ -54,6 +58,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(d) => (StatusCode::BAD_REQUEST, "InvalidParameterValue", d),
             ApiError::NotFound(d) => (StatusCode::NOT_FOUND, "NotFound", d),
             ApiError::Conflict(d) => (StatusCode::CONFLICT, "Conflict", d),
+            ApiError::Gone(d) => (StatusCode::GONE, "Gone", d),
             ApiError::Forbidden(d) => (StatusCode::FORBIDDEN, "Forbidden", d),
             ApiError::PayloadTooLarge(d) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", d),
             ApiError::UnsupportedMediaType(d) => (

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use crate::api::{ApiError, AppState, header_value};
 use crate::compute::Refused;
 use crate::config::LayerDef;
-use crate::export::{Encoder, Format};
+use crate::files::{Encoder, Format};
 use crate::model::{FeatureId, LayerId, StoredFeature};
 use crate::query::{ItemsQuery, Paging, run};
 
@@ -86,12 +86,12 @@ pub(crate) async fn items(
             let q = ItemsQuery::parse_with(def, &index, &query_params, now, paging)
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
             let page = run(&index, &q);
-            let (id_column, columns) = crate::export::columns(def, q.properties.as_deref());
+            let (id_column, columns) = crate::files::columns(def, q.properties.as_deref());
             Ok(Found {
                 matched: page.matched,
                 offset: q.offset,
                 ids: page.ids,
-                encoder: Arc::from(crate::export::encoder(format, def, id_column, columns)),
+                encoder: Arc::from(crate::files::encoder(format, def, id_column, columns)),
             })
         })
         .await?;

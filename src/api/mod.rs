@@ -19,6 +19,7 @@ pub mod map;
 pub mod ogc_tiles;
 pub mod metrics;
 pub mod openapi;
+pub mod packs;
 pub mod planner;
 pub mod tiles;
 pub mod trace;
@@ -50,7 +51,12 @@ pub struct AppState {
     pub fonts: Arc<crate::glyphs::Fonts>,
     /// Most features an `f=fgb` or `f=csv` items answer streams.
     pub max_export: usize,
+    /// The offline packs offered under `/packs`.
+    pub packs: Arc<crate::export::shelf::Shelf>,
 }
+
+/// Default folder of [`AppState::packs`].
+pub const DEFAULT_PACKS: &str = "data/packs";
 
 /// Default for [`AppState::max_body`]: 32 MiB.
 pub const DEFAULT_MAX_BODY: usize = 32 << 20;
@@ -66,6 +72,7 @@ impl AppState {
             subscribers: changes::Subscribers::new(changes::DEFAULT_MAX_SUBSCRIBERS),
             fonts: Arc::new(crate::glyphs::Fonts::bundled()),
             max_export: export::DEFAULT_MAX_EXPORT,
+            packs: Arc::new(crate::export::shelf::Shelf::new(DEFAULT_PACKS)),
         }
     }
 
@@ -109,8 +116,17 @@ pub fn router(state: AppState) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static("last-event-id"),
+            // Packs are read by range (MapLibre's pmtiles protocol).
+            header::RANGE,
+            header::IF_RANGE,
         ])
-        .expose_headers([header::ETAG, header::LOCATION]);
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::CONTENT_RANGE,
+            header::ACCEPT_RANGES,
+            header::CONTENT_LENGTH,
+        ]);
     Router::new()
         .merge(tiles::routes())
         .merge(ogc_tiles::routes())
@@ -124,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .merge(planner::routes())
         .merge(openapi::routes())
         .merge(metrics::routes())
+        .merge(packs::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(cors::CorsExceptPlainOptions(cors))
         .layer(axum::middleware::from_fn_with_state(

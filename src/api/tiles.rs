@@ -22,10 +22,8 @@ use serde_json::json;
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
 use crate::auth::Reader;
 use crate::cache::{CachedTile, TileKey};
-use crate::composite::{TileLayer, render_tile_clustered};
 use crate::config::LayerDef;
-use crate::dataset::clusters::Subset;
-use crate::filter::Filter;
+use crate::dataset::tile::{ATTRIBUTION, TileAsk};
 use crate::model::time::parse_datetime_param;
 use crate::model::{LayerId, TimeRange};
 use crate::tiles::TileCoord;
@@ -359,9 +357,10 @@ pub(crate) fn cached(
     answer(hit, None, wanted, headers).ok()
 }
 
-/// Cuts a tile from the index and compresses it (in `compress`, if any): the tile, its
-/// uncompressed bytes and the versions of the layers it was cut from. Runs on the compute
-/// pool; `layers` are positions in [`crate::dataset::Dataset::layers`].
+/// Cuts a tile ([`crate::dataset::Dataset::cut_tile`], the one cut `export` packs too) and
+/// compresses it (in `compress`, if any): the tile, its uncompressed bytes and the versions
+/// of the layers it was cut from. Runs on the compute pool; `layers` are positions in
+/// [`crate::dataset::Dataset::layers`].
 fn cut(
     data: &crate::dataset::Dataset,
     layers: &[usize],
@@ -369,37 +368,16 @@ fn cut(
     coord: TileCoord,
     compress: Option<Encoding>,
 ) -> Result<(CachedTile, Vec<u8>, Vec<u64>), ApiError> {
-    let mut parts: Vec<TileLayer> = Vec::with_capacity(layers.len());
-    for &i in layers {
-        let def = &data.layers()[i];
-        let index = data.index().slot(&def.id);
-        // A filter applies to every layer of the tile, so each must have its properties.
-        let filter = match &asked.filter {
-            None => None,
-            Some((text, lang)) => Some(
-                Filter::parse(def, &index.read(), text, lang)
-                    .map_err(|e| ApiError::BadRequest(format!("layer {}: {e}", def.id)))?,
-            ),
-        };
-        parts.push(TileLayer { def, index, filter });
-    }
-    // Clustered layers at their clustered zooms draw clusters of the points this tile's
-    // time and filter keep.
-    let filter_key = asked
-        .filter
-        .as_ref()
-        .map(|(text, lang)| format!("{lang}:{text}"));
-    let clusters: Vec<_> = parts
-        .iter()
-        .map(|p| {
-            let subset = Subset {
-                time: asked.time,
-                filter: p.filter.as_ref().zip(filter_key.as_deref()),
-            };
-            data.tile_clusters(p.def, coord.z, subset)
-        })
-        .collect();
-    let rendered = render_tile_clustered(&parts, &clusters, coord, asked.time);
+    let ask = TileAsk {
+        time: asked.time,
+        filter: asked
+            .filter
+            .as_ref()
+            .map(|(text, lang)| (text.as_str(), lang.as_str())),
+    };
+    let rendered = data
+        .cut_tile(layers, ask, coord)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let bytes = rendered.bytes;
     data.metrics().tile_cut(coord.z, bytes.len());
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
@@ -431,70 +409,11 @@ async fn tilejson(
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("{tileset:?}: a TileJSON path ends in .json")))?;
     let defs = resolve_layers(&state, &reader, list)?;
-    let mut bounds = None;
-    let mut vector_layers = Vec::new();
-    for def in &defs {
-        let index = state.data.index().read(&def.id);
-        if let Some(b) = index.bounds() {
-            bounds = Some(bounds.map_or(b, |a: crate::model::Bbox| a.union(b)));
-        }
-        let mut fields: serde_json::Map<String, serde_json::Value> = def
-            .properties
-            .iter()
-            .zip(index.field_types())
-            .map(|(name, t)| (name.clone(), t.map_or("String", |t| t.as_str()).into()))
-            .collect();
-        if def.cluster.is_some() {
-            for (name, t) in [
-                ("cluster", "Boolean"),
-                ("cluster_id", "Number"),
-                ("point_count", "Number"),
-                ("point_count_abbreviated", "String"),
-                ("expansion_zoom", "Number"),
-            ] {
-                fields.insert(name.into(), t.into());
-            }
-        }
-        let mut layer = json!({
-            "id": def.id,
-            "description": def.description,
-            "minzoom": def.minzoom,
-            "maxzoom": def.maxzoom,
-            "fields": fields,
-        });
-        // Clustered layers: up to which zoom features are clusters, and what they add up.
-        if let Some(c) = &def.cluster {
-            layer["cluster"] = json!({
-                "maxzoom": c.maxzoom,
-                "radius_px": c.radius_px,
-                "sum": c.sum.iter().map(|&i| &def.properties[i]).collect::<Vec<_>>(),
-            });
-        }
-        // Layers with a tile size budget: the budget, and the zooms whose tiles leave
-        // features out to keep within it, with how many they keep.
-        if let Some(budget) = def.budget_bytes() {
-            let thinned = index.thinning().map_or(&[][..], |t| &t.thinned[..]);
-            layer["budget"] = json!({
-                "bytes": budget,
-                "thinned": thinned
-                    .iter()
-                    .map(|t| json!({"zoom": t.z, "kept": t.kept, "of": t.of}))
-                    .collect::<Vec<_>>(),
-            });
-        }
-        // Layers with a validity interval: the fields that hold it and the span of the data,
-        // for a client building a time control for `?datetime=`.
-        if let Some(t) = &def.time {
-            layer["time"] = json!({
-                "start": t.start,
-                "end": t.end.as_ref().unwrap_or(&t.start),
-                "extent": index.time_extent().map(|e| {
-                    [e.start, e.end].map(|v| v.map(crate::model::time::format_rfc3339))
-                }),
-            });
-        }
-        vector_layers.push(layer);
-    }
+    let positions: Vec<usize> = defs
+        .iter()
+        .filter_map(|d| state.data.layers().iter().position(|l| l.id == d.id))
+        .collect();
+    let (vector_layers, bounds) = state.data.vector_layers(&positions);
     let minzoom = defs.iter().map(|d| d.minzoom).min().unwrap_or(0);
     let maxzoom = defs.iter().map(|d| d.maxzoom).max().unwrap_or(0);
     let bounds = bounds.map_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78], |b| {
@@ -515,7 +434,7 @@ async fn tilejson(
         "maxzoom": maxzoom,
         "bounds": bounds,
         "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, center_zoom],
-        "attribution": "© OpenStreetMap contributors (ODbL); generated city-operations data",
+        "attribution": ATTRIBUTION,
         "vector_layers": vector_layers,
     });
     if defs.len() == 1 {

@@ -9,12 +9,14 @@
 //! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
 //! - [`recall`]: features answered from memory while the store is unreachable;
 //! - `thinning.rs`: tile size budgets planned anew after writes.
+//! - [`tile`]: cutting one tile, the same for `/tiles` and for offline packs.
 
 pub mod clusters;
 mod follow;
 pub mod live;
 mod recall;
 mod thinning;
+pub mod tile;
 
 use std::path::Path;
 use std::sync::Arc;
