@@ -128,9 +128,14 @@ impl Dataset {
     pub fn without_request_metrics(mut self) -> Dataset {
         self.metrics =
             crate::metrics::Metrics::new(self.layers.iter().map(|l| l.id.clone()).collect(), false);
+        self
+    }
+
     /// The operations counters.
     pub fn metrics(&self) -> &crate::metrics::Metrics {
         &self.metrics
+    }
+
     /// Every metric as `GET /metrics` answers it: the counters, and what is read now (the
     /// cache's state, the change log's head from the store, layer sizes).
     pub async fn render_metrics(&self) -> String {
@@ -154,6 +159,8 @@ impl Dataset {
             compute_jobs: self.compute.admitted(),
         };
         self.metrics.render(&scrape)
+    }
+
     /// Every layer, sorted by id.
     pub fn layers(&self) -> &[LayerDef] {
         &self.layers
