@@ -2,7 +2,8 @@
 //! with writes. A write reaches the index at once, and a feature it adds or moves is drawn
 //! at the zooms that leave nothing out; a moment later the layer's thinning is planned
 //! anew from the whole layer, off the write path, and the cached tiles of the zooms whose
-//! kept features changed are dropped. Writes in quick succession share one plan.
+//! kept features changed are dropped. Writes in quick succession share one plan. A layer
+//! that leaves nothing out, and took every write whole, needs no new plan.
 
 use std::time::Duration;
 
@@ -24,7 +25,13 @@ pub(super) struct Replans {
 impl Dataset {
     /// After a write to a layer with a budget (nothing for others): asks for a new plan.
     pub(super) fn replan_later(&self, def: &LayerDef) {
-        if def.budget_bytes().is_none() {
+        if def.budget_bytes().is_none()
+            || !self
+                .index
+                .read(&def.id)
+                .thinning()
+                .is_none_or(|t| t.stale())
+        {
             return;
         }
         self.replans.dirty.lock().insert(def.id.clone());

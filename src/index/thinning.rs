@@ -143,6 +143,18 @@ pub struct Thinning {
     totals: Vec<ZoomUse>,
     /// Each live feature's first kept zoom ([`NEVER`]: none), for the features the plan saw.
     kept_from: Vec<(FeatureId, u8)>,
+    /// A feature written since the plan was left out at some zoom: a new plan may keep
+    /// it there (in place of lesser features).
+    left_out: bool,
+}
+
+impl Thinning {
+    /// Whether planning anew could change what tiles keep: some zoom leaves features out,
+    /// or a feature written since was left out somewhere. (A layer that leaves nothing out
+    /// takes every write as it comes; a deletion only frees room.)
+    pub fn stale(&self) -> bool {
+        !self.thinned.is_empty() || self.left_out
+    }
 }
 
 /// Plans the thinning of a layer with a budget (`None` without one), from the index as it
@@ -265,6 +277,7 @@ pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
         hi,
         capacity,
         totals: all_totals,
+        left_out: false,
         kept_from: order
             .iter()
             .zip(kept_from)
@@ -557,6 +570,9 @@ impl LayerIndex {
         }
         if t.lo > t.hi {
             first = 0;
+        }
+        if first > minzoom {
+            t.left_out = true;
         }
         self.boxes[position as usize].minzoom = minzoom.max(first);
         self.thinning = Some(t);
