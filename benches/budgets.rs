@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use urbantile::composite::render_tile;
 use urbantile::tiles::TileCoord;
-use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
 
 const PEERS: [&str; 5] = ["buildings", "roads", "parks", "zoning", "bike_lanes"];
 const TILE_BUDGET: usize = 500 * 1024;
@@ -39,14 +38,7 @@ fn main() {
             .map(|(d, i)| (d, Arc::new(parking_lot::RwLock::new(i))))
             .collect();
         let tile_layers = common::tile_layers(&layers);
-        let (x0, y0) = lon_lat_to_3857(b.west, b.south);
-        let (x1, y1) = lon_lat_to_3857(b.east, b.north);
-        let data = Rect3857 {
-            min_x: x0,
-            min_y: y0,
-            max_x: x1,
-            max_y: y1,
-        };
+        let data = common::rect_3857(b);
         println!(
             "budget {} per layer: five layers indexed in {built:.1} s",
             if kb == 0 {

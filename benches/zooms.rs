@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use urbantile::composite::render_tile;
 use urbantile::tiles::TileCoord;
-use urbantile::tiles::mercator::{Rect3857, lon_lat_to_3857};
 
 fn main() {
     let (layers, b) = common::city(10);
@@ -21,14 +20,7 @@ fn main() {
         .map(|(d, i)| (d, Arc::new(parking_lot::RwLock::new(i))))
         .collect();
     let tile_layers = common::tile_layers(&layers);
-    let (x0, y0) = lon_lat_to_3857(b.west, b.south);
-    let (x1, y1) = lon_lat_to_3857(b.east, b.north);
-    let data = Rect3857 {
-        min_x: x0,
-        min_y: y0,
-        max_x: x1,
-        max_y: y1,
-    };
+    let data = common::rect_3857(b);
     let repeat: usize = std::env::var("REPEAT").map_or(0, |r| r.parse().unwrap());
     for _ in 0..repeat {
         for z in 10u8..=16 {

@@ -181,15 +181,7 @@ fn decode(r: &Response) -> Vec<Item> {
 
 /// The tiles of zoom `z` over [`AREA`] (one tile of margin).
 fn tiles_at(z: u8) -> Vec<(u8, u32, u32)> {
-    let (_, x0, y0) = tile_of(AREA[0], AREA[3], z);
-    let (_, x1, y1) = tile_of(AREA[2], AREA[1], z);
-    let mut out = Vec::new();
-    for x in x0.saturating_sub(1)..=x1 + 1 {
-        for y in y0.saturating_sub(1)..=y1 + 1 {
-            out.push((z, x, y));
-        }
-    }
-    out
+    common::tiles_over(AREA, z)
 }
 
 fn tile_path(t: (u8, u32, u32), query: &str) -> String {

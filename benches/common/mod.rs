@@ -83,6 +83,19 @@ pub fn tile_layers(
         .collect()
 }
 
+/// `b` in EPSG:3857.
+pub fn rect_3857(b: Bbox) -> urbantile::tiles::mercator::Rect3857 {
+    use urbantile::tiles::mercator::lon_lat_to_3857;
+    let (min_x, min_y) = lon_lat_to_3857(b.west, b.south);
+    let (max_x, max_y) = lon_lat_to_3857(b.east, b.north);
+    urbantile::tiles::mercator::Rect3857 {
+        min_x,
+        min_y,
+        max_x,
+        max_y,
+    }
+}
+
 /// The tile at zoom z that holds the centre of `b`.
 pub fn centre_tile(b: Bbox, z: u8) -> TileCoord {
     let lon = (b.west + b.east) / 2.0;

@@ -36,6 +36,20 @@ pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
     (z, x, y)
 }
 
+/// The tiles of zoom `z` over a lon/lat area `[west, south, east, north]`, with one tile
+/// of margin on every side.
+pub fn tiles_over(area: [f64; 4], z: u8) -> Vec<(u8, u32, u32)> {
+    let (_, x0, y0) = tile_of(area[0], area[3], z);
+    let (_, x1, y1) = tile_of(area[2], area[1], z);
+    let mut out = Vec::new();
+    for x in x0.saturating_sub(1)..=x1 + 1 {
+        for y in y0.saturating_sub(1)..=y1 + 1 {
+            out.push((z, x, y));
+        }
+    }
+    out
+}
+
 /// The crate root: layer files name their sources relative to it.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
