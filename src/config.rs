@@ -13,7 +13,9 @@ use crate::model::tag_filter::TagFilter;
 use crate::model::{GeometryKind, LayerId};
 use crate::tiles::MAX_ZOOM;
 
+mod access;
 mod thinning;
+pub use access::{Access, Right, Rule};
 pub use thinning::{DEFAULT_BUDGET_KB, MAX_BUDGET_KB, RankBy};
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,8 @@ struct RawLayer {
     source: Option<RawSource>,
     #[serde(default)]
     style: Option<RawStyle>,
+    #[serde(default)]
+    access: Option<access::RawAccess>,
 }
 
 /// `properties` as written: a table of names and declared types in file order
@@ -262,6 +266,8 @@ pub struct LayerDef {
     pub rank_by: Option<RankBy>,
     pub source: Option<SourceDef>,
     pub style: StyleDef,
+    /// What signed-in residents and staff may do here (`[access]`).
+    pub access: Access,
 }
 
 impl LayerDef {
@@ -427,6 +433,10 @@ impl LayerDef {
                 Some(thinning::rank_by(r, &properties, &types).map_err(|m| bad("rank_by", m))?)
             }
         };
+        let access = match raw.access {
+            None => Access::default(),
+            Some(a) => access::access(a, &properties, &types).map_err(|(k, m)| bad(k, m))?,
+        };
         let source = match raw.source {
             None => None,
             Some(s) => {
@@ -497,6 +507,7 @@ impl LayerDef {
                 theme,
                 label: raw_style.label,
             },
+            access,
         })
     }
 }

@@ -11,8 +11,8 @@
 //! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time; declared property types and their checks |
 //! | [`limits`] | the size and depth bounds of every parser of client input, and the JSON depth scan |
 //! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
-//! | [`auth`] | access keys (random secret, stored hashed) and their read/write scopes |
-//! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types, clusters and tile size budgets (errors name file and key) |
+//! | [`auth`] | who asks: access keys (random secret, stored hashed) and their read/write scopes; `auth::token`: signed-in residents' JWTs (RS256/ES256, `iss`, `aud`, `exp`, `nbf`), verified tokens remembered until they expire, owners hashed; `auth::jwks`: the identity provider's key set from a file or URL (discovery), kept, read again on age or an unknown `kid` at most every 30 s; rights from a layer's `[access]` |
+//! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types, clusters, tile size budgets and `[access]` rules over tokens' claims (`config::access`) (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme and its OGC description (WebMercatorQuad, tile set limits), clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |
 //! | [`index`] | per layer: projected features, their grid geometry per zoom, a packed R-tree for tiles and R*-trees for queries, behind one lock and updated in place by writes; `index::thinning`: the tile size budget's plan, which features each zoom keeps |
 //! | [`cluster`] | point clusters over a whole layer, one level per zoom (greedy, as supercluster does): build, tile queries, a cluster's points, what changed between two trees (pure, sync) |

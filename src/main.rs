@@ -131,6 +131,22 @@ enum Command {
         /// Most features one `f=fgb` or `f=csv` items answer streams (its `limit` at most).
         #[arg(long, env = "URBANTILE_MAX_EXPORT_FEATURES", default_value_t = urbantile::api::export::DEFAULT_MAX_EXPORT)]
         max_export_features: usize,
+        /// The city's OpenID Connect provider (the tokens' `iss`): signed-in residents and
+        /// staff send its tokens as `Authorization: Bearer`, and the layers' `[access]`
+        /// rules say what they may do. Without it only access keys are taken.
+        #[arg(long, env = "URBANTILE_OIDC_ISSUER", requires = "oidc_audience")]
+        oidc_issuer: Option<String>,
+        /// The audiences (`aud`) a token must be for, comma separated: this server's client
+        /// ids at the provider.
+        #[arg(long, env = "URBANTILE_OIDC_AUDIENCE", value_delimiter = ',')]
+        oidc_audience: Vec<String>,
+        /// The provider's signing keys: a JWKS file, or its URL; by default the URL its
+        /// discovery document (ISSUER/.well-known/openid-configuration) names.
+        #[arg(long, env = "URBANTILE_OIDC_JWKS")]
+        oidc_jwks: Option<String>,
+        /// Clock skew allowed on a token's `exp` and `nbf`, in seconds.
+        #[arg(long, env = "URBANTILE_OIDC_LEEWAY_SECS", default_value_t = urbantile::auth::token::DEFAULT_LEEWAY_S)]
+        oidc_leeway_secs: u64,
     },
     /// Load a file into a layer.
     Ingest {
@@ -243,6 +259,10 @@ async fn main() -> anyhow::Result<()> {
             metrics_bind,
             no_request_metrics,
             max_export_features,
+            oidc_issuer,
+            oidc_audience,
+            oidc_jwks,
+            oidc_leeway_secs,
         } => {
             let seconds = |flag: &str, s: f64| {
                 if s.is_finite() && s > 0.0 {
@@ -271,6 +291,12 @@ async fn main() -> anyhow::Result<()> {
                 request_metrics: !no_request_metrics,
                 max_export: max_export_features.max(1),
                 packs,
+                oidc: oidc_issuer.map(|issuer| urbantile::auth::token::OidcConfig {
+                    jwks: urbantile::auth::jwks::JwksSource::parse(oidc_jwks.as_deref(), &issuer),
+                    issuer,
+                    audiences: oidc_audience,
+                    leeway_s: oidc_leeway_secs,
+                }),
             };
             serve(&cli.layers, &cli.database, options).await
         }
@@ -502,6 +528,35 @@ struct ServeOptions {
     request_metrics: bool,
     max_export: usize,
     packs: PathBuf,
+    oidc: Option<urbantile::auth::token::OidcConfig>,
+}
+
+/// The verifier of the identity provider's tokens. A key set file must read; a provider
+/// that cannot be reached at start is only logged (tokens get 503 until it answers), so
+/// that the map stays up when the provider is down.
+async fn identity(
+    config: Option<urbantile::auth::token::OidcConfig>,
+) -> anyhow::Result<Option<std::sync::Arc<urbantile::auth::token::Verifier>>> {
+    use urbantile::auth::jwks::JwksSource;
+    let Some(config) = config else {
+        return Ok(None);
+    };
+    if config.audiences.iter().all(|a| a.trim().is_empty()) {
+        anyhow::bail!("--oidc-audience must name at least one audience");
+    }
+    let verifier = urbantile::auth::token::Verifier::new(config).map_err(anyhow::Error::msg)?;
+    match verifier.keys().refresh().await {
+        Ok(n) => tracing::info!(
+            issuer = %verifier.config().issuer,
+            keys = n,
+            "signed-in tokens accepted"
+        ),
+        Err(e) if matches!(verifier.keys().source(), JwksSource::File(_)) => {
+            anyhow::bail!("--oidc-jwks: {e}")
+        }
+        Err(e) => tracing::warn!("signed-in tokens get 503 until the provider answers: {e}"),
+    }
+    Ok(Some(std::sync::Arc::new(verifier)))
 }
 
 async fn serve(
@@ -520,6 +575,7 @@ async fn serve(
     } else {
         data.without_request_metrics()
     };
+    let oidc = identity(options.oidc).await?;
     data.ingest_sources_if_empty().await?;
     let data = data.go_live().await?;
     let (closing, closing_rx) = tokio::sync::watch::channel(false);
@@ -532,6 +588,7 @@ async fn serve(
         fonts: std::sync::Arc::new(urbantile::glyphs::Fonts::bundled()),
         max_export: options.max_export,
         packs: std::sync::Arc::new(urbantile::export::shelf::Shelf::new(options.packs)),
+        oidc,
     });
     if let Some(addr) = options.metrics_bind {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -397,6 +397,8 @@ fn a_key_with_the_read_scope_sees_a_private_layer_and_a_wrong_key_gets_401() {
     );
     rt.block_on(s.data.store().revoke_key("analysts", 1))
         .unwrap();
+    // A key is taken as the store last confirmed it for up to KEY_FRESH.
+    std::thread::sleep(urbantile::dataset::KEY_FRESH + std::time::Duration::from_millis(50));
     assert_eq!(
         with("/collections/accidents/items", "ut_analysts").status,
         401

@@ -89,6 +89,7 @@ contract!(
     every_commit_is_logged_densely_in_order_and_once,
     pruning_drops_the_oldest_and_positions_go_on,
     a_second_handle_sees_the_first_ones_changes_with_its_origin,
+    owners_are_kept_through_edits_and_only_for_their_layer,
 );
 
 fn layer(id: &str) -> LayerId {
@@ -209,6 +210,46 @@ async fn features_written_are_read_back_exactly(b: &Backend) {
     );
     let empty = s.stats(&layer("parks")).await.unwrap();
     assert_eq!((empty.count, empty.bounds), (0, None));
+}
+
+async fn owners_are_kept_through_edits_and_only_for_their_layer(b: &Backend) {
+    let s = b.store.as_ref();
+    let l = layer("urban_problems");
+    let mut w = s.begin_write(&l, WriteMode::Append).await.unwrap();
+    let owned = w
+        .create_owned(&point(24.9, 60.1, "mine"), Some("a1b2"))
+        .await
+        .unwrap();
+    let plain = w.create(&point(24.9, 60.2, "nobody's")).await.unwrap();
+    // The writer sees the owner it wrote before the commit.
+    assert_eq!(w.owner(owned).await.unwrap().as_deref(), Some("a1b2"));
+    w.commit().await.unwrap();
+
+    let mut w = s.begin_write(&l, WriteMode::Append).await.unwrap();
+    w.get(owned).await.unwrap().unwrap();
+    w.overwrite(owned, &point(25.0, 60.1, "moved"), ChangeKind::Update)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(w.owner(owned).await.unwrap().as_deref(), Some("a1b2"));
+    assert_eq!(w.owner(plain).await.unwrap(), None);
+    assert_eq!(w.owner(FeatureId(999_999)).await.unwrap(), None);
+    w.commit().await.unwrap();
+    // Another layer's writer does not see it: owners are per layer's feature.
+    let mut other = s
+        .begin_write(&layer("schools"), WriteMode::Append)
+        .await
+        .unwrap();
+    assert_eq!(other.owner(owned).await.unwrap(), None);
+    drop(other);
+    // The owner is not a property.
+    let loaded = s.load_layer(&l).await.unwrap();
+    let f = loaded.iter().find(|f| f.id == owned).unwrap();
+    assert!(
+        !serde_json::to_string(&f.feature.properties)
+            .unwrap()
+            .contains("a1b2")
+    );
 }
 
 async fn single_feature_edits_change_only_their_feature(b: &Backend) {

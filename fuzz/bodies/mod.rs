@@ -42,6 +42,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("crs_wkt", crs_wkt),
     ("shapefile", shapefile),
     ("fgb", fgb),
+    ("token", token),
+    ("jwks", jwks),
 ];
 
 /// Records read from one input at most; a reader must still be safe past it, but the
@@ -1188,4 +1190,96 @@ fn check_commands(kind: u32, geometry: &[u32], at: &str) -> Vec<Vec<[i64; 2]>> {
         other => panic!("{at}: geometry type {other}"),
     }
     parts
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity
+
+/// The issuer and audience the `token` target's verifier expects; its keys are
+/// `bodies/token_jwks.json` (public halves; the corpus's valid tokens were signed with the
+/// private ones, which are not kept).
+const TOKEN_ISSUER: &str = "https://id.city.example/realms/fuzz";
+const TOKEN_AUDIENCE: &str = "city-map";
+
+fn token_verifier() -> &'static (tokio::runtime::Runtime, urbantile::auth::token::Verifier) {
+    static V: OnceLock<(tokio::runtime::Runtime, urbantile::auth::token::Verifier)> =
+        OnceLock::new();
+    V.get_or_init(|| {
+        use urbantile::auth::jwks::JwksSource;
+        use urbantile::auth::token::{OidcConfig, Verifier};
+        let file =
+            std::env::temp_dir().join(format!("urbantile-fuzz-jwks-{}.json", std::process::id()));
+        std::fs::write(&file, include_str!("token_jwks.json")).expect("the key set file");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let verifier = Verifier::new(OidcConfig {
+            issuer: TOKEN_ISSUER.into(),
+            audiences: vec![TOKEN_AUDIENCE.into()],
+            jwks: JwksSource::File(file),
+            leeway_s: 30,
+        })
+        .expect("a verifier");
+        runtime
+            .block_on(verifier.keys().refresh())
+            .expect("the fuzz key set reads");
+        (runtime, verifier)
+    })
+}
+
+/// A bearer token, checked against a fixed key set: refused with a reason, or a person whose
+/// token holds the issuer, the audience, a `sub` and an `exp` not past.
+pub fn token(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    let text = String::from_utf8_lossy(data);
+    let (runtime, verifier) = token_verifier();
+    match runtime.block_on(verifier.check(&text)) {
+        Err(e) => {
+            debug(|| format!("refused: {e}"));
+            assert!(!e.to_string().is_empty(), "a refusal without a reason");
+        }
+        Ok(user) => {
+            debug(|| format!("accepted: {}", user.subject));
+            assert_eq!(
+                user.claims["iss"], TOKEN_ISSUER,
+                "accepted from another issuer"
+            );
+            let aud = &user.claims["aud"];
+            assert!(
+                aud == TOKEN_AUDIENCE
+                    || aud
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|v| v == TOKEN_AUDIENCE)),
+                "accepted for another audience: {aud}"
+            );
+            assert!(!user.subject.is_empty(), "accepted without a sub");
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            assert!(user.expires + 30 >= now, "accepted after it expired");
+        }
+    }
+}
+
+/// A JWKS document as an identity provider might serve it: an error, or only keys of the
+/// two algorithms the server verifies with.
+pub fn jwks(data: &[u8]) {
+    let_the_library_catch_its_own_panics();
+    use jsonwebtoken::Algorithm;
+    let text = String::from_utf8_lossy(data);
+    match urbantile::auth::jwks::parse_set(&text) {
+        Err(e) => assert!(!e.is_empty(), "an empty key set error"),
+        Ok(keys) => {
+            debug(|| format!("{} keys", keys.len()));
+            for key in keys.values() {
+                assert!(
+                    matches!(key.algorithm, Algorithm::RS256 | Algorithm::ES256),
+                    "a key for {:?}",
+                    key.algorithm
+                );
+            }
+        }
+    }
 }

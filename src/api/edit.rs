@@ -17,8 +17,11 @@ use serde_json::{Value, json};
 
 use crate::api::features::{GEOJSON, feature_json};
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
-use crate::auth::Reader;
+use std::sync::Arc;
+
+use crate::auth::{Action, Reader};
 use crate::config::LayerDef;
+use crate::config::Right;
 use crate::dataset::live::{Done, Edit, EditOptions};
 use crate::ingest::Position;
 use crate::ingest::geojson::{feature_record, read_collection};
@@ -33,26 +36,58 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// The layer a write goes to, after the key checks (401, then 404, then 403).
-fn writable<'a>(state: &'a AppState, reader: &Reader, id: &str) -> Result<&'a LayerDef, ApiError> {
-    let Some(key) = &reader.key else {
+/// The layer a write goes to, after the checks of who asks (401, then 404, then 403), and
+/// whom the edit is made for: a signed-in person's new features record them as owner, and
+/// a right to their own features only limits the edit to those.
+fn writable<'a>(
+    state: &'a AppState,
+    reader: &Reader,
+    id: &str,
+    action: Action,
+) -> Result<(&'a LayerDef, EditOptions), ApiError> {
+    if !reader.is_known() {
         return Err(ApiError::Unauthorized(
-            "writing needs a key: send Authorization: Bearer <key>".into(),
+            "writing needs a key or a signed-in token: send Authorization: Bearer <key or token>"
+                .into(),
         ));
-    };
-    let def = visible_layer(state, reader, id)?;
-    if !key.write.covers(def.id.as_str()) {
-        return Err(ApiError::Forbidden(format!(
-            "key {:?} may not write layer {}",
-            key.name, def.id
-        )));
     }
-    Ok(def)
+    let def = visible_layer(state, reader, id)?;
+    let owner = reader.user.as_ref().map(|u| Arc::from(u.owner.as_str()));
+    let own_only = match reader.right(def, action) {
+        Right::Any => false,
+        Right::Own => true,
+        Right::None => {
+            let who = match &reader.key {
+                Some(k) => format!("key {:?}", k.name),
+                None => "this sign-in".to_owned(),
+            };
+            let what = match action {
+                Action::Create => "create features in",
+                Action::Update => "change features of",
+                Action::Delete => "delete features of",
+            };
+            return Err(ApiError::Forbidden(format!(
+                "{who} may not {what} layer {}",
+                def.id
+            )));
+        }
+    };
+    Ok((
+        def,
+        EditOptions {
+            owner,
+            own_only,
+            ..EditOptions::default()
+        },
+    ))
 }
 
 /// The query string of a write: `repair=true|false` where `repairs` says it applies.
-fn write_options(params: &[(String, String)], repairs: bool) -> Result<EditOptions, ApiError> {
-    let mut options = EditOptions::default();
+fn write_options(
+    params: &[(String, String)],
+    repairs: bool,
+    mut options: EditOptions,
+) -> Result<EditOptions, ApiError> {
     for (k, v) in params {
         match (k.as_str(), v.as_str()) {
             ("repair", "true") if repairs => options.repair = true,
@@ -178,8 +213,8 @@ async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let def = writable(&state, &reader, &id)?;
-    let options = write_options(&params, true)?;
+    let (def, options) = writable(&state, &reader, &id, Action::Create)?;
+    let options = write_options(&params, true, options)?;
     let body = read_body(&state, &headers, body, FEATURE_TYPES).await?;
     let single = serde_json::from_slice::<Value>(&body)
         .ok()
@@ -247,8 +282,8 @@ async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let def = writable(&state, &reader, &id)?;
-    let options = write_options(&params, true)?;
+    let (def, options) = writable(&state, &reader, &id, Action::Update)?;
+    let options = write_options(&params, true, options)?;
     let fid = feature_id(&id, &fid)?;
     let body = read_body(&state, &headers, body, FEATURE_TYPES).await?;
     let feature = one_feature(&body, Position::Stored(fid.0))?;
@@ -285,8 +320,8 @@ async fn update(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let def = writable(&state, &reader, &id)?;
-    let options = write_options(&params, true)?;
+    let (def, options) = writable(&state, &reader, &id, Action::Update)?;
+    let options = write_options(&params, true, options)?;
     let fid = feature_id(&id, &fid)?;
     let body = read_body(
         &state,
@@ -317,13 +352,13 @@ async fn remove(
     Query(params): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let def = writable(&state, &reader, &id)?;
-    write_options(&params, false)?;
+    let (def, options) = writable(&state, &reader, &id, Action::Delete)?;
+    let options = write_options(&params, false, options)?;
     let fid = feature_id(&id, &fid)?;
     let edit = Edit::Delete {
         id: fid,
         if_match: if_match(&headers),
     };
-    state.data.edit(&def.id, vec![edit]).await?;
+    state.data.edit_with(&def.id, vec![edit], options).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -131,6 +131,7 @@ impl From<crate::dataset::live::EditError> for ApiError {
         use crate::dataset::live::EditError as E;
         match e {
             E::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            E::NotOwner { .. } => ApiError::Forbidden(e.to_string()),
             E::Precondition { ref current, .. } => ApiError::PreconditionFailed {
                 etag: current.clone(),
                 description: e.to_string(),

@@ -53,6 +53,9 @@ pub struct AppState {
     pub max_export: usize,
     /// The offline packs offered under `/packs`.
     pub packs: Arc<crate::export::shelf::Shelf>,
+    /// The city's identity provider, whose tokens sign residents and staff in; `None`
+    /// accepts access keys only.
+    pub oidc: Option<Arc<crate::auth::token::Verifier>>,
 }
 
 /// Default folder of [`AppState::packs`].
@@ -73,6 +76,7 @@ impl AppState {
             fonts: Arc::new(crate::glyphs::Fonts::bundled()),
             max_export: export::DEFAULT_MAX_EXPORT,
             packs: Arc::new(crate::export::shelf::Shelf::new(DEFAULT_PACKS)),
+            oidc: None,
         }
     }
 
@@ -150,9 +154,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Who is asking, from the `Authorization: Bearer <key>` header: anonymous without one, 401
-/// for a malformed, unknown or revoked key (even on public routes, so a client learns that
-/// its key is wrong rather than silently seeing less).
+/// Who is asking, from the `Authorization: Bearer <credential>` header: anonymous without
+/// one; an access key (`ut_...`) or, when the server has an identity provider, a signed-in
+/// person's token (a JWT). 401 for a malformed, unknown, revoked, expired or otherwise
+/// refused credential, even on public routes, so that a client learns that it is wrong
+/// rather than silently seeing less; 503 when the provider's keys cannot be read.
 pub struct Auth(pub Reader);
 
 impl axum::extract::FromRequestParts<AppState> for Auth {
@@ -165,21 +171,45 @@ impl axum::extract::FromRequestParts<AppState> for Auth {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Ok(Auth(Reader::default()));
         };
-        let key = value
+        let credential = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| {
-                ApiError::Unauthorized("the Authorization header must be `Bearer <key>`".into())
+                ApiError::Unauthorized(
+                    "the Authorization header must be `Bearer <key or token>`".into(),
+                )
             })?;
+        if crate::auth::token::looks_like_jwt(credential) {
+            let Some(verifier) = &state.oidc else {
+                return Err(ApiError::Unauthorized(
+                    "this server takes access keys only: it has no identity provider for tokens"
+                        .into(),
+                ));
+            };
+            return match verifier.verify(credential).await {
+                Ok(user) => Ok(Auth(Reader {
+                    key: None,
+                    user: Some(user),
+                })),
+                Err(e) if e.is_unavailable() => Err(ApiError::Unavailable {
+                    description: e.to_string(),
+                    retry_after_s: 5,
+                }),
+                Err(e) => Err(ApiError::Unauthorized(e.to_string())),
+            };
+        }
         let info = state
             .data
-            .live_key(&crate::auth::hash_key(key))
+            .live_key(&crate::auth::hash_key(credential))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked key".into()))?;
-        Ok(Auth(Reader { key: Some(info) }))
+        Ok(Auth(Reader {
+            key: Some(info),
+            user: None,
+        }))
     }
 }
 

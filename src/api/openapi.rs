@@ -518,6 +518,14 @@ fn collection_paths(
 
 /// The document, for the layers `reader` may see, served from `base`.
 pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
+    let bearer = match &state.oidc {
+        Some(v) => format!(
+            "An access key from `urbantile keys add`, or a token of the identity provider {} (its discovery document: {}/.well-known/openid-configuration); the layers' `[access]` rules say what a token may do",
+            v.config().issuer,
+            v.config().issuer.trim_end_matches('/')
+        ),
+        None => "An access key from `urbantile keys add`".to_owned(),
+    };
     let mut paths = Map::new();
     let plain = |summary: &str, types: &[&str]| {
         operation(
@@ -752,7 +760,7 @@ pub fn document(state: &AppState, reader: &Reader, base: &str) -> Value {
         "paths": paths,
         "components": {
           "securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "description": "An access key from `urbantile keys add`"},
+            "bearer": {"type": "http", "scheme": "bearer", "description": bearer},
           },
           "schemas": {
             "exception": {

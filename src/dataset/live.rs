@@ -60,11 +60,16 @@ pub enum Edit {
     },
 }
 
-/// How edits treat what they are sent.
-#[derive(Debug, Clone, Copy, Default)]
+/// How edits treat what they are sent, and for whom they are made.
+#[derive(Debug, Clone, Default)]
 pub struct EditOptions {
     /// Make an invalid geometry valid ([`crate::ingest::repair`]) instead of refusing it.
     pub repair: bool,
+    /// The signed-in person making the edit ([`crate::auth::token::owner_of`]): the
+    /// features they create record them as owner.
+    pub owner: Option<Arc<str>>,
+    /// Replace, patch and delete only features whose owner is `owner`.
+    pub own_only: bool,
 }
 
 /// What an edit left: the feature's id and, unless it was deleted, its new state and ETag.
@@ -81,6 +86,8 @@ pub struct Done {
 pub enum EditError {
     #[error("layer {layer} has no feature {id}")]
     NotFound { layer: String, id: FeatureId },
+    #[error("feature {id} of layer {layer} belongs to someone else: only its owner may change it")]
+    NotOwner { layer: String, id: FeatureId },
     #[error("feature {id} has changed: its ETag is now {current}")]
     Precondition { id: FeatureId, current: String },
     /// A well-formed request whose content does not fit the layer.
@@ -230,7 +237,7 @@ impl Dataset {
             // run it again from its reads, which checks If-Match against the new state.
             let mut attempt = 1;
             loop {
-                match data.edit_now(def, edits.clone(), options).await {
+                match data.edit_now(def, edits.clone(), options.clone()).await {
                     Err(EditError::Store(e))
                         if e.kind() == ErrorKind::Conflict && attempt < EDIT_ATTEMPTS =>
                     {
@@ -284,19 +291,57 @@ impl Dataset {
                     _ => Ok(f),
                 }
             };
+            // Only the owner's own features, when the right is to those only.
+            let owned = |owner: Option<String>, id| {
+                if owner.is_none() || owner.as_deref() != options.owner.as_deref() {
+                    return Err(EditError::NotOwner {
+                        layer: def.id.to_string(),
+                        id,
+                    });
+                }
+                Ok(())
+            };
+            // The property that publishes the owner is the server's to write: a new
+            // feature gets its creator (a key's writes keep what they send), an edit keeps
+            // what was there.
+            let publish = |feature: &mut Feature, owner: Option<&serde_json::Value>| {
+                if let Some(p) = def.access.owner_property {
+                    let name = def.properties[p].clone();
+                    match owner {
+                        Some(v) if !v.is_null() => {
+                            feature.properties.insert(name, v.clone());
+                        }
+                        _ => {
+                            feature.properties.remove(&name);
+                        }
+                    }
+                }
+            };
+            let published = |old: &StoredFeature| {
+                def.access
+                    .owner_property
+                    .and_then(|p| old.feature.properties.get(&def.properties[p]).cloned())
+            };
             match edit {
-                Edit::Create(feature) => {
-                    let checked = check(def, &types, at(None), feature, options)?;
-                    let id = w.create(&checked).await?;
+                Edit::Create(mut feature) => {
+                    if let Some(owner) = &options.owner {
+                        publish(&mut feature, Some(&serde_json::Value::from(&**owner)));
+                    }
+                    let checked = check(def, &types, at(None), feature, &options)?;
+                    let id = w.create_owned(&checked, options.owner.as_deref()).await?;
                     done.push(Done::new(id, 0, checked.feature));
                 }
                 Edit::Replace {
                     id,
-                    feature,
+                    mut feature,
                     if_match,
                 } => {
-                    current(w.get(id).await?, id, &if_match)?;
-                    let checked = check(def, &types, at(Some(id)), feature, options)?;
+                    let old = current(w.get(id).await?, id, &if_match)?;
+                    if options.own_only {
+                        owned(w.owner(id).await?, id)?;
+                    }
+                    publish(&mut feature, published(&old).as_ref());
+                    let checked = check(def, &types, at(Some(id)), feature, &options)?;
                     let version = w.overwrite(id, &checked, ChangeKind::Replace).await?;
                     let version = version.ok_or_else(|| not_found(id))?;
                     done.push(Done::new(id, version, checked.feature));
@@ -307,15 +352,22 @@ impl Dataset {
                     if_match,
                 } => {
                     let old = current(w.get(id).await?, id, &if_match)?;
-                    let merged = merge_patch(&old.feature, &patch)
+                    if options.own_only {
+                        owned(w.owner(id).await?, id)?;
+                    }
+                    let mut merged = merge_patch(&old.feature, &patch)
                         .map_err(|(field, reason)| invalid(at(Some(id)), field, reason))?;
-                    let checked = check(def, &types, at(Some(id)), merged, options)?;
+                    publish(&mut merged, published(&old).as_ref());
+                    let checked = check(def, &types, at(Some(id)), merged, &options)?;
                     let version = w.overwrite(id, &checked, ChangeKind::Update).await?;
                     let version = version.ok_or_else(|| not_found(id))?;
                     done.push(Done::new(id, version, checked.feature));
                 }
                 Edit::Delete { id, if_match } => {
                     current(w.get(id).await?, id, &if_match)?;
+                    if options.own_only {
+                        owned(w.owner(id).await?, id)?;
+                    }
                     w.delete(id).await?;
                     done.push(Done {
                         id,
@@ -412,7 +464,7 @@ fn check(
     types: &[Option<FieldType>],
     at: Position,
     feature: Feature,
-    options: EditOptions,
+    options: &EditOptions,
 ) -> Result<crate::store::NewFeature, EditError> {
     for (name, value) in &feature.properties {
         let Some(i) = def.properties.iter().position(|p| p == name) else {

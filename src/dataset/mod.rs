@@ -44,6 +44,10 @@ pub enum StartError {
     Ingest { layer: LayerId, source: IngestError },
 }
 
+/// How long a key the store confirmed is taken without asking again: the longest a
+/// revocation takes to hold on every server.
+pub const KEY_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a key the store confirmed stays good while the store cannot be reached: a
 /// revocation made on another server (or the command line) within this time before an
 /// outage may not hold here until the store is back.
@@ -219,15 +223,21 @@ impl Dataset {
         }
     }
 
-    /// The live (not revoked) access key with this hash. The store is asked every time,
-    /// so that a revocation holds at once on every server; while it cannot be reached, a
-    /// key it confirmed in the last [`KEY_TRUST`] is taken as still live (the keys it
-    /// confirmed are kept; they are as many as the store has keys, not as many as hashes
-    /// asked for).
+    /// The live (not revoked) access key with this hash. A key the store confirmed in the
+    /// last [`KEY_FRESH`] is taken as it was, so that a service's stream of requests costs
+    /// one store lookup a second, and a revocation holds on every server within that time.
+    /// While the store cannot be reached, a key it confirmed in the last [`KEY_TRUST`] is
+    /// taken as still live (the keys it confirmed are kept; they are as many as the store
+    /// has keys, not as many as hashes asked for).
     pub async fn live_key(
         &self,
         key_hash: &str,
     ) -> Result<Option<crate::auth::KeyInfo>, StoreError> {
+        if let Some((key, at)) = self.confirmed_keys.lock().get(key_hash)
+            && at.elapsed() <= KEY_FRESH
+        {
+            return Ok(Some(key.clone()));
+        }
         match self.store.key_by_hash(key_hash).await {
             Ok(Some(key)) => {
                 self.confirmed_keys

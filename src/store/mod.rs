@@ -388,7 +388,22 @@ pub trait LayerWriter: Send {
     async fn get(&mut self, id: FeatureId) -> Result<Option<StoredFeature>, StoreError>;
 
     /// Adds one feature (at version 0) and logs its creation.
-    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError>;
+    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
+        self.create_owned(feature, None).await
+    }
+
+    /// Adds one feature (at version 0) that records its owner (see
+    /// [`crate::auth::token::owner_of`]), and logs its creation. The owner is kept apart
+    /// from the properties and is never served.
+    async fn create_owned(
+        &mut self,
+        feature: &NewFeature,
+        owner: Option<&str>,
+    ) -> Result<FeatureId, StoreError>;
+
+    /// The owner a feature of this layer was created with; `None` for a feature without
+    /// one, or no such feature.
+    async fn owner(&mut self, id: FeatureId) -> Result<Option<String>, StoreError>;
 
     /// Overwrites a feature (`kind` is [`ChangeKind::Replace`] or [`ChangeKind::Update`],
     /// for the log); returns its new [`StoredFeature::version`], or `None` when the layer

@@ -555,13 +555,18 @@ impl LayerWriter for SqliteLayerWriter {
         decode_row(&self.layer, &row).map(Some)
     }
 
-    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
+    async fn create_owned(
+        &mut self,
+        feature: &NewFeature,
+        owner: Option<&str>,
+    ) -> Result<FeatureId, StoreError> {
         let row = self.row(feature)?;
         let insert = sqlx::query(
-            "INSERT INTO features (layer, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO features (layer, owner, geom, properties, min_x, min_y, max_x, max_y, t_start, t_end) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
-        .bind(self.layer.as_str());
+        .bind(self.layer.as_str())
+        .bind(owner);
         let id: i64 = row
             .bind(insert, feature.time)
             .fetch_one(&mut *self.tx)
@@ -571,6 +576,16 @@ impl LayerWriter for SqliteLayerWriter {
         self.log(Some(id), ChangeKind::Create, Some(row.bbox))
             .await?;
         Ok(id)
+    }
+
+    async fn owner(&mut self, id: FeatureId) -> Result<Option<String>, StoreError> {
+        let owner: Option<Option<String>> =
+            sqlx::query_scalar("SELECT owner FROM features WHERE id = ? AND layer = ?")
+                .bind(id.0 as i64)
+                .bind(self.layer.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(owner.flatten())
     }
 
     async fn overwrite(

@@ -126,21 +126,36 @@ impl LayerWriter for PgLayerWriter {
         decode_row(&self.layer, &row).map(Some)
     }
 
-    async fn create(&mut self, feature: &NewFeature) -> Result<FeatureId, StoreError> {
+    async fn create_owned(
+        &mut self,
+        feature: &NewFeature,
+        owner: Option<&str>,
+    ) -> Result<FeatureId, StoreError> {
         self.set_flags(false, None).await?;
         let wkb = self.wkb(feature)?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO features (layer, geom, properties, t_start, t_end) \
-             VALUES ($1, ST_GeomFromWKB($2, 4326), $3::jsonb, $4, $5) RETURNING id",
+            "INSERT INTO features (layer, geom, properties, t_start, t_end, owner) \
+             VALUES ($1, ST_GeomFromWKB($2, 4326), $3::jsonb, $4, $5, $6) RETURNING id",
         )
         .bind(self.layer.as_str())
         .bind(wkb)
         .bind(serde_json::Value::Object(feature.feature.properties.clone()).to_string())
         .bind(feature.time.start)
         .bind(feature.time.end)
+        .bind(owner)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(FeatureId(id as u64))
+    }
+
+    async fn owner(&mut self, id: FeatureId) -> Result<Option<String>, StoreError> {
+        let owner: Option<Option<String>> =
+            sqlx::query_scalar("SELECT owner FROM features WHERE id = $1 AND layer = $2")
+                .bind(id.0 as i64)
+                .bind(self.layer.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(owner.flatten())
     }
 
     async fn overwrite(

@@ -1,14 +1,23 @@
 //! Access keys and what they allow: a key is a random secret shown once; the store keeps its
 //! SHA-256 hash with two scopes, the layers it may read (private layers need this) and the
 //! layers it may write. Anonymous readers see every public layer and nothing else.
+//!
+//! Residents and staff sign in with the city's identity provider instead: their bearer
+//! token ([`token`]) is verified against the provider's keys ([`jwks`]), and the layers'
+//! `[access]` rules ([`crate::config::Access`]) say what its claims allow.
+
+pub mod jwks;
+pub mod token;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Read;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::LayerDef;
+use crate::config::{LayerDef, Right};
+pub use token::User;
 
 /// The layers a scope covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +91,20 @@ pub struct KeyInfo {
     pub revoked_at: Option<i64>,
 }
 
-/// Who is asking: nobody (anonymous) or the holder of a valid key.
+/// Who is asking: nobody (anonymous), the holder of a valid key, or a signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reader {
     pub key: Option<KeyInfo>,
+    pub user: Option<Arc<User>>,
+}
+
+/// A write to ask rights for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    /// PUT or PATCH.
+    Update,
+    Delete,
 }
 
 impl Reader {
@@ -94,20 +113,52 @@ impl Reader {
         layers.iter().filter(move |d| self.can_read(d))
     }
 
-    /// Writing needs a key whose write scope names the layer.
-    pub fn can_write(&self, def: &LayerDef) -> bool {
-        self.key
-            .as_ref()
-            .is_some_and(|k| k.write.covers(def.id.as_str()))
+    /// True when a key or a token came with the request.
+    pub fn is_known(&self) -> bool {
+        self.key.is_some() || self.user.is_some()
     }
 
-    /// Public layers are readable by everyone; private ones need the read scope.
+    /// What this reader may do to the features of `def`: a key whose write scope names the
+    /// layer may do anything; a signed-in person what the layer's `[access]` rules allow.
+    pub fn right(&self, def: &LayerDef, action: Action) -> Right {
+        if self
+            .key
+            .as_ref()
+            .is_some_and(|k| k.write.covers(def.id.as_str()))
+        {
+            return Right::Any;
+        }
+        let Some(user) = &self.user else {
+            return Right::None;
+        };
+        match action {
+            Action::Create if def.access.may_create(&user.claims) => Right::Any,
+            Action::Create => Right::None,
+            Action::Update => def.access.change_right(&user.claims, false),
+            Action::Delete => def.access.change_right(&user.claims, true),
+        }
+    }
+
+    /// Writing anything at all to the layer.
+    pub fn can_write(&self, def: &LayerDef) -> bool {
+        [Action::Create, Action::Update, Action::Delete]
+            .into_iter()
+            .any(|a| self.right(def, a) != Right::None)
+    }
+
+    /// Public layers are readable by everyone; private ones need the read scope, or a token
+    /// the layer's `access.read` admits. Whoever may write a layer may read it.
     pub fn can_read(&self, def: &LayerDef) -> bool {
         !def.private
             || self
                 .key
                 .as_ref()
                 .is_some_and(|k| k.read.covers(def.id.as_str()) || k.write.covers(def.id.as_str()))
+            || self
+                .user
+                .as_ref()
+                .is_some_and(|u| def.access.may_read(&u.claims))
+            || (self.user.is_some() && self.can_write(def))
     }
 }
 
@@ -168,6 +219,7 @@ mod tests {
         let l = layers();
         assert!(!Reader::default().can_read(&l[0]));
         let key = |read: &str| Reader {
+            user: None,
             key: Some(KeyInfo {
                 name: "k".into(),
                 read: Scope::parse(read, &l).unwrap(),

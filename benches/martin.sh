@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# urbantile side by side with Martin on the same content (issues 12 and 13; not a CI test),
+# release builds, everything on this machine over 127.0.0.1:
+#   - the five peer layers of the metropolitan set (buildings, roads, parks, zoning, bike
+#     lanes; N=10 by default), ingested by urbantile into a PostGIS database, then copied into
+#     one table per layer with the layer's declared properties as typed columns, which Martin
+#     serves (its tile cache off, each table over the layer's zooms);
+#   - urbantile on the same five layers and zooms (roads without their per-feature zooms, which
+#     a Martin table source cannot express; tile size budgets off, so both serve every
+#     feature), from the SQLite store and from the PostGIS one, its tile cache off;
+#   - uncached composite tiles of the five layers, the z10-z16 tiles over the data in turn,
+#     wrk -c32, with the header Chrome sends (Accept-Encoding: gzip, deflate, br, zstd), then
+#     gzip only, then none; ROUNDS rounds, servers in turn, medians;
+#   - one tile of each server decoded (mapbox-vector-tile) to check both hold the same features;
+#   - an MBTiles export of the same layers, zooms and box: `martin-cp` from PostGIS and
+#     `urbantile export` from SQLite, tiles/s.
+# Writes benches/results/martin-<date>.md.
+#
+#   benches/martin.sh                          # MARTIN=/work/martin-bin/bin (martin, martin-cp)
+#   N=3 DURATION=5s ROUNDS=1 benches/martin.sh
+#
+# Martin 1.14: cargo install martin --version 1.14.0 --locked --root /work/martin-bin
+# (about 45 minutes on 2 cores). Needs wrk, psql, python3 with mapbox-vector-tile, and a
+# PostgreSQL with PostGIS (URBANTILE_TEST_PG, or tests/pg_setup.sh's). Drops and creates the
+# database urbantile_peers. Stops what it started, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-10}
+DURATION=${DURATION:-15s}
+ROUNDS=${ROUNDS:-2}
+PORT=${PORT:-18811}
+CONNECTIONS=${CONNECTIONS:-32}
+MARTIN=${MARTIN:-/work/martin-bin/bin}
+. benches/lib.sh
+ADMIN=${URBANTILE_TEST_PG:-$(tests/pg_setup.sh)}
+PG=${ADMIN%/*}/urbantile_peers
+PEERS=buildings,roads,parks,zoning,bike_lanes
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+U_PORT=$PORT
+P_PORT=$((PORT + 1))
+M_PORT=$((PORT + 2))
+
+# The five layer files, with roads' per-feature zooms and the sources left out.
+mkdir "$WORK/layers"
+python3 - "$WORK/layers" "$PEERS" <<'PY'
+import re, sys
+out, peers = sys.argv[1], sys.argv[2].split(",")
+for layer in peers:
+    text = open(f"layers/{layer}.toml").read()
+    for table in ("feature_minzoom", "source"):
+        text = re.sub(r"(?ms)^\[%s\].*?(?=^\[|\Z)" % table, "", text)
+    open(f"{out}/{layer}.toml", "w").write(text)
+PY
+
+# PostGIS: urbantile's store of the five layers, and Martin's tables.
+psql -qX "$ADMIN" -c 'DROP DATABASE IF EXISTS urbantile_peers' -c 'CREATE DATABASE urbantile_peers' > /dev/null
+for layer in ${PEERS//,/ }; do
+  "$BIN/urbantile" --layers "$WORK/layers" --database "$PG" ingest "$layer" "$DATA/$layer.geojsonseq" > /dev/null 2>&1
+done
+python3 - "$WORK" "$PEERS" "$PG" "$M_PORT" <<'PY'
+import sys, tomllib
+work, peers, pg, port = sys.argv[1], sys.argv[2].split(","), sys.argv[3], sys.argv[4]
+sql_type = {"string": "text", "integer": "bigint", "number": "double precision", "boolean": "boolean", "datetime": "text"}
+sql, conf = [], [f"listen_addresses: '127.0.0.1:{port}'", "cache_size_mb: 0", "postgres:",
+                 f"  connection_string: '{pg}'", "  pool_size: 20", "  auto_publish: false", "  tables:"]
+for layer in peers:
+    d = tomllib.load(open(f"{work}/layers/{layer}.toml", "rb"))
+    props = d.get("properties", {})
+    cols = ", ".join(
+        f"(properties->>'{p}')::{sql_type[t]} AS \"{p}\"" for p, t in props.items())
+    sql.append(f'DROP TABLE IF EXISTS "m_{layer}";')
+    sql.append(f'CREATE TABLE "m_{layer}" AS SELECT id, geom, {cols} FROM features WHERE layer = \'{layer}\';')
+    sql.append(f'CREATE INDEX ON "m_{layer}" USING gist (geom);')
+    sql.append(f'ANALYZE "m_{layer}";')
+    conf += [f"    {layer}:", "      schema: public", f"      table: m_{layer}", "      srid: 4326",
+             "      geometry_column: geom", "      id_column: id",
+             f"      minzoom: {d.get('minzoom', 0)}", f"      maxzoom: {d.get('maxzoom', 16)}",
+             "      geometry_type: GEOMETRY", "      properties:"]
+    conf += [f"        \"{p}\": {sql_type[t]}" for p, t in props.items()]
+open(f"{work}/tables.sql", "w").write("\n".join(sql) + "\n")
+open(f"{work}/martin.yaml", "w").write("\n".join(conf) + "\n")
+PY
+psql -qX -v ON_ERROR_STOP=1 "$PG" -f "$WORK/tables.sql" > /dev/null
+
+# The servers: urbantile on SQLite and on PostGIS, and Martin.
+serve() {
+  local port=$1 db=$2
+  "$BIN/urbantile" --layers "$WORK/layers" --database "$db" serve --bind "127.0.0.1:$port" \
+    --cache-mb 0 --tile-budget-kb 0 > "$WORK/serve-$port.log" 2>&1 &
+  PIDS+=($!)
+}
+serve "$U_PORT" "sqlite://$DB"
+serve "$P_PORT" "$PG"
+"$MARTIN/martin" --config "$WORK/martin.yaml" > "$WORK/martin.log" 2>&1 &
+PIDS+=($!)
+for url in "http://127.0.0.1:$U_PORT/health" "http://127.0.0.1:$P_PORT/health" "http://127.0.0.1:$M_PORT/health"; do
+  for _ in $(seq 1 1200); do curl -sf "$url" > /dev/null && break; sleep 0.1; done
+  curl -sf "$url" > /dev/null || { cat "$WORK"/*.log; exit 1; }
+done
+
+# The tiles: z10-z16 over the five layers' data, one list per server.
+curl -sf "http://127.0.0.1:$U_PORT/catalog" | python3 -c '
+import json, math, sys
+cat = json.load(sys.stdin)["layers"]
+bs = [l["bounds"] for l in cat if l["bounds"]]
+w, s = min(b[0] for b in bs), min(b[1] for b in bs)
+e, n = max(b[2] for b in bs), max(b[3] for b in bs)
+print(w, s, e, n)
+' > "$WORK/bbox"
+read -r W S E NN < "$WORK/bbox"
+python3 - "$W" "$S" "$E" "$NN" "$PEERS" "$WORK" <<'PY'
+import math, sys
+w, s, e, n = map(float, sys.argv[1:5])
+peers, work = sys.argv[5], sys.argv[6]
+def tile(lon, lat, z):
+    k = 2 ** z
+    return int((lon + 180) / 360 * k), int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
+u, m = open(f"{work}/u.urls", "w"), open(f"{work}/m.urls", "w")
+for z in range(10, 17):
+    x0, y0 = tile(w, n, z)
+    x1, y1 = tile(e, s, z)
+    for x in range(x0, x1 + 1):
+        for y in range(y0, y1 + 1):
+            print(f"/tiles/{peers}/{z}/{x}/{y}.mvt", file=u)
+            print(f"/{peers}/{z}/{x}/{y}", file=m)
+PY
+tiles=$(wc -l < "$WORK/u.urls")
+
+# The same features in both: one z14 tile at the centre, decoded.
+python3 - "$W" "$S" "$E" "$NN" "$U_PORT" "$M_PORT" "$PEERS" > "$WORK/same.txt" <<'PY'
+import gzip, math, sys, urllib.request
+import mapbox_vector_tile
+w, s, e, n = map(float, sys.argv[1:5])
+u_port, m_port, peers = sys.argv[5], sys.argv[6], sys.argv[7]
+z = 14
+lon, lat = (w + e) / 2, (s + n) / 2
+k = 2 ** z
+x = int((lon + 180) / 360 * k)
+y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * k)
+def get(url):
+    r = urllib.request.urlopen(urllib.request.Request(url, headers={"Accept-Encoding": "gzip"}))
+    body = r.read()
+    if r.headers.get("Content-Encoding") == "gzip":
+        body = gzip.decompress(body)
+    return {k: len(v["features"]) for k, v in mapbox_vector_tile.decode(body).items()}
+a = get(f"http://127.0.0.1:{u_port}/tiles/{peers}/{z}/{x}/{y}.mvt")
+b = get(f"http://127.0.0.1:{m_port}/{peers}/{z}/{x}/{y}")
+print(f"tile {z}/{x}/{y}: urbantile {a}, Martin {b}")
+PY
+
+run() { # port, urls, accept-encoding
+  URLS_FILE="$WORK/$2" GZIP=0 ACCEPT_ENCODING="$3" wrk -t2 -c"$CONNECTIONS" -d"$DURATION" \
+    --latency -s benches/cycle.lua "http://127.0.0.1:$1"
+}
+declare -A rates
+rows=""
+for r in $(seq 1 "$ROUNDS"); do
+  for enc in browser gzip identity; do
+    case $enc in
+      browser) accept="gzip, deflate, br, zstd" ;;
+      gzip) accept="gzip" ;;
+      identity) accept="identity" ;;
+    esac
+    for server in urbantile urbantile-pg martin; do
+      case $server in
+        urbantile) out=$(run "$U_PORT" u.urls "$accept") ;;
+        urbantile-pg) out=$(run "$P_PORT" u.urls "$accept") ;;
+        martin) out=$(run "$M_PORT" m.urls "$accept") ;;
+      esac
+      bad=$(grep -o 'Non-2xx or 3xx responses: [0-9]*' <<< "$out" || true)
+      rates[$server-$enc]+="$(wrk_field "$out" rps) "
+      rows+="| $r | $enc | $server | $(wrk_field "$out" rps) | $(wrk_field "$out" p50) | $(wrk_field "$out" p99) | $(grep -o 'Transfer/sec: *[0-9.]*[KMG]*B' <<< "$out" | awk '{print $2}') | ${bad:-} |"$'\n'
+    done
+  done
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+summary=""
+for enc in browser gzip identity; do
+  # shellcheck disable=SC2086
+  u=$(median ${rates[urbantile-$enc]})
+  # shellcheck disable=SC2086
+  p=$(median ${rates[urbantile-pg-$enc]})
+  # shellcheck disable=SC2086
+  m=$(median ${rates[martin-$enc]})
+  summary+="| $enc | $u | $p | $m | **$(python3 -c "print(round($u / $m, 1))")x** | $(python3 -c "print(round($p / $m, 1))")x |"$'\n'
+done
+
+# Exports of the same layers, zooms and box to MBTiles.
+export_rows=""
+if [ -x "$MARTIN/martin-cp" ]; then
+  rm -f "$WORK/martin.mbtiles"
+  t0=$(date +%s.%N)
+  "$MARTIN/martin-cp" --config "$WORK/martin.yaml" --source "$PEERS" --output-file "$WORK/martin.mbtiles" \
+    --min-zoom 10 --max-zoom 16 --bbox "$W,$S,$E,$NN" --concurrency "$(nproc)" > "$WORK/martin-cp.log" 2>&1 \
+    || { tail -5 "$WORK/martin-cp.log"; }
+  mt=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+  mn=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tiles').fetchone()[0])" "$WORK/martin.mbtiles" 2> /dev/null || echo 0)
+  export_rows+="| martin-cp (PostGIS) | $mn | $mt s | $(python3 -c "print(round($mn / $mt))") |"$'\n'
+fi
+rm -f "$WORK/u.mbtiles"
+t0=$(date +%s.%N)
+"$BIN/urbantile" --layers "$WORK/layers" --database "sqlite://$DB" export "$WORK/u.mbtiles" \
+  --layer "$PEERS" --minzoom 10 --maxzoom 16 --bbox "$W,$S,$E,$NN" > "$WORK/export.log" 2>&1
+ut=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
+un=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tiles').fetchone()[0])" "$WORK/u.mbtiles")
+export_rows+="| urbantile export (SQLite) | $un | $ut s | $(python3 -c "print(round($un / $ut))") |"$'\n'
+
+report=${REPORT:-benches/results/martin-$(date -u +%Y%m%d-%H%M).md}
+{
+  echo "# urbantile and Martin, side by side $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); PostgreSQL $(psql -qXAt "$PG" -c 'show server_version') with PostGIS on the same machine; wrk -t2 -c$CONNECTIONS, $DURATION per run; $("$MARTIN/martin" --version 2> /dev/null || echo martin). Data: metro N=$N, layers $PEERS, $tiles composite tiles z10-z16 cycled, every tile cache off, urbantile's tile size budgets off."
+  echo
+  cat "$WORK/same.txt"
+  echo
+  echo "| encoding | urbantile (SQLite) tiles/s | urbantile (PostGIS) tiles/s | Martin tiles/s | urbantile / Martin | urbantile on PostGIS / Martin |"
+  echo "| --- | --- | --- | --- | --- | --- |"
+  printf '%s' "$summary"
+  echo
+  echo "browser: Accept-Encoding: gzip, deflate, br, zstd (as Chrome and Firefox send it). Every run:"
+  echo
+  echo "| round | encoding | server | tiles/s | p50 | p99 | transfer/s | errors |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+  printf '%s' "$rows"
+  echo
+  echo "Exports to MBTiles, z10-z16 over the box $W,$S,$E,$NN:"
+  echo
+  echo "| exporter | tiles | time | tiles/s |"
+  echo "| --- | --- | --- | --- |"
+  printf '%s' "$export_rows"
+} > "$report"
+cat "$report"
