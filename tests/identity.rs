@@ -248,6 +248,12 @@ fn send(s: &TestServer, method: &str, path: &str, token: &str, body: &Value) -> 
     )
 }
 
+/// The path of the feature a 201 answer's Location names.
+fn created_path(s: &TestServer, r: &Response) -> String {
+    let url = r.header("location").expect("a Location");
+    url.split_once(&s.addr.to_string()).unwrap().1.to_owned()
+}
+
 const AT: (f64, f64) = (24.9425, 60.1690);
 
 fn problem(text: &str) -> Value {
@@ -455,8 +461,7 @@ fn residents_change_only_their_own_reports_and_their_identity_is_never_served() 
     assert_eq!(anonymous.status, 401);
     let r = send(&s, "POST", items, &alice, &problem("deep pothole"));
     assert_eq!(r.status, 201, "{}", r.text());
-    let url = r.header("location").unwrap().to_owned();
-    let path = url.split_once(&s.addr.to_string()).unwrap().1.to_owned();
+    let path = created_path(&s, &r);
 
     // Bob may neither change nor delete it; Alice may.
     let patch = |token: &str, text: &str| {
@@ -516,13 +521,7 @@ fn residents_change_only_their_own_reports_and_their_identity_is_never_served() 
         problem("from the call centre").to_string().as_bytes(),
     );
     assert_eq!(r.status, 201);
-    let service_path = r
-        .header("location")
-        .unwrap()
-        .split_once(&s.addr.to_string())
-        .unwrap()
-        .1
-        .to_owned();
+    let service_path = created_path(&s, &r);
     let r = send(
         &s,
         "PATCH",
@@ -576,13 +575,7 @@ fn a_layer_that_publishes_the_owner_writes_it_itself() {
     assert_eq!(r.status, 201, "{}", r.text());
     let owner = owner_of(&issuer, "alice");
     assert_eq!(r.json()["properties"]["reported_by"], owner.as_str());
-    let path = r
-        .header("location")
-        .unwrap()
-        .split_once(&s.addr.to_string())
-        .unwrap()
-        .1
-        .to_owned();
+    let path = created_path(&s, &r);
     // An edit keeps it, whatever it sends.
     let r = send(
         &s,

@@ -174,8 +174,16 @@ pub fn hash_key(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex digits of `bytes` (a keyed request hashes its key every time: one
+/// allocation, not one a byte).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -203,6 +211,11 @@ mod tests {
         assert_eq!(hash_key(&a), hash_key(&a));
         assert_ne!(hash_key(&a), hash_key(&b));
         assert_eq!(hash_key(&a).len(), 64);
+        // SHA-256 of "abc" (FIPS 180-2's example), in lower-case hex.
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn owner_of(issuer: &str, subject: &str) -> String {
     h.update(issuer.as_bytes());
     h.update([0]);
     h.update(subject.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    super::hex(&h.finalize())
 }
 
 /// Why a token was refused (401), or could not be checked (503).
