@@ -4,7 +4,7 @@
 //! accidents, events, citizens' reports...) and serves them as Mapbox Vector Tiles.
 //!
 //! # Module map
-//! Dependencies run one way: `api -> export -> dataset / style / query / planner / composite / files -> filter -> cache / store / index / ingest / metrics -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
+//! Dependencies run one way: `api -> export -> dataset / style / query / planner / composite / files -> filter -> cache / store / index / ingest / metrics / archive -> auth / config / glyphs -> cluster / tiles / model`; no cycles (`dataset::live` and `dataset::follow` are parts of `dataset`).
 //!
 //! | module | owns |
 //! | --- | --- |
@@ -22,7 +22,8 @@
 //! | [`ingest`] | readers (GeoJSON, GeoJSONSeq, CSV, OSM PBF, GeoPackage, Shapefile, FlatGeobuf) -> validated features, with per-record errors; files' coordinate systems (`ingest::crs`) and the projection maths back to WGS84 (`ingest::projection`, pure) |
 //! | [`generate`] | deterministic generators: city-operations layers and the metropolitan benchmark set |
 //! | [`dataset`] | the running server's layers as one service with private parts: layer definitions, store, index, tile cache, change feed and compute pool; first-start ingest, the reads the API makes, shutdown; `dataset::live`: feature edits (validate, one transaction, wait for the follower) and the feed; `dataset::follow`: following the store's change log, the one path by which every change reaches the index and cache; `dataset::recall`: features answered from memory while the store is unreachable; `dataset::clusters`: clustered layers' trees per index version and query, rebuilt after writes, with their exact tile invalidation; `dataset::thinning`: tile size budgets planned anew after writes |
-//! | [`export`] | offline packs: the area and its tiles, the parallel cut in tile-id order, PMTiles (writer through the `pmtiles` crate, reader over bytes) and MBTiles (sqlx) archives with TileJSON metadata and the change-log position |
+//! | [`archive`] | the PMTiles v3 reader over bytes and the MBTiles readers |
+//! | [`export`] | offline packs: the area and its tiles, the parallel cut in tile-id order, PMTiles (writer through the `pmtiles` crate) and MBTiles (sqlx) archives with TileJSON metadata and the change-log position; read back through [`archive`]'s readers |
 //! | [`style`] | the MapLibre style generated from the layer files: fills, lines, circles, clusters with their counts, labels (`[style] label`) |
 //! | [`glyphs`] | label glyphs: the fonts shipped in `fonts/`, rendered as SDF glyph ranges (pbf_font_tools, FreeType) on first use and kept |
 //! | [`files`] | feature files written piece by piece for streaming: FlatGeobuf (the `flatgeobuf` crate's tables, no index, count 0) and CSV with WKT (pure, sync) |
@@ -33,6 +34,7 @@
 //! | [`api`] | the axum router: tiles, TileJSON, OGC API - Tiles (`ogc_tiles`), catalog, health, style, map page, features and their edits (and `OPTIONS`), items as files (`export`, over [`files`]), clusters' leaves, `/changes`, glyphs (`/fonts`), `/metrics`, offline packs (`/packs`); CORS that lets plain `OPTIONS` through; `ApiError` |
 
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod cache;
 pub mod cluster;
