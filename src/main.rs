@@ -384,6 +384,24 @@ async fn main() -> anyhow::Result<()> {
                     bounds
                 );
             }
+            // Tile archives: their format in place of a geometry, their tile entries as
+            // the count.
+            for a in data.archives() {
+                let (b, (minzoom, maxzoom)) = (a.bounds(), a.zooms());
+                println!(
+                    "{:<22} {:<8} {:>8}  {:>2}-{:<2}  {:.5},{:.5},{:.5},{:.5}  archive {}",
+                    a.id().as_str(),
+                    a.format().extension(),
+                    a.entry_count(),
+                    minzoom,
+                    maxzoom,
+                    b.west,
+                    b.south,
+                    b.east,
+                    b.north,
+                    a.def().path.display()
+                );
+            }
             Ok(())
         }
     }
