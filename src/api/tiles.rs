@@ -237,6 +237,9 @@ async fn tile(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = super::archive_tiles::direct(&state, &request) {
+        return answer;
+    }
     if let Some(answer) = from_cache(&state, &request) {
         return Ok(answer);
     }
