@@ -597,6 +597,9 @@ fn is_hex_color(s: &str) -> bool {
 }
 
 /// One layer file: a store layer, or a tile archive served as it is.
+// One value per layer file, once at start: boxing the bigger variant would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum LayerFile {
     Live(LayerDef),
