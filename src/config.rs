@@ -2,7 +2,8 @@
 //!
 //! Every problem is reported with the file and the key, and says what is allowed: an unknown
 //! key, a bad value, a zoom range that is upside down. Reading the data a layer points at is
-//! left to [`crate::ingest`].
+//! left to [`crate::ingest`]. A layer file with an `[archive]` table is a tile archive
+//! served as it is ([`archive`]).
 
 use std::path::{Path, PathBuf};
 
@@ -14,8 +15,10 @@ use crate::model::{GeometryKind, LayerId};
 use crate::tiles::MAX_ZOOM;
 
 mod access;
+pub mod archive;
 mod thinning;
 pub use access::{Access, Right, Rule};
+pub use archive::{ArchiveDef, ArchiveKind};
 pub use thinning::{DEFAULT_BUDGET_KB, MAX_BUDGET_KB, RankBy};
 
 #[derive(Debug, thiserror::Error)]
@@ -604,8 +607,41 @@ fn is_hex_color(s: &str) -> bool {
     s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// One layer file: a store layer, or a tile archive served as it is.
+// One value per layer file, once at start: boxing the bigger variant would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum LayerFile {
+    Live(LayerDef),
+    Archive(ArchiveDef),
+}
+
+/// Parses one layer file of either kind: one with an `[archive]` table is an archive layer.
+pub fn parse_layer_file(path: &Path, text: &str) -> Result<LayerFile, ConfigError> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if table.contains_key("archive") {
+        ArchiveDef::from_toml(path, text, &table).map(LayerFile::Archive)
+    } else {
+        LayerDef::from_toml(path, text).map(LayerFile::Live)
+    }
+}
+
+/// The layers of a layer folder, each kind sorted by id (ids are file stems, so unique
+/// across both).
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    /// Store layers: features, indexed and cut into tiles.
+    pub live: Vec<LayerDef>,
+    /// Tile archives served as they are.
+    pub archives: Vec<ArchiveDef>,
+}
+
 /// Reads every `*.toml` in `dir`, sorted by layer id.
-pub fn load_layers(dir: &Path) -> Result<Vec<LayerDef>, ConfigError> {
+pub fn load_layers(dir: &Path) -> Result<Layers, ConfigError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Folder {
         path: dir.to_owned(),
         source,
@@ -625,16 +661,18 @@ pub fn load_layers(dir: &Path) -> Result<Vec<LayerDef>, ConfigError> {
     if paths.is_empty() {
         return Err(ConfigError::Empty(dir.to_owned()));
     }
-    paths
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            LayerDef::from_toml(path, &text)
-        })
-        .collect()
+    let mut layers = Layers::default();
+    for path in &paths {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        match parse_layer_file(path, &text)? {
+            LayerFile::Live(def) => layers.live.push(def),
+            LayerFile::Archive(def) => layers.archives.push(def),
+        }
+    }
+    Ok(layers)
 }
 
 #[cfg(test)]

@@ -179,7 +179,8 @@ enum Command {
         /// The pack to write: OUT.pmtiles or OUT.mbtiles.
         out: PathBuf,
         /// Layer ids, in the tiles' layer order (repeat it, or give a comma list); by
-        /// default every public layer.
+        /// default every public layer. `--layers a,b` after `export` is the same (the layer
+        /// folder is then given before the subcommand, or by URBANTILE_LAYERS).
         #[arg(long = "layer", value_name = "ID[,ID...]")]
         layer: Vec<String>,
         /// First zoom; by default the layers' lowest minzoom.
@@ -241,7 +242,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let mut cli = Cli::parse();
+    let mut cli = Cli::parse_from(export_layers_alias(std::env::args_os().collect()));
     cli.database = cli.database_url()?;
     match cli.command {
         Command::Serve {
@@ -407,6 +408,24 @@ async fn main() -> anyhow::Result<()> {
                     def.minzoom,
                     def.maxzoom,
                     bounds
+                );
+            }
+            // Tile archives: their format in place of a geometry, their tile entries as
+            // the count.
+            for a in data.archives() {
+                let (b, (minzoom, maxzoom)) = (a.bounds(), a.zooms());
+                println!(
+                    "{:<22} {:<8} {:>8}  {:>2}-{:<2}  {:.5},{:.5},{:.5},{:.5}  archive {}",
+                    a.id().as_str(),
+                    a.format().extension(),
+                    a.entry_count(),
+                    minzoom,
+                    maxzoom,
+                    b.west,
+                    b.south,
+                    b.east,
+                    b.north,
+                    a.def().path.display()
                 );
             }
             Ok(())
@@ -670,9 +689,90 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
+/// The command line with `--layers` after `export` read as `--layer`: the design's
+/// `urbantile export OUT [--layers a,b]` names the layers to export there, while the global
+/// `--layers` (the layer folder) keeps its meaning before the subcommand. Every global
+/// option takes a value, so the subcommand is the first word that is not an option or an
+/// option's value.
+fn export_layers_alias(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut i = 1;
+    while let Some(arg) = args.get(i).and_then(|a| a.to_str()) {
+        if !arg.starts_with('-') {
+            break;
+        }
+        i += if arg.starts_with("--") && !arg.contains('=') {
+            2
+        } else {
+            1
+        };
+    }
+    if args.get(i).and_then(|a| a.to_str()) != Some("export") {
+        return args;
+    }
+    for arg in &mut args[i + 1..] {
+        if arg.to_str() == Some("--") {
+            break;
+        }
+        let renamed = arg
+            .to_str()
+            .and_then(|a| a.strip_prefix("--layers"))
+            .filter(|rest| rest.is_empty() || rest.starts_with('='))
+            .map(|rest| format!("--layer{rest}"));
+        if let Some(renamed) = renamed {
+            *arg = renamed.into();
+        }
+    }
+    args
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layers_after_export_names_the_layers_and_before_it_the_folder() {
+        let parse = |args: &[&str]| {
+            let args = export_layers_alias(args.iter().map(Into::into).collect());
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Export { layer, .. } = cli.command else {
+                panic!("not export")
+            };
+            (cli.layers, layer)
+        };
+        assert_eq!(
+            parse(&[
+                "u",
+                "--layers",
+                "dir",
+                "export",
+                "o.pmtiles",
+                "--layers",
+                "a,b"
+            ]),
+            (PathBuf::from("dir"), vec!["a,b".to_owned()])
+        );
+        assert_eq!(
+            parse(&[
+                "u",
+                "--database=sqlite://x",
+                "export",
+                "o.pmtiles",
+                "--layers=a",
+                "--layer",
+                "b"
+            ]),
+            (
+                PathBuf::from("layers"),
+                vec!["a".to_owned(), "b".to_owned()]
+            )
+        );
+        let serve = export_layers_alias(
+            ["u", "serve", "--layers", "export"]
+                .map(Into::into)
+                .to_vec(),
+        );
+        assert_eq!(serve[3].to_str(), Some("export"));
+    }
 
     fn url(args: &[&str]) -> anyhow::Result<String> {
         let mut all = vec!["urbantile"];

@@ -15,9 +15,17 @@
 //!
 //! The style's `metadata` lists the layers with their title, theme, colour and time extent,
 //! which the map page builds its toggles, legend and time slider from.
+//!
+//! Tile archives served as layers ([`crate::archive`]) lie under every live layer (above
+//! the raster base map, if any), each from a source of its own: a raster archive as a
+//! raster layer, a vector archive as a fill, a line and a circle layer for each of its
+//! `vector_layers`, by geometry type, in its `[style]` colour. They are listed in the
+//! metadata's `urbantile:archives`, and carry no `urbantile:layer`, so the map page shows
+//! them always.
 
 use serde_json::{Value, json};
 
+use crate::archive::Archive;
 use crate::config::LayerDef;
 use crate::index::LayerIndex;
 use crate::model::time::format_rfc3339;
@@ -255,9 +263,68 @@ fn draw_order(def: &LayerDef) -> (u8, u8, String) {
     (kind, def.minzoom, def.id.to_string())
 }
 
-/// The style for `layers` (public ones; the caller filters), with tiles and TileJSON under
-/// `base_url` and an optional raster base map URL template (`{z}/{x}/{y}`).
-pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Option<&str>) -> Value {
+/// The source and the style layers of a tile archive, bottom to top.
+fn archive_layers(archive: &Archive, base_url: &str) -> (Value, Vec<Value>) {
+    let id = archive.id().as_str();
+    let source_id = format!("archive-{id}");
+    let url = format!("{base_url}/tiles/{id}.json");
+    if !archive.format().is_vector() {
+        let source = json!({"type": "raster", "url": url, "tileSize": 256});
+        let layer = json!({"id": format!("{id}-raster"), "type": "raster", "source": source_id});
+        return (source, vec![layer]);
+    }
+    let color = archive.def().style.color.as_str();
+    let mut out = Vec::new();
+    for layer in archive.vector_layers() {
+        let Some(name) = layer["id"].as_str() else {
+            continue;
+        };
+        for (kind, geometry, paint) in [
+            (
+                "fill",
+                "Polygon",
+                json!({"fill-color": color, "fill-opacity": 0.25, "fill-outline-color": color}),
+            ),
+            (
+                "line",
+                "LineString",
+                json!({"line-color": color, "line-width": 1}),
+            ),
+            (
+                "circle",
+                "Point",
+                json!({"circle-color": color, "circle-radius": 2.5}),
+            ),
+        ] {
+            let mut l = json!({
+                "id": format!("{id}-{name}-{kind}"),
+                "type": kind,
+                "source": source_id,
+                "source-layer": name,
+                "filter": ["==", ["geometry-type"], geometry],
+                "paint": paint,
+            });
+            for zoom in ["minzoom", "maxzoom"] {
+                if let Some(z) = layer[zoom].as_u64() {
+                    // A style layer's maxzoom is exclusive, a vector layer's inclusive.
+                    l[zoom] = json!(if zoom == "maxzoom" { z + 1 } else { z });
+                }
+            }
+            out.push(l);
+        }
+    }
+    (json!({"type": "vector", "url": url}), out)
+}
+
+/// The style for `layers` (public ones; the caller filters) over the tile `archives`, with
+/// tiles and TileJSON under `base_url` and an optional raster base map URL template
+/// (`{z}/{x}/{y}`).
+pub fn style(
+    layers: &[(&LayerDef, &LayerIndex)],
+    archives: &[Archive],
+    base_url: &str,
+    basemap: Option<&str>,
+) -> Value {
     let mut ordered: Vec<&(&LayerDef, &LayerIndex)> = layers.iter().collect();
     ordered.sort_by_key(|(def, _)| draw_order(def));
     let ids: Vec<&str> = layers.iter().map(|(d, _)| d.id.as_str()).collect();
@@ -283,6 +350,21 @@ pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Optio
     if let Some(url) = basemap {
         sources["basemap"] = json!({"type": "raster", "tiles": [url], "tileSize": 256});
         style_layers_json.push(json!({"id": "basemap", "type": "raster", "source": "basemap"}));
+    }
+    let mut meta_archives = Vec::new();
+    for archive in archives {
+        let (source, drawn) = archive_layers(archive, base_url);
+        sources[format!("archive-{}", archive.id())] = source;
+        let def = archive.def();
+        meta_archives.push(json!({
+            "id": def.id,
+            "title": def.title,
+            "description": def.description,
+            "theme": def.style.theme,
+            "format": archive.format().extension(),
+            "style_layers": drawn.iter().map(|l| l["id"].clone()).collect::<Vec<_>>(),
+        }));
+        style_layers_json.extend(drawn);
     }
     let mut meta_layers = Vec::new();
     let mut labels = Vec::new();
@@ -320,6 +402,7 @@ pub fn style(layers: &[(&LayerDef, &LayerIndex)], base_url: &str, basemap: Optio
         "name": "urbantile city map",
         "metadata": {
             "urbantile:layers": meta_layers,
+            "urbantile:archives": meta_archives,
             "urbantile:tiles": format!("{base_url}/tiles"),
         },
         "center": center,
@@ -384,7 +467,7 @@ mod tests {
     fn the_style_needs_nothing_from_the_internet_unless_a_base_map_is_set() {
         let p = def("schools", "title = \"S\"\ngeometry = \"point\"\n");
         let index = LayerIndex::default();
-        let s = style(&[(&p, &index)], "http://127.0.0.1:8080", None);
+        let s = style(&[(&p, &index)], &[], "http://127.0.0.1:8080", None);
         assert_eq!(s["version"], 8);
         assert!(s.get("sprite").is_none());
         assert_eq!(
@@ -398,6 +481,7 @@ mod tests {
         assert!(s["sources"].get("basemap").is_none());
         let with = style(
             &[(&p, &index)],
+            &[],
             "http://x",
             Some("https://tiles.example/{z}/{x}/{y}.png"),
         );
@@ -427,6 +511,7 @@ mod tests {
         let index = LayerIndex::default();
         let s = style(
             &[(&roads, &index), (&events, &index), (&parks, &index)],
+            &[],
             "http://x",
             None,
         );

@@ -318,7 +318,7 @@ fn a_big_pack_gets_leaf_directories_and_stores_repeated_tiles_once() {
     // entries that the root directory cannot hold them all.
     let mut tiles: Vec<(u64, TileCoord)> = (0..200u32)
         .flat_map(|x| (0..200u32).map(move |y| TileCoord { z: 9, x, y }))
-        .map(|t| (urbantile::export::pmtiles::tile_id(t), t))
+        .map(|t| (urbantile::archive::pmtiles::tile_id(t), t))
         .collect();
     tiles.sort_unstable();
     let mut writer: Box<dyn Sink> =

@@ -724,7 +724,7 @@ fn random_writes_over_two_replicas_leave_every_tile_as_the_database_has_it() {
     }
 
     // The tiles an index built from the database now gives.
-    let defs = urbantile::config::load_layers(&c.layers).unwrap();
+    let defs = urbantile::config::load_layers(&c.layers).unwrap().live;
     let def = defs
         .iter()
         .find(|d| d.id.as_str() == "urban_problems")

@@ -15,7 +15,7 @@ pub fn root() -> std::path::PathBuf {
 
 pub fn layers() -> Vec<LayerDef> {
     std::env::set_current_dir(root()).unwrap();
-    load_layers(&root().join("layers")).unwrap()
+    load_layers(&root().join("layers")).unwrap().live
 }
 
 /// Every layer indexed, with its features repeated n x n times; also the data's bounds.

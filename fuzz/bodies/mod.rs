@@ -44,6 +44,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("fgb", fgb),
     ("token", token),
     ("jwks", jwks),
+    ("pmtiles", pmtiles),
 ];
 
 /// Records read from one input at most; a reader must still be safe past it, but the
@@ -1280,6 +1281,41 @@ pub fn jwks(data: &[u8]) {
                     key.algorithm
                 );
             }
+        }
+    }
+}
+
+/// A PMTiles archive read in place (archive layers are served from such a reader's
+/// entries): an error, or a header, metadata, directories and tiles whose byte ranges all
+/// lie inside the input; never a panic, never a walk that repeats itself.
+pub fn pmtiles(data: &[u8]) {
+    use urbantile::archive::pmtiles::Reader;
+    use urbantile::tiles::TileCoord;
+    let_the_library_catch_its_own_panics();
+    let Ok(reader) = Reader::new(data) else {
+        return;
+    };
+    let _ = reader.metadata();
+    if let Ok(entries) = reader.entries() {
+        for e in entries.iter().take(MAX_RECORDS) {
+            if let Ok(bytes) = reader.entry_bytes(e) {
+                assert_eq!(
+                    bytes.len() as u64,
+                    e.length,
+                    "an entry's bytes are its length"
+                );
+            }
+        }
+    }
+    for (z, x, y) in [
+        (0, 0, 0),
+        (1, 1, 0),
+        (3, 4, 2),
+        (8, 145, 74),
+        (14, 9326, 4741),
+    ] {
+        if let Ok(Some(bytes)) = reader.tile(TileCoord { z, x, y }) {
+            assert!(bytes.len() <= data.len());
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `/ping`, `/health` and `/catalog`: is the process up, is the store answering, and which
-//! layers exist with their counts, bounds and zooms.
+//! layers exist with their counts, bounds and zooms. Tile archives served as layers are in
+//! the catalog with `"kind": "archive"` (and their tile format), live layers with
+//! `"kind": "features"`; archives hold no features, so they are not OGC API collections.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -78,12 +80,13 @@ async fn catalog(
     Auth(reader): Auth,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let data = &state.data;
-    let layers: Vec<_> = reader
+    let mut layers: Vec<_> = reader
         .visible(data.layers())
         .map(|def| {
             let index = data.index().read(&def.id);
             json!({
                 "id": def.id,
+                "kind": "features",
                 "title": def.title,
                 "description": def.description,
                 "geometry": def.geometry,
@@ -99,5 +102,20 @@ async fn catalog(
             })
         })
         .collect();
+    layers.extend(data.archives().iter().map(|a| {
+        let def = a.def();
+        let (minzoom, maxzoom) = a.zooms();
+        json!({
+            "id": def.id,
+            "kind": "archive",
+            "title": def.title,
+            "description": def.description,
+            "format": a.format().extension(),
+            "bounds": a.bounds().to_array(),
+            "minzoom": minzoom,
+            "maxzoom": maxzoom,
+            "vector_layers": a.vector_layers(),
+        })
+    }));
     Ok(Json(json!({ "layers": layers })))
 }

@@ -36,6 +36,7 @@ async fn style(
     let layers: Vec<_> = snapshots.iter().map(|(d, i)| (*d, &**i)).collect();
     Json(crate::style::style(
         &layers,
+        data.archives(),
         &base_url(&headers),
         state.basemap.as_deref(),
     ))

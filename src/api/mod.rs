@@ -6,6 +6,7 @@
 //! [`AppState::on_pool`] (new glyph ranges too, in `fonts`). Every request passes [`trace::layer`] first (its span, its id,
 //! the URI's bounds).
 
+pub mod archive_tiles;
 pub mod catalog;
 pub mod changes;
 pub mod clusters;

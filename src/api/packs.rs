@@ -341,14 +341,14 @@ async fn changes(
             let gunzip = |b: &[u8]| decode(b, Encoding::Gzip).ok();
             let computed = match format {
                 Format::PmTiles => {
-                    let reader = crate::export::pmtiles::Reader::new(&mapped.map)
+                    let reader = crate::archive::pmtiles::Reader::new(&mapped.map)
                         .map_err(|e| ApiError::Internal(format!("reading pack {pack_name}: {e}")))?;
                     let tile = |t| reader.tile(t).ok().flatten().and_then(gunzip);
                     delta::compute(data, &scope, ask, &candidates, &tile)
                 }
                 Format::MbTiles => {
                     let reader = std::sync::Mutex::new(
-                        crate::export::mbtiles::Reader::open(&path)
+                        crate::archive::mbtiles::Reader::open(&path)
                             .map_err(|e| ApiError::Internal(format!("reading pack {pack_name}: {e}")))?,
                     );
                     let tile = |t| {

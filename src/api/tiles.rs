@@ -1,5 +1,11 @@
 //! Tile routes: `GET /tiles/{layers}/{z}/{x}/{y}.mvt` and the TileJSON `GET /tiles/{layers}.json`.
 //!
+//! `{layers}` may name tile archives ([`crate::archive`]) too: one archive alone is answered
+//! as stored (`.mvt`, `.png`, `.jpg` or `.webp`, by the archive's format; see
+//! [`super::archive_tiles`]); vector archives in a list with other layers are decoded and
+//! appended to the live layers' tile (an MVT tile is a sequence of layers, MVT 2.1 4.1), and
+//! that composite is cached like any other.
+//!
 //! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded and
 //! compressed once on the [`crate::compute`] pool (never on the async runtime), and cached.
 //! A client that accepts zstd (current browsers do) gets zstd, one that accepts gzip gets
@@ -20,6 +26,7 @@ use bytes::Bytes;
 use serde_json::json;
 
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
+use crate::archive::Archive;
 use crate::auth::Reader;
 use crate::cache::{CachedTile, TileKey};
 use crate::config::LayerDef;
@@ -41,26 +48,69 @@ pub fn routes() -> Router<AppState> {
         .route("/tiles/{tileset}", get(tilejson))
 }
 
-/// The layers of a `{layers}` path segment: known, public, each once.
+/// The layers a `{layers}` path segment names: live layers and tile archives, each in
+/// the order listed.
+struct Resolved<'a> {
+    defs: Vec<&'a LayerDef>,
+    archives: Vec<&'a Archive>,
+}
+
+/// The layers of a `{layers}` path segment: known, public, each once. More than one layer
+/// makes one MVT tile, so a raster archive must be alone and no two layers may give the
+/// tile two layers of one name (MVT 2.1, 4.1).
 fn resolve_layers<'a>(
     state: &'a AppState,
     reader: &Reader,
     list: &str,
-) -> Result<Vec<&'a LayerDef>, ApiError> {
-    let mut defs: Vec<&LayerDef> = Vec::new();
+) -> Result<Resolved<'a>, ApiError> {
+    let mut asked = Resolved {
+        defs: Vec::new(),
+        archives: Vec::new(),
+    };
+    let mut seen: Vec<&str> = Vec::new();
     for id in list.split(',') {
-        let def = visible_layer(state, reader, id)?;
-        if defs.iter().any(|d| d.id == def.id) {
+        if seen.contains(&id) {
             return Err(ApiError::BadRequest(format!(
                 "layer {id:?} is listed twice"
             )));
         }
-        defs.push(def);
+        seen.push(id);
+        match state.data.archive(id) {
+            Some(archive) => asked.archives.push(archive),
+            None => asked.defs.push(visible_layer(state, reader, id)?),
+        }
     }
-    Ok(defs)
+    if seen.len() > 1 {
+        if let Some(a) = asked.archives.iter().find(|a| !a.format().is_vector()) {
+            return Err(ApiError::BadRequest(format!(
+                "layer {} is a {} tile archive: only vector layers combine into one tile",
+                a.id(),
+                a.format().extension()
+            )));
+        }
+        // Which layer of the request puts each MVT layer name into the tile.
+        let mut names: Vec<(&str, &str)> = asked
+            .defs
+            .iter()
+            .map(|d| (d.id.as_str(), d.id.as_str()))
+            .collect();
+        for a in &asked.archives {
+            for name in a.layer_names() {
+                if let Some((_, other)) = names.iter().find(|(n, _)| *n == name) {
+                    return Err(ApiError::BadRequest(format!(
+                        "layers {other} and {} both hold a vector layer named {name:?}; \
+                         a tile cannot hold two layers of one name",
+                        a.id()
+                    )));
+                }
+                names.push((name, a.id().as_str()));
+            }
+        }
+    }
+    Ok(asked)
 }
 
-fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
+pub(crate) fn parse_coord(z: &str, x: &str, y: &str) -> Result<TileCoord, ApiError> {
     let num = |name: &str, v: &str| {
         v.parse::<u64>().map_err(|_| {
             ApiError::BadRequest(format!(
@@ -137,7 +187,7 @@ fn tile_query(q: &HashMap<String, String>) -> Result<TileQuery, ApiError> {
 }
 
 /// The encoding a tile is sent in, by the client's Accept-Encoding headers.
-fn accepted_encoding(headers: &HeaderMap) -> Encoding {
+pub(crate) fn accepted_encoding(headers: &HeaderMap) -> Encoding {
     Encoding::preferred_of(accept_encoding(headers))
 }
 
@@ -187,6 +237,9 @@ async fn tile(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    if let Some(answer) = super::archive_tiles::direct(&state, &request) {
+        return answer;
+    }
     if let Some(answer) = from_cache(&state, &request) {
         return Ok(answer);
     }
@@ -200,16 +253,29 @@ async fn tile(
         .await
         .map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let headers = parts.headers;
+    let asked = resolve_layers(&state, &reader, &layers)?;
+    if let ([], [archive]) = (&asked.defs[..], &asked.archives[..]) {
+        return super::archive_tiles::tile(archive, &z, &x, &y, &query, &headers);
+    }
     let y = y
         .strip_suffix(".mvt")
         .or_else(|| y.strip_suffix(".pbf"))
         .ok_or_else(|| ApiError::NotFound(format!("tile {y:?} must end in .mvt")))?;
-    let defs = resolve_layers(&state, &reader, &layers)?;
     let coord = parse_coord(&z, &x, y)?;
-    serve(&state, &layers, &defs, coord, &query, &headers).await
+    serve(
+        &state,
+        &layers,
+        &asked.defs,
+        &asked.archives,
+        coord,
+        &query,
+        &headers,
+    )
+    .await
 }
 
-/// The answer for tile `coord` of `defs`, whose ids joined by commas are `layers` (the
+/// The answer for tile `coord` of `defs` and the vector `archives` after them, whose ids
+/// joined by commas are `layers` (the
 /// cache key, as the `{layers}` segment of `/tiles/{layers}/{z}/{x}/{y}.mvt` names it):
 /// every route that serves these tiles answers through here, so that equal requests give
 /// equal bytes, headers and cache entries. `query` holds the tile parameters
@@ -218,6 +284,7 @@ pub(crate) async fn serve(
     state: &AppState,
     layers: &str,
     defs: &[&LayerDef],
+    archives: &[&Archive],
     coord: TileCoord,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -239,9 +306,13 @@ pub(crate) async fn serve(
                 .iter()
                 .filter_map(|d| state.data.layers().iter().position(|l| l.id == d.id))
                 .collect();
+            let archives: Vec<usize> = archives
+                .iter()
+                .filter_map(|a| state.data.archives().iter().position(|b| b.id() == a.id()))
+                .collect();
             let compress = (wanted != Encoding::Identity || cache.enabled()).then_some(stored);
             let (tile, bytes, versions) = state
-                .on_pool(move |data| cut(data, &layers, &asked, coord, compress))
+                .on_pool(move |data| cut(data, &layers, &archives, &asked, coord, compress))
                 .await?;
             if let Some(key) = key {
                 let ids: Arc<[LayerId]> = defs.iter().map(|d| d.id.clone()).collect();
@@ -357,13 +428,15 @@ pub(crate) fn cached(
     answer(hit, None, wanted, headers).ok()
 }
 
-/// Cuts a tile ([`crate::dataset::Dataset::cut_tile`], the one cut `export` packs too) and
-/// compresses it (in `compress`, if any): the tile, its uncompressed bytes and the versions
-/// of the layers it was cut from. Runs on the compute pool; `layers` are positions in
-/// [`crate::dataset::Dataset::layers`].
+/// Cuts a tile ([`crate::dataset::Dataset::cut_tile`], the one cut `export` packs too),
+/// appends the archives' layers, and compresses it (in `compress`, if any): the tile, its
+/// uncompressed bytes and the versions of the layers it was cut from. Runs on the compute
+/// pool; `layers` are positions in [`crate::dataset::Dataset::layers`], `archives` in
+/// [`crate::dataset::Dataset::archives`] (vector ones).
 fn cut(
     data: &crate::dataset::Dataset,
     layers: &[usize],
+    archives: &[usize],
     asked: &TileQuery,
     coord: TileCoord,
     compress: Option<Encoding>,
@@ -375,10 +448,23 @@ fn cut(
             .as_ref()
             .map(|(text, lang)| (text.as_str(), lang.as_str())),
     };
-    let rendered = data
-        .cut_tile(layers, ask, coord)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let bytes = rendered.bytes;
+    let rendered = if layers.is_empty() {
+        crate::composite::Rendered::default()
+    } else {
+        data.cut_tile(layers, ask, coord)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?
+    };
+    let mut bytes = rendered.bytes;
+    for &i in archives {
+        let archive = &data.archives()[i];
+        let layers = archive.mvt(coord).map_err(|e| {
+            ApiError::Internal(format!(
+                "decompressing tile {coord} of archive {}: {e}",
+                archive.id()
+            ))
+        })?;
+        bytes.extend_from_slice(&layers);
+    }
     data.metrics().tile_cut(coord.z, bytes.len());
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());
     // Compressed once, for this answer and for every later one from the cache.
@@ -408,37 +494,77 @@ async fn tilejson(
     let list = tileset
         .strip_suffix(".json")
         .ok_or_else(|| ApiError::NotFound(format!("{tileset:?}: a TileJSON path ends in .json")))?;
-    let defs = resolve_layers(&state, &reader, list)?;
+    let Resolved { defs, archives } = resolve_layers(&state, &reader, list)?;
     let positions: Vec<usize> = defs
         .iter()
         .filter_map(|d| state.data.layers().iter().position(|l| l.id == d.id))
         .collect();
-    let (vector_layers, bounds) = state.data.vector_layers(&positions);
-    let minzoom = defs.iter().map(|d| d.minzoom).min().unwrap_or(0);
-    let maxzoom = defs.iter().map(|d| d.maxzoom).max().unwrap_or(0);
-    let bounds = bounds.map_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78], |b| {
-        b.to_array()
-    });
-    let center_zoom = maxzoom.saturating_sub(2).max(minzoom);
+    let (mut vector_layers, bounds) = if defs.is_empty() {
+        (Vec::new(), None)
+    } else {
+        state.data.vector_layers(&positions)
+    };
+    let zooms = defs
+        .iter()
+        .map(|d| (d.minzoom, d.maxzoom))
+        .chain(archives.iter().map(|a| a.zooms()));
+    let minzoom = zooms.clone().map(|z| z.0).min().unwrap_or(0);
+    let maxzoom = zooms.map(|z| z.1).max().unwrap_or(0);
+    let bounds = archives
+        .iter()
+        .map(|a| a.bounds())
+        .chain(bounds)
+        .reduce(crate::model::Bbox::union)
+        .map_or([-180.0, -85.051_128_78, 180.0, 85.051_128_78], |b| {
+            b.to_array()
+        });
+    let center = match (&defs[..], &archives[..]) {
+        ([], [a]) => {
+            let (lon, lat, z) = a.center();
+            json!([lon, lat, z])
+        }
+        _ => json!([
+            (bounds[0] + bounds[2]) / 2.0,
+            (bounds[1] + bounds[3]) / 2.0,
+            maxzoom.saturating_sub(2).max(minzoom)
+        ]),
+    };
     let name = defs
         .iter()
         .map(|d| d.title.as_str())
+        .chain(archives.iter().map(|a| a.def().title.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    let mut attribution = vec![ATTRIBUTION];
+    if defs.is_empty() {
+        attribution.clear();
+    }
+    attribution.extend(archives.iter().filter_map(|a| a.attribution()));
+    let extension = match &archives[..] {
+        [a] if defs.is_empty() => a.format().extension(),
+        _ => "mvt",
+    };
+    for a in &archives {
+        vector_layers.extend(a.vector_layers().iter().cloned());
+    }
     let mut doc = json!({
         "tilejson": "3.0.0",
         "name": name,
         "scheme": "xyz",
-        "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", base_url(&headers), list)],
+        "tiles": [format!("{}/tiles/{}/{{z}}/{{x}}/{{y}}.{extension}", base_url(&headers), list)],
         "minzoom": minzoom,
         "maxzoom": maxzoom,
         "bounds": bounds,
-        "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, center_zoom],
-        "attribution": ATTRIBUTION,
-        "vector_layers": vector_layers,
+        "center": center,
+        "attribution": attribution.join("; "),
     });
-    if defs.len() == 1 {
-        doc["description"] = defs[0].description.clone().into();
+    if extension == "mvt" {
+        doc["vector_layers"] = vector_layers.into();
+    }
+    match (&defs[..], &archives[..]) {
+        ([d], []) => doc["description"] = d.description.clone().into(),
+        ([], [a]) => doc["description"] = a.def().description.clone().into(),
+        _ => {}
     }
     if defs.iter().any(|d| d.time.is_some()) {
         doc["query_parameters"] = json!({

@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::City(args) => run_city(&args),
         Command::Metro(args) => {
-            let layers = urbantile::config::load_layers(&args.layers)?;
+            let layers = urbantile::config::load_layers(&args.layers)?.live;
             let counts = generate::metro::write_metro(&layers, args.n, &args.out)?;
             let total: u64 = counts.iter().map(|(_, n)| n).sum();
             for (layer, n) in &counts {

@@ -1,5 +1,6 @@
 //! The layers as a running server holds them, as one service: their definitions, the
-//! store, the in-memory index, the tile cache, the change feed and the compute pool, behind
+//! store, the in-memory index, the tile cache, the change feed, the compute pool and the
+//! tile archives served as layers ([`crate::archive`], opened at start), behind
 //! methods that say what the rest of the server may do with them (the fields are private).
 //!
 //! - this file: start-up (ingest every `[source]` into an empty store, then bulk-load each
@@ -40,6 +41,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
     #[error("first start, layer {layer}")]
     Ingest { layer: LayerId, source: IngestError },
 }
@@ -65,6 +68,8 @@ pub struct Stored {
 pub struct Dataset {
     /// Sorted by id.
     layers: Vec<LayerDef>,
+    /// Tile archives served as layers, sorted by id (ids distinct from `layers`').
+    archives: Vec<crate::archive::Archive>,
     store: Arc<dyn FeatureStore>,
     index: Index,
     cache: TileCache,
@@ -84,9 +89,23 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Reads the layer files and opens the store; the index starts empty.
+    /// Reads the layer files, opens and checks every tile archive they point at, and opens
+    /// the store; the index starts empty.
     pub async fn open(layers_dir: &Path, database: &str) -> Result<Dataset, StartError> {
-        let layers = load_layers(layers_dir)?;
+        let files = load_layers(layers_dir)?;
+        let layers = files.live;
+        let mut archives = Vec::with_capacity(files.archives.len());
+        for def in files.archives {
+            let archive = crate::archive::Archive::open(def).await?;
+            tracing::info!(
+                layer = %archive.id(),
+                format = archive.format().extension(),
+                tiles = archive.entry_count(),
+                "tile archive {}",
+                archive.def().path.display()
+            );
+            archives.push(archive);
+        }
         let store = crate::store::open(database).await?;
         let index = Index::new(layers.iter().map(|l| &l.id));
         let clusters = clusters::ClusterTrees::new(&layers);
@@ -96,6 +115,7 @@ impl Dataset {
             clusters,
             metrics,
             layers,
+            archives,
             store,
             index,
             cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
@@ -172,6 +192,15 @@ impl Dataset {
 
     pub fn layer(&self, id: &str) -> Option<&LayerDef> {
         self.layers.iter().find(|l| l.id.as_str() == id)
+    }
+
+    /// The tile archives served as layers, sorted by id.
+    pub fn archives(&self) -> &[crate::archive::Archive] {
+        &self.archives
+    }
+
+    pub fn archive(&self, id: &str) -> Option<&crate::archive::Archive> {
+        self.archives.iter().find(|a| a.id().as_str() == id)
     }
 
     /// The in-memory index of every layer (read it, never write it: writes go through

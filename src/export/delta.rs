@@ -95,7 +95,7 @@ pub fn candidates(
     }
     let unknown = before.intersection(&after).copied().collect();
     let mut tiles: Vec<TileCoord> = after.into_iter().collect();
-    tiles.sort_unstable_by_key(|t| crate::export::pmtiles::tile_id(*t));
+    tiles.sort_unstable_by_key(|t| crate::archive::pmtiles::tile_id(*t));
     Some(Candidates { tiles, unknown })
 }
 

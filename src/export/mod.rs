@@ -192,7 +192,7 @@ pub fn plan(spec: &ExportSpec) -> Result<Vec<TileCoord>, ExportError> {
     }
     let mut tiles: Vec<(u64, TileCoord)> = zooms
         .flat_map(|z| spec.area.tiles_at(z))
-        .map(|t| (pmtiles::tile_id(t), t))
+        .map(|t| (crate::archive::pmtiles::tile_id(t), t))
         .collect();
     tiles.sort_unstable_by_key(|(id, _)| *id);
     Ok(tiles.into_iter().map(|(_, t)| t).collect())

@@ -247,7 +247,7 @@ impl Shelf {
         };
         let (meta, header_bounds, header_zooms) = match format {
             Format::PmTiles => {
-                let reader = crate::export::pmtiles::Reader::new(&mapped.map)
+                let reader = crate::archive::pmtiles::Reader::new(&mapped.map)
                     .map_err(|e| invalid(crate::model::error_chain(&e)))?;
                 let h = reader.header;
                 let meta = reader
@@ -256,7 +256,7 @@ impl Shelf {
                 (meta, Some(h.bounds), Some((h.minzoom, h.maxzoom)))
             }
             Format::MbTiles => {
-                let rows = crate::export::mbtiles::read_metadata_file(&path)
+                let rows = crate::archive::mbtiles::read_metadata_file(&path)
                     .await
                     .map_err(|e| invalid(crate::model::error_chain(&e)))?;
                 let meta: serde_json::Value = rows

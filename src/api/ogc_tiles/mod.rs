@@ -649,7 +649,16 @@ async fn dataset_tile(
     let (collections, query) = tile_params(params, true)?;
     let set = dataset(&state, &reader, collections.as_ref())?;
     let tile = tile_at(&matrix, &row, &col).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &parts.headers).await
+    crate::api::tiles::serve(
+        &state,
+        &set.ids(),
+        &set.defs,
+        &[],
+        tile,
+        &query,
+        &parts.headers,
+    )
+    .await
 }
 
 async fn collection_tile(
@@ -672,5 +681,14 @@ async fn collection_tile(
     known_tms(&tms)?;
     let tile = tile_at(&matrix, &row, &col).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (_, query) = tile_params(params, false)?;
-    crate::api::tiles::serve(&state, &set.ids(), &set.defs, tile, &query, &parts.headers).await
+    crate::api::tiles::serve(
+        &state,
+        &set.ids(),
+        &set.defs,
+        &[],
+        tile,
+        &query,
+        &parts.headers,
+    )
+    .await
 }
