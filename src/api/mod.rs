@@ -190,14 +190,27 @@ impl axum::extract::FromRequestParts<AppState> for Auth {
                         .into(),
                 ));
             };
-            return match verifier.verify(credential).await {
+            // The signature check runs on the compute pool, bounded like other costly work.
+            let compute = state.data.compute().clone();
+            let verified = verifier
+                .verify_on(credential, |check| async move {
+                    compute.run(check).await.unwrap_or_else(|refused| {
+                        Err(crate::auth::token::TokenError::Busy(refused.to_string()))
+                    })
+                })
+                .await;
+            return match verified {
                 Ok(user) => Ok(Auth(Reader {
                     key: None,
                     user: Some(user),
                 })),
                 Err(e) if e.is_unavailable() => Err(ApiError::Unavailable {
                     description: e.to_string(),
-                    retry_after_s: 5,
+                    retry_after_s: if matches!(e, crate::auth::token::TokenError::Busy(_)) {
+                        1
+                    } else {
+                        5
+                    },
                 }),
                 Err(e) => Err(ApiError::Unauthorized(e.to_string())),
             };

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::errors::ErrorKind as JwtKind;
-use jsonwebtoken::{Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 use parking_lot::Mutex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::jwks::{JwksSource, KeyError, KeySet};
+use super::jwks::{JwksSource, Key, KeyError, KeySet};
 
 /// Default clock skew allowed on `exp` and `nbf`.
 pub const DEFAULT_LEEWAY_S: u64 = 30;
@@ -85,12 +85,15 @@ pub enum TokenError {
     Missing(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The server is too busy to check it now.
+    #[error("the token cannot be checked now: {0}")]
+    Busy(String),
 }
 
 impl TokenError {
     /// True when the fault is the server's (its provider cannot be reached), not the token's.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, TokenError::Unavailable(_))
+        matches!(self, TokenError::Unavailable(_) | TokenError::Busy(_))
     }
 }
 
@@ -125,8 +128,20 @@ impl Verifier {
         &self.keys
     }
 
-    /// The person a token names, or why not.
+    /// The person a token names, or why not, all on the calling task (the server runs the
+    /// signature check on its compute pool instead: see [`Verifier::verify_on`]).
     pub async fn verify(&self, token: &str) -> Result<Arc<User>, TokenError> {
+        self.verify_on(token, |check| async move { check() }).await
+    }
+
+    /// Like [`Verifier::verify`], with the signature and claims check (the CPU-heavy part:
+    /// 0.1 to 0.5 ms) handed to `run`, so that a flood of forged tokens queues where other
+    /// costly work does rather than on the threads that answer cached tiles.
+    pub async fn verify_on<R, F>(&self, token: &str, run: R) -> Result<Arc<User>, TokenError>
+    where
+        R: FnOnce(Box<dyn FnOnce() -> Result<User, TokenError> + Send>) -> F,
+        F: std::future::Future<Output = Result<User, TokenError>>,
+    {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed(format!(
                 "it is longer than {MAX_TOKEN_BYTES} bytes"
@@ -148,7 +163,10 @@ impl Verifier {
                 r.users.remove(&digest);
             }
         }
-        let user = Arc::new(self.check(token).await?);
+        let (algorithm, key) = self.key_for(token).await?;
+        let validation = self.validation(algorithm);
+        let token = token.to_owned();
+        let user = Arc::new(run(Box::new(move || signed(&token, &key, &validation))).await?);
         let mut r = self.remembered.lock();
         if r.users.len() >= MAX_REMEMBERED {
             let leeway = self.config.leeway_s as i64;
@@ -165,11 +183,15 @@ impl Verifier {
 
     /// The full check, without memory.
     pub async fn check(&self, token: &str) -> Result<User, TokenError> {
+        let (algorithm, key) = self.key_for(token).await?;
+        signed(token, &key, &self.validation(algorithm))
+    }
+
+    /// The key the token's header names, and the algorithm both agree on.
+    async fn key_for(&self, token: &str) -> Result<(Algorithm, Arc<Key>), TokenError> {
         let header = decode_header(token).map_err(|e| match algorithm_named(token) {
             // A header that names an algorithm the library does not know (`none`).
-            Some(alg) if alg.parse::<jsonwebtoken::Algorithm>().is_err() => {
-                TokenError::Algorithm(alg)
-            }
+            Some(alg) if alg.parse::<Algorithm>().is_err() => TokenError::Algorithm(alg),
             _ => TokenError::Malformed(e.to_string()),
         })?;
         let kid = header.kid.unwrap_or_default();
@@ -180,38 +202,49 @@ impl Verifier {
         if header.alg != key.algorithm {
             return Err(TokenError::Algorithm(format!("{:?}", header.alg)));
         }
-        let mut v = Validation::new(key.algorithm);
+        Ok((key.algorithm, key))
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> (Validation, String) {
+        let mut v = Validation::new(algorithm);
         v.leeway = self.config.leeway_s;
         v.validate_nbf = true;
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&self.config.audiences);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = decode::<Value>(token, &key.decoding, &v).map_err(|e| match e.kind() {
-            JwtKind::InvalidSignature => TokenError::Signature,
-            JwtKind::ExpiredSignature => TokenError::Expired,
-            JwtKind::ImmatureSignature => TokenError::NotYetValid,
-            JwtKind::InvalidAudience => TokenError::Audience,
-            JwtKind::InvalidIssuer => TokenError::Issuer,
-            JwtKind::MissingRequiredClaim(c) => TokenError::Missing(c.clone()),
-            JwtKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", header.alg)),
-            _ => TokenError::Malformed(e.to_string()),
-        })?;
-        let claims = data.claims;
-        let subject = match claims.get("sub") {
-            Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            _ => return Err(TokenError::Missing("sub".into())),
-        };
-        let expires = claims
-            .get("exp")
-            .and_then(Value::as_f64)
-            .ok_or_else(|| TokenError::Missing("exp".into()))? as i64;
-        Ok(User {
-            owner: owner_of(&self.config.issuer, &subject),
-            subject,
-            claims,
-            expires,
-        })
+        (v, self.config.issuer.clone())
     }
+}
+
+/// The signature and the claims of `token`, checked with `key` against `validation` (and
+/// the issuer the owner is hashed with).
+fn signed(token: &str, key: &Key, validation: &(Validation, String)) -> Result<User, TokenError> {
+    let (v, issuer) = validation;
+    let data = decode::<Value>(token, &key.decoding, v).map_err(|e| match e.kind() {
+        JwtKind::InvalidSignature => TokenError::Signature,
+        JwtKind::ExpiredSignature => TokenError::Expired,
+        JwtKind::ImmatureSignature => TokenError::NotYetValid,
+        JwtKind::InvalidAudience => TokenError::Audience,
+        JwtKind::InvalidIssuer => TokenError::Issuer,
+        JwtKind::MissingRequiredClaim(c) => TokenError::Missing(c.clone()),
+        JwtKind::InvalidAlgorithm => TokenError::Algorithm(format!("{:?}", key.algorithm)),
+        _ => TokenError::Malformed(e.to_string()),
+    })?;
+    let claims = data.claims;
+    let subject = match claims.get("sub") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(TokenError::Missing("sub".into())),
+    };
+    let expires = claims
+        .get("exp")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| TokenError::Missing("exp".into()))? as i64;
+    Ok(User {
+        owner: owner_of(issuer, &subject),
+        subject,
+        claims,
+        expires,
+    })
 }
 
 /// The `alg` a token's header names, for the error of one the library does not know
