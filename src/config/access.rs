@@ -92,7 +92,9 @@ impl Rule {
                 }
                 let equal = |v: &Value| match v {
                     Value::String(s) => s == value,
-                    Value::Number(_) | Value::Bool(_) => v.to_string() == *value,
+                    Value::Number(_) | Value::Bool(_) => {
+                        value.parse::<Value>().is_ok_and(|written| written == *v)
+                    }
                     _ => false,
                 };
                 match at {
