@@ -7,6 +7,8 @@
 //! An invalid geometry gets 422, saying whether it could be repaired; POST, PUT and PATCH
 //! take `?repair=true` to store it made valid instead. Other query parameters are 400.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -17,11 +19,8 @@ use serde_json::{Value, json};
 
 use crate::api::features::{GEOJSON, feature_json};
 use crate::api::{ApiError, AppState, Auth, base_url, header_value, visible_layer};
-use std::sync::Arc;
-
 use crate::auth::{Action, Reader};
-use crate::config::LayerDef;
-use crate::config::Right;
+use crate::config::{LayerDef, Right};
 use crate::dataset::live::{Done, Edit, EditOptions};
 use crate::ingest::Position;
 use crate::ingest::geojson::{feature_record, read_collection};
