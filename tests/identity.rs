@@ -84,8 +84,13 @@ fn ec_key(kid: &str) -> SigningKey {
 
 impl SigningKey {
     fn sign(&self, claims: &Value) -> String {
+        self.sign_as(&self.kid, claims)
+    }
+
+    /// Signed with this key, naming `kid` as its key.
+    fn sign_as(&self, kid: &str, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(kid.to_owned());
         encode(&header, claims, &self.encoding).unwrap()
     }
 }
@@ -228,6 +233,20 @@ fn server(dir: &Path, issuer: &str, jwks: JwksSource) -> TestServer {
     )
 }
 
+/// A provider publishing `keys`, and a server that reads them from its JWKS URL (the
+/// folder holds the server's store and layers).
+fn served_by(keys: &[&SigningKey]) -> (Provider, tempfile::TempDir, TestServer) {
+    let provider = Provider::start(keys);
+    let issuer = provider.issuer();
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(
+        dir.path(),
+        &issuer,
+        JwksSource::Url(format!("{issuer}/jwks")),
+    );
+    (provider, dir, s)
+}
+
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
@@ -268,14 +287,8 @@ fn problem(text: &str) -> Value {
 fn tokens_are_verified_and_every_bad_one_is_refused() {
     let rsa = rsa_key("rsa-1");
     let ec = ec_key("ec-1");
-    let provider = Provider::start(&[&rsa, &ec]);
+    let (provider, _dir, s) = served_by(&[&rsa, &ec]);
     let issuer = provider.issuer();
-    let dir = tempfile::tempdir().unwrap();
-    let s = server(
-        dir.path(),
-        &issuer,
-        JwksSource::Url(format!("{issuer}/jwks")),
-    );
     let planner = json!({ "roles": ["city-planner"] });
 
     // Both algorithms sign a planner in, who sees the private layer.
@@ -411,7 +424,8 @@ fn a_rotated_key_is_fetched_once_and_made_up_kids_cannot_hammer_the_provider() {
     // Tokens naming keys that do not exist are refused without reading the set again
     // within the refetch interval.
     for i in 0..50 {
-        let forged = rsa_key_cached().sign_with_kid(&claims(&issuer, "m", json!({})), i);
+        let forged =
+            rsa_key_cached().sign_as(&format!("made-up-{i}"), &claims(&issuer, "m", json!({})));
         assert_eq!(get(&s, "/catalog", &forged).status, 401);
     }
     assert_eq!(provider.jwks_hits.load(Ordering::SeqCst), 2);
@@ -423,25 +437,11 @@ fn rsa_key_cached() -> &'static SigningKey {
     KEY.get_or_init(|| rsa_key("forger"))
 }
 
-impl SigningKey {
-    fn sign_with_kid(&self, claims: &Value, i: usize) -> String {
-        let mut header = Header::new(self.alg);
-        header.kid = Some(format!("made-up-{i}"));
-        encode(&header, claims, &self.encoding).unwrap()
-    }
-}
-
 #[test]
 fn residents_change_only_their_own_reports_and_their_identity_is_never_served() {
     let key = ec_key("k");
-    let provider = Provider::start(&[&key]);
+    let (provider, _dir, s) = served_by(&[&key]);
     let issuer = provider.issuer();
-    let dir = tempfile::tempdir().unwrap();
-    let s = server(
-        dir.path(),
-        &issuer,
-        JwksSource::Url(format!("{issuer}/jwks")),
-    );
     let alice = key.sign(&claims(&issuer, "alice-4711", json!({})));
     let bob = key.sign(&claims(&issuer, "bob-0815", json!({})));
     let inspector = key.sign(&claims(
@@ -556,14 +556,8 @@ fn residents_change_only_their_own_reports_and_their_identity_is_never_served() 
 #[test]
 fn a_layer_that_publishes_the_owner_writes_it_itself() {
     let key = rsa_key("k");
-    let provider = Provider::start(&[&key]);
+    let (provider, _dir, s) = served_by(&[&key]);
     let issuer = provider.issuer();
-    let dir = tempfile::tempdir().unwrap();
-    let s = server(
-        dir.path(),
-        &issuer,
-        JwksSource::Url(format!("{issuer}/jwks")),
-    );
     let alice = key.sign(&claims(&issuer, "alice", json!({})));
     let report = json!({
         "type": "Feature",

@@ -94,7 +94,8 @@ pub struct KeyInfo {
 /// Who is asking: nobody (anonymous), the holder of a valid key, or a signed-in person.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reader {
-    pub key: Option<KeyInfo>,
+    /// Shared with the server's memory of confirmed keys: a keyed request copies nothing.
+    pub key: Option<Arc<KeyInfo>>,
     pub user: Option<Arc<User>>,
 }
 
@@ -233,13 +234,13 @@ mod tests {
         assert!(!Reader::default().can_read(&l[0]));
         let key = |read: &str| Reader {
             user: None,
-            key: Some(KeyInfo {
+            key: Some(Arc::new(KeyInfo {
                 name: "k".into(),
                 read: Scope::parse(read, &l).unwrap(),
                 write: Scope::Layers(BTreeSet::new()),
                 created_at: 0,
                 revoked_at: None,
-            }),
+            })),
         };
         assert!(key("schools").can_read(&l[0]));
         assert!(!key("schools").can_read(&l[1]));

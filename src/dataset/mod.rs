@@ -79,7 +79,7 @@ pub struct Dataset {
     /// Access keys the store last confirmed live, by hash, and when (see
     /// [`Dataset::live_key`]).
     confirmed_keys:
-        parking_lot::Mutex<std::collections::HashMap<String, (crate::auth::KeyInfo, Instant)>>,
+        parking_lot::Mutex<std::collections::HashMap<String, (Arc<crate::auth::KeyInfo>, Instant)>>,
     /// Clustered layers' clusters.
     clusters: clusters::ClusterTrees,
     /// Layers whose tile budget's thinning awaits a new plan after writes.
@@ -261,7 +261,7 @@ impl Dataset {
     pub async fn live_key(
         &self,
         key_hash: &str,
-    ) -> Result<Option<crate::auth::KeyInfo>, StoreError> {
+    ) -> Result<Option<Arc<crate::auth::KeyInfo>>, StoreError> {
         if let Some((key, at)) = self.confirmed_keys.lock().get(key_hash)
             && at.elapsed() <= KEY_FRESH
         {
@@ -269,6 +269,7 @@ impl Dataset {
         }
         match self.store.key_by_hash(key_hash).await {
             Ok(Some(key)) => {
+                let key = Arc::new(key);
                 self.confirmed_keys
                     .lock()
                     .insert(key_hash.to_owned(), (key.clone(), Instant::now()));
