@@ -12,12 +12,14 @@
 #     wrk -c32, with the header Chrome sends (Accept-Encoding: gzip, deflate, br, zstd), then
 #     gzip only, then none; ROUNDS rounds, servers in turn, medians;
 #   - one tile of each server decoded (mapbox-vector-tile) to check both hold the same features;
-#   - an MBTiles export of the same layers, zooms and box: `martin-cp` from PostGIS and
-#     `urbantile export` from SQLite, tiles/s.
+#   - MBTiles exports of the same layers: `martin-cp` and `urbantile export` from PostGIS (and
+#     urbantile's from SQLite), the box at z10-z16 and its middle quarter at z10-z18; tiles/s
+#     over the whole run and after each exporter's start (timed by a one-tile export).
 # Writes benches/results/martin-<date>.md.
 #
 #   benches/martin.sh                          # MARTIN=/work/martin-bin/bin (martin, martin-cp)
 #   N=3 DURATION=5s ROUNDS=1 benches/martin.sh
+#   ROUNDS=0 benches/martin.sh                 # the exports only
 #
 # Martin 1.14: cargo install martin --version 1.14.0 --locked --root /work/martin-bin
 # (about 45 minutes on 2 cores). Needs wrk, psql, python3 with mapbox-vector-tile, and a
@@ -182,7 +184,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 summary=""
-for enc in browser gzip identity; do
+[ "$ROUNDS" -gt 0 ] && for enc in browser gzip identity; do
   # shellcheck disable=SC2086
   u=$(median ${rates[urbantile-$enc]})
   # shellcheck disable=SC2086
@@ -192,25 +194,59 @@ for enc in browser gzip identity; do
   summary+="| $enc | $u | $p | $m | **$(python3 -c "print(round($u / $m, 1))")x** | $(python3 -c "print(round($p / $m, 1))")x |"$'\n'
 done
 
-# Exports of the same layers, zooms and box to MBTiles.
-export_rows=""
-if [ -x "$MARTIN/martin-cp" ]; then
-  rm -f "$WORK/martin.mbtiles"
+# Exports to MBTiles of the same layers from the same PostGIS (and urbantile's from SQLite
+# too), tile size budgets off: the whole box at z10-z16, and its middle quarter (a district)
+# at z10-z18. Each exporter's fixed start (connecting; urbantile reads the layers into
+# memory) is timed apart, by exporting the one z16 tile at the centre, so that the rate at
+# which each cuts tiles can be told from it.
+timed() { # command...; prints the seconds it took
+  local t0
   t0=$(date +%s.%N)
-  "$MARTIN/martin-cp" --config "$WORK/martin.yaml" --source "$PEERS" --output-file "$WORK/martin.mbtiles" \
-    --min-zoom 10 --max-zoom 16 --bbox "$W,$S,$E,$NN" --concurrency "$(nproc)" > "$WORK/martin-cp.log" 2>&1 \
-    || { tail -5 "$WORK/martin-cp.log"; }
-  mt=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
-  mn=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tiles').fetchone()[0])" "$WORK/martin.mbtiles" 2> /dev/null || echo 0)
-  export_rows+="| martin-cp (PostGIS) | $mn | $mt s | $(python3 -c "print(round($mn / $mt))") |"$'\n'
+  "$@" > "$WORK/export.log" 2>&1 || { grep -v "^ *at \|^ *[0-9]*: " "$WORK/export.log" | head -20 >&2; return 1; }
+  python3 -c "print(round($(date +%s.%N) - $t0, 2))"
+}
+export_with() { # exporter, out file, minzoom, maxzoom, w,s,e,n
+  rm -f "$2"
+  case $1 in
+    martin-cp) timed "$MARTIN/martin-cp" --config "$WORK/martin.yaml" --source "$PEERS" --output-file "$2" \
+      --min-zoom "$3" --max-zoom "$4" --bbox "$5" --concurrency "$(nproc)" ;;
+    urbantile-pg) timed "$BIN/urbantile" --layers "$WORK/layers" --database "$PG" export "$2" \
+      --layer "$PEERS" --minzoom "$3" --maxzoom "$4" --bbox "$5" --tile-budget-kb 0 ;;
+    urbantile) timed "$BIN/urbantile" --layers "$WORK/layers" --database "sqlite://$DB" export "$2" \
+      --layer "$PEERS" --minzoom "$3" --maxzoom "$4" --bbox "$5" --tile-budget-kb 0 ;;
+  esac
+}
+count_tiles() {
+  python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tiles').fetchone()[0])" "$1"
+}
+read -r CX CY QW QS QE QN <<< "$(python3 -c "
+w, s, e, n = $W, $S, $E, $NN
+cx, cy = (w + e) / 2, (s + n) / 2
+print(cx, cy, cx - (e - w) / 4, cy - (n - s) / 4, cx + (e - w) / 4, cy + (n - s) / 4)")"
+# A box a metre across: one z16 tile (an empty box is refused by some exporters).
+ONE=$(python3 -c "print(f'{$CX - 5e-6},{$CY - 5e-6},{$CX + 5e-6},{$CY + 5e-6}')")
+export_rows=""
+exporters="urbantile-pg urbantile"
+[ -x "$MARTIN/martin-cp" ] && exporters="martin-cp $exporters"
+declare -A rate
+for ex in $exporters; do
+  start=$(export_with "$ex" "$WORK/one.mbtiles" 16 16 "$ONE")
+  for job in "whole box|10|16|$W,$S,$E,$NN" "district (middle quarter)|10|18|$QW,$QS,$QE,$QN"; do
+    IFS='|' read -r area z0 z1 box <<< "$job"
+    t=$(export_with "$ex" "$WORK/$ex.mbtiles" "$z0" "$z1" "$box")
+    n=$(count_tiles "$WORK/$ex.mbtiles")
+    rate[$ex-$z1]=$(python3 -c "print(round($n / $t))")
+    cut=$(python3 -c "print(round($n / max($t - $start, 0.01)))")
+    rate[$ex-$z1-cut]=$cut
+    export_rows+="| $ex | $area | $z0-$z1 | $n | $t s | ${rate[$ex-$z1]} | $start s | $cut |"$'\n'
+  done
+done
+export_summary=""
+if [ -n "${rate[martin-cp-16]:-}" ]; then
+  for z1 in 16 18; do
+    export_summary+="| z10-z$z1 | $(python3 -c "print(round(${rate[urbantile-pg-$z1]} / ${rate[martin-cp-$z1]}, 1))")x | $(python3 -c "print(round(${rate[urbantile-pg-$z1-cut]} / ${rate[martin-cp-$z1-cut]}, 1))")x |"$'\n'
+  done
 fi
-rm -f "$WORK/u.mbtiles"
-t0=$(date +%s.%N)
-"$BIN/urbantile" --layers "$WORK/layers" --database "sqlite://$DB" export "$WORK/u.mbtiles" \
-  --layer "$PEERS" --minzoom 10 --maxzoom 16 --bbox "$W,$S,$E,$NN" > "$WORK/export.log" 2>&1
-ut=$(python3 -c "print(round($(date +%s.%N) - $t0, 2))")
-un=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from tiles').fetchone()[0])" "$WORK/u.mbtiles")
-export_rows+="| urbantile export (SQLite) | $un | $ut s | $(python3 -c "print(round($un / $ut))") |"$'\n'
 
 report=${REPORT:-benches/results/martin-$(date -u +%Y%m%d-%H%M).md}
 {
@@ -230,10 +266,18 @@ report=${REPORT:-benches/results/martin-$(date -u +%Y%m%d-%H%M).md}
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s' "$rows"
   echo
-  echo "Exports to MBTiles, z10-z16 over the box $W,$S,$E,$NN:"
+  echo "Exports to MBTiles of the same layers, tile size budgets off. Start: exporting the one z16 tile at the centre (for urbantile, mostly reading the five layers into memory); after start: the tiles over the time past it. Whole box $W,$S,$E,$NN; district $QW,$QS,$QE,$QN."
   echo
-  echo "| exporter | tiles | time | tiles/s |"
-  echo "| --- | --- | --- | --- |"
+  echo "| exporter | area | zooms | tiles | time | tiles/s | start | tiles/s after start |"
+  echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s' "$export_rows"
+  if [ -n "$export_summary" ]; then
+    echo
+    echo "urbantile export from PostGIS against martin-cp from PostGIS:"
+    echo
+    echo "| zooms | tiles/s, whole run | tiles/s after start |"
+    echo "| --- | --- | --- |"
+    printf '%s' "$export_summary"
+  fi
 } > "$report"
 cat "$report"

@@ -206,6 +206,11 @@ enum Command {
         /// Threads cutting tiles; by default one per core.
         #[arg(long, env = "URBANTILE_EXPORT_THREADS")]
         threads: Option<usize>,
+        /// Tile size budget in KiB, as `serve --tile-budget-kb`: give a pack the tiles of a
+        /// server started with the same value (0 turns budgets off).
+        #[arg(long, env = "URBANTILE_TILE_BUDGET_KB", default_value_t = urbantile::config::DEFAULT_BUDGET_KB,
+              value_parser = clap::value_parser!(u32).range(0..=urbantile::config::MAX_BUDGET_KB as i64))]
+        tile_budget_kb: u32,
     },
     /// Manage access keys (stored hashed; a new key is shown once).
     Keys {
@@ -377,6 +382,7 @@ async fn main() -> anyhow::Result<()> {
             within,
             datetime,
             threads,
+            tile_budget_kb,
         } => {
             let args = urbantile::export::args::ExportArgs {
                 layers: layer,
@@ -387,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
                 datetime,
                 threads,
             };
-            export(&cli.layers, &cli.database, &out, args).await
+            export(&cli.layers, &cli.database, &out, args, tile_budget_kb).await
         }
         Command::Layers => {
             let data = Dataset::open(&cli.layers, &cli.database).await?;
@@ -495,6 +501,7 @@ async fn export(
     database: &str,
     out: &std::path::Path,
     args: urbantile::export::args::ExportArgs,
+    tile_budget_kb: u32,
 ) -> anyhow::Result<()> {
     use urbantile::export::{ExportError, Format};
     if Format::of_path(out).is_none() {
@@ -502,11 +509,13 @@ async fn export(
     }
     let data = Dataset::open(layers, database)
         .await
-        .with_context(|| format!("opening the layers from {}", layers.display()))?;
+        .with_context(|| format!("opening the layers from {}", layers.display()))?
+        .with_tile_budget(tile_budget_kb);
     // Read before the index is loaded: a change made in between is then in the pack and
     // also after its position, never missed by a later delta.
     let position = data.change_span().await?.map_or(0, |(_, last)| last);
-    data.load_index().await?;
+    let read = args.layers_read(&data);
+    data.load_index_of(|id| read.contains(id)).await?;
     let spec = args.resolve(&data, position)?;
     let data = std::sync::Arc::new(data);
     let out_path = out.to_owned();

@@ -388,16 +388,31 @@ impl Dataset {
         Ok(data)
     }
 
-    /// Loads every layer from the store and indexes it. Reading one layer from the store
-    /// overlaps building the index of the one before, on a blocking thread.
+    /// Loads every layer from the store and indexes it.
     pub async fn load_index(&self) -> Result<(), StartError> {
+        self.load_index_of(|_| true).await
+    }
+
+    /// Loads the layers `wanted` picks from the store and indexes them; the others stay
+    /// empty (an export reads only what it cuts). Reading one layer from the store
+    /// overlaps building the index of the one before, on a blocking thread.
+    pub async fn load_index_of(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
         let started = Instant::now();
         let mut total = 0;
+        let mut loaded = 0;
         let mut building: Option<(&LayerId, tokio::task::JoinHandle<LayerIndex>)> = None;
-        for def in &self.layers {
+        for def in self.layers.iter().filter(|def| wanted(&def.id)) {
+            loaded += 1;
+            let read = Instant::now();
             let features = self.store.load_layer(&def.id).await?;
+            tracing::debug!(layer = %def.id, features = features.len(), ms = read.elapsed().as_millis() as u64, "layer read");
             let owned = def.clone();
-            let handle = tokio::task::spawn_blocking(move || LayerIndex::build(&owned, features));
+            let handle = tokio::task::spawn_blocking(move || {
+                let built = Instant::now();
+                let index = LayerIndex::build(&owned, features);
+                tracing::debug!(layer = %owned.id, ms = built.elapsed().as_millis() as u64, "layer indexed");
+                index
+            });
             if let Some((id, built)) = building.replace((&def.id, handle)) {
                 total += install(&self.index, id, built).await;
             }
@@ -407,7 +422,7 @@ impl Dataset {
         }
         tracing::info!(
             features = total,
-            layers = self.layers.len(),
+            layers = loaded,
             ms = started.elapsed().as_millis() as u64,
             "index built"
         );

@@ -97,6 +97,21 @@ impl ExportArgs {
         })
     }
 
+    /// The layers an export of these arguments reads: those it cuts, and the layer of
+    /// `--within`. Unknown names are left to [`ExportArgs::resolve`] to report.
+    pub fn layers_read(&self, data: &Dataset) -> Vec<LayerId> {
+        let mut ids: Vec<LayerId> = self
+            .layer_positions(data)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| data.layers()[i].id.clone())
+            .collect();
+        if let Some((layer, _)) = self.within.as_deref().and_then(|w| parse_within(w).ok()) {
+            ids.extend(LayerId::new(&layer).ok());
+        }
+        ids
+    }
+
     fn layer_positions(&self, data: &Dataset) -> Result<Vec<usize>, ArgsError> {
         let ids: Vec<&str> = self
             .layers
