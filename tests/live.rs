@@ -953,6 +953,66 @@ fn a_replace_from_the_command_line_reaches_the_running_server_whole() {
     assert!(after.len() <= 7 && after.keys().all(|k| !before.contains_key(k)));
 }
 
+/// Creates sent at once share commits (see `dataset::live::group`); each answer still
+/// names the feature its request sent, and every one is in the layer's tiles when answered.
+#[test]
+fn concurrent_creates_each_get_their_own_feature() {
+    let (_d, s) = live_server(None);
+    let key = s.add_key("w", "-", "urban_problems");
+    let before = count(&s, "urban_problems", None);
+    let (threads, rounds) = (12, 5);
+    let s = &s;
+    let start = std::sync::Barrier::new(threads);
+    let created: Vec<(u64, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (key, start) = (&key, &start);
+                scope.spawn(move || {
+                    start.wait();
+                    (0..rounds)
+                        .map(|r| {
+                            let status = format!("c{t}-{r}");
+                            let (lon, lat) = (24.94 + t as f64 * 1e-3, 60.16 + r as f64 * 1e-3);
+                            let body = problem(lon, lat, &status);
+                            let res = send(
+                                s,
+                                "POST",
+                                "/collections/urban_problems/items",
+                                Some(key),
+                                &body,
+                            );
+                            assert_eq!(res.status, 201, "{}", res.text());
+                            let id = res.json()["id"].as_u64().unwrap();
+                            // Answered, so its tile has it already (z16: past the clusters).
+                            let t = tile_of(lon, lat, 16);
+                            let shown = tile_features(s, "urban_problems", t);
+                            assert_eq!(
+                                shown.get(&id).map(|p| p["status"].as_str()),
+                                Some(status.as_str())
+                            );
+                            (id, status)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let ids: std::collections::HashSet<u64> = created.iter().map(|c| c.0).collect();
+    assert_eq!(ids.len(), threads * rounds, "an id was given twice");
+    for (id, status) in &created {
+        let item = s.get(&format!("/collections/urban_problems/items/{id}"), &[]);
+        assert_eq!(item.json()["properties"]["status"], status.as_str());
+    }
+    assert_eq!(
+        count(s, "urban_problems", None),
+        before + (threads * rounds) as u64
+    );
+}
+
 #[test]
 fn concurrent_writers_lose_no_update_and_no_tile_is_stale_after_an_answer() {
     let (_d, s) = live_server(None);

@@ -140,6 +140,13 @@ impl Cluster {
         stdout.lines().last().unwrap().to_owned()
     }
 
+    fn exec(&self, statement: &str) {
+        self.rt.block_on(async {
+            let mut conn = self.db.connect().await;
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        });
+    }
+
     fn sql(&self, statement: &str) -> i64 {
         self.rt.block_on(async {
             let mut conn = self.db.connect().await;
@@ -461,6 +468,92 @@ fn replicas_started_together_seed_once_and_see_each_others_writes() {
             &[],
         );
         assert_eq!(r.status, 401);
+    }
+}
+
+/// Concurrent single-feature creates share transactions (group commit): checked in the
+/// database itself, by the transaction ids of the rows. Each request still gets its own
+/// feature, and a feature a CHECK constraint of the database refuses fails alone, with 422.
+#[test]
+fn concurrent_creates_share_commits_and_a_refused_one_fails_alone() {
+    let Some(c) = cluster(2) else { return };
+    let key = c.write_key();
+    c.exec(
+        "ALTER TABLE features ADD CONSTRAINT no_refused \
+         CHECK (properties->>'status' IS DISTINCT FROM 'refused')",
+    );
+    let before = count(c.addr(0)) as i64;
+    let (threads, rounds) = (12, 4);
+    let start = std::sync::Barrier::new(threads);
+    let answers: Vec<(String, u16, Option<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (key, start, addr) = (&key, &start, c.addr(0));
+                scope.spawn(move || {
+                    start.wait();
+                    (0..rounds)
+                        .map(|r| {
+                            // One in six is refused by the database, not by urbantile.
+                            let status = if (t + r) % 6 == 5 {
+                                "refused".to_owned()
+                            } else {
+                                format!("g{t}-{r}")
+                            };
+                            let lon = 24.94 + t as f64 * 1e-3;
+                            let lat = 60.16 + r as f64 * 1e-3;
+                            let body = problem(lon, lat, &status);
+                            let path = "/collections/urban_problems/items";
+                            let res = send(addr, "POST", path, key, &body, &[]);
+                            let id =
+                                (res.status == 201).then(|| res.json()["id"].as_u64().unwrap());
+                            if res.status == 422 {
+                                assert!(res.text().contains("no_refused"), "{}", res.text());
+                            }
+                            (status, res.status, id)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let mut ids = std::collections::HashSet::new();
+    for (status, code, id) in &answers {
+        if status == "refused" {
+            assert_eq!(*code, 422, "{status}");
+            continue;
+        }
+        assert_eq!(*code, 201, "{status}");
+        let id = id.unwrap();
+        assert!(ids.insert(id), "id {id} given twice");
+        // Each answer names the feature it sent, on the other replica too.
+        until(Duration::from_secs(1), "the create on replica 1", || {
+            item_status(c.addr(1), id).as_deref() == Some(status.as_str())
+        });
+    }
+    let created = ids.len() as i64;
+    assert!(created >= (threads * rounds * 4 / 5) as i64);
+    assert_eq!(
+        c.sql("SELECT count(*) FROM features WHERE layer = 'urban_problems' AND properties->>'description' = 'replica test'"),
+        created
+    );
+    let commits = c.sql(
+        "SELECT count(DISTINCT xmin::text) FROM features \
+         WHERE layer = 'urban_problems' AND properties->>'description' = 'replica test'",
+    );
+    assert!(
+        commits < created,
+        "{created} creates took {commits} transactions: none were shared"
+    );
+    for i in 0..2 {
+        until(
+            Duration::from_secs(1),
+            "every create in both indexes",
+            || count(c.addr(i)) as i64 == before + created,
+        );
     }
 }
 

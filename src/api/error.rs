@@ -137,7 +137,8 @@ impl From<crate::dataset::live::EditError> for ApiError {
                 description: e.to_string(),
             },
             E::Invalid(r) => ApiError::Unprocessable(r.to_string()),
-            E::Store(s) => s.into(),
+            E::Store(s) => (&s).into(),
+            E::Shared(s) => (&*s).into(),
             E::Aborted(detail) => ApiError::Internal(detail),
         }
     }
@@ -159,24 +160,35 @@ impl From<crate::compute::Refused> for ApiError {
     }
 }
 
-/// By [`crate::store::ErrorKind`]: a lost race is 409 (send it again), a database that
-/// cannot be reached is 503 with `Retry-After` (the detail is logged, not answered: it may
-/// name hosts), anything else 500.
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        (&e).into()
+    }
+}
+
+/// By [`crate::store::ErrorKind`]: a lost race is 409 (send it again), a database that
+/// cannot be reached is 503 with `Retry-After` (the detail is logged, not answered: it may
+/// name hosts), data a constraint of the database refuses is 422 with the database's
+/// words, anything else 500.
+impl From<&crate::store::StoreError> for ApiError {
+    fn from(e: &crate::store::StoreError) -> Self {
         use crate::store::ErrorKind;
         match e.kind() {
             ErrorKind::Conflict => ApiError::Conflict(format!(
                 "{e}; another request changed the same data at the same time: send it again"
             )),
             ErrorKind::Unavailable => {
-                tracing::warn!("store unavailable: {}", crate::model::error_chain(&e));
+                tracing::warn!("store unavailable: {}", crate::model::error_chain(e));
                 ApiError::Unavailable {
                     description: "the store is not answering; try again shortly".into(),
                     retry_after_s: 2,
                 }
             }
-            ErrorKind::Other => ApiError::Internal(crate::model::error_chain(&e)),
+            ErrorKind::Refused => ApiError::Unprocessable(format!(
+                "the database refused the feature: {}",
+                crate::model::error_chain(e)
+            )),
+            ErrorKind::Other => ApiError::Internal(crate::model::error_chain(e)),
         }
     }
 }

@@ -11,6 +11,9 @@
 //! query sees it.
 //!
 //! The follower also broadcasts every change to `GET /changes` subscribers.
+//!
+//! Single-feature creates of one layer that arrive together share a transaction
+//! ([`group`]): the commonest write pays for a commit once per group, not once per feature.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +28,9 @@ use crate::ingest::{Position, RecordError};
 use crate::model::{Feature, FeatureId, LayerId, StoredFeature};
 use crate::store::{Change, ChangeKind, ErrorKind, StoreError, WriteMode};
 use crate::tiles::ProjectedGeometry;
+
+mod group;
+pub(super) use group::Creates;
 
 /// How many change-log entries the store keeps for clients that reconnect.
 pub const CHANGE_LOG_KEEP: u64 = 100_000;
@@ -95,6 +101,10 @@ pub enum EditError {
     Invalid(RecordError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A store error that failed several edits at once (a group of creates whose commit
+    /// failed, see [`group`]).
+    #[error(transparent)]
+    Shared(Arc<StoreError>),
     #[error("the edit stopped: {0}")]
     Aborted(String),
 }
@@ -130,7 +140,7 @@ pub struct Feed {
     pub(super) progress: watch::Sender<Progress>,
     /// Held (shared) by every edit under way, and taken whole by shutdown, which so waits
     /// for them.
-    pub(super) edits: RwLock<()>,
+    pub(super) edits: Arc<RwLock<()>>,
 }
 
 /// How far the follower has come.
@@ -149,7 +159,7 @@ impl Default for Feed {
             sender: broadcast::channel(4096).0,
             wake: Notify::new(),
             progress: watch::Sender::new(Progress::default()),
-            edits: RwLock::new(()),
+            edits: Arc::new(RwLock::new(())),
         }
     }
 }
@@ -232,6 +242,12 @@ impl Dataset {
             let Some(def) = data.layer(layer.as_str()) else {
                 return Err(EditError::Aborted(format!("unknown layer {layer}")));
             };
+            if matches!(edits.as_slice(), [Edit::Create(_)]) {
+                let Some(Edit::Create(feature)) = edits.into_iter().next() else {
+                    unreachable!("one create")
+                };
+                return Ok(vec![data.create_grouped(def, feature, &options).await?]);
+            }
             // A store shared with other servers (PostGIS) fails an edit whose features
             // another server changed after this one read them (or that lost a deadlock):
             // run it again from its reads, which checks If-Match against the new state.
@@ -301,21 +317,8 @@ impl Dataset {
                 }
                 Ok(())
             };
-            // The property that publishes the owner is the server's to write: a new
-            // feature gets its creator (a key's writes keep what they send), an edit keeps
-            // what was there.
             let publish = |feature: &mut Feature, owner: Option<&serde_json::Value>| {
-                if let Some(p) = def.access.owner_property {
-                    let name = def.properties[p].clone();
-                    match owner {
-                        Some(v) if !v.is_null() => {
-                            feature.properties.insert(name, v.clone());
-                        }
-                        _ => {
-                            feature.properties.remove(&name);
-                        }
-                    }
-                }
+                publish_owner(def, feature, owner)
             };
             let published = |old: &StoredFeature| {
                 def.access
@@ -382,6 +385,13 @@ impl Dataset {
         let changes = w.commit().await?;
         self.metrics.wrote(&changes);
         self.feed.wake.notify_one();
+        self.wait_applied(&changes, mark).await;
+        Ok(done)
+    }
+
+    /// Waits until this server's index has `changes` (committed after `mark`), at most
+    /// [`APPLY_WAIT`], so that an edit is answered when the next tile or query sees it.
+    async fn wait_applied(&self, changes: &[Change], mark: Progress) {
         match changes.iter().map(|c| c.seq).max() {
             Some(last) => {
                 if !self.feed.wait_for(last, mark, APPLY_WAIT).await {
@@ -397,7 +407,6 @@ impl Dataset {
             // applies them.
             None => tracing::warn!("an edit is answered before its log position is known"),
         }
-        Ok(done)
     }
 
     /// The end of a server's life: waits for the edits under way to commit (or roll back)
@@ -447,6 +456,23 @@ impl Done {
             version,
             id,
             feature: Some(feature),
+        }
+    }
+}
+
+/// Writes the property that publishes a feature's owner, which is the server's to write: a
+/// new feature gets its creator (a key's writes keep what they send), an edit keeps what
+/// was there. `None` or null removes it.
+fn publish_owner(def: &LayerDef, feature: &mut Feature, owner: Option<&serde_json::Value>) {
+    if let Some(p) = def.access.owner_property {
+        let name = def.properties[p].clone();
+        match owner {
+            Some(v) if !v.is_null() => {
+                feature.properties.insert(name, v.clone());
+            }
+            _ => {
+                feature.properties.remove(&name);
+            }
         }
     }
 }

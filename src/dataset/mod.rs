@@ -74,6 +74,8 @@ pub struct Dataset {
     index: Index,
     cache: TileCache,
     feed: Feed,
+    /// Single-feature creates waiting to share a transaction ([`live`]).
+    creates: live::Creates,
     /// Where CPU-heavy work runs: request work and layer rebuilds.
     compute: Compute,
     /// Access keys the store last confirmed live, by hash, and when (see
@@ -120,6 +122,7 @@ impl Dataset {
             index,
             cache: TileCache::new(crate::cache::DEFAULT_CAPACITY),
             feed: Feed::default(),
+            creates: Default::default(),
             compute: Compute::new(crate::compute::Limits::default()),
             confirmed_keys: Default::default(),
             replans: Default::default(),

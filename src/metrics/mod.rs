@@ -24,6 +24,7 @@
 //! | `changelog_apply_delay_seconds` | histogram | | from a change's commit to this server applying it |
 //! | `changes_applied_total` | counter | `layer`, `kind` | changes applied from the log, whoever wrote them (`reload` for bulk writes) |
 //! | `writes_total` | counter | `layer`, `kind` | features written through this server's API (`create`, `replace`, `update`, `delete`) |
+//! | `write_transactions_total` | counter | | store transactions that committed those writes (concurrent single-feature creates share one) |
 //! | `ingest_features_total` | counter | `layer`, `outcome` | this process's first-start ingest: `written`, `repaired` (among the written), `skipped` |
 //! | `layer_features` | gauge | `layer` | features in each layer's index |
 //! | `compute_jobs` | gauge | | expensive requests running or queued on the compute pool |
@@ -94,6 +95,7 @@ pub struct Metrics {
     applied: Box<[[AtomicU64; 5]]>,
     /// Per layer, per [`OUTCOMES`].
     ingest: Box<[[AtomicU64; 3]]>,
+    write_transactions: AtomicU64,
     apply_delay: Histogram,
 }
 
@@ -128,6 +130,7 @@ impl Metrics {
             writes: zeros(n),
             applied: zeros(n),
             ingest: zeros(n),
+            write_transactions: AtomicU64::new(0),
             apply_delay: Histogram::new(&DELAY_MS, 1e-3),
         }
     }
@@ -148,8 +151,9 @@ impl Metrics {
         }
     }
 
-    /// This server's API committed these changes.
+    /// This server's API committed these changes, in one transaction.
     pub fn wrote(&self, changes: &[Change]) {
+        self.write_transactions.fetch_add(1, Ordering::Relaxed);
         for c in changes {
             if let Some(i) = self.layer_slot(&c.layer) {
                 self.writes[i][kind_slot(c.kind)].fetch_add(1, Ordering::Relaxed);
@@ -201,6 +205,7 @@ impl Metrics {
                 .iter()
                 .map(|r| std::array::from_fn(|k| r[k].load(Ordering::Relaxed)))
                 .collect(),
+            write_transactions: self.write_transactions.load(Ordering::Relaxed),
             apply_delay: self.apply_delay.snapshot(),
             resident_bytes: resident_bytes(),
         };
@@ -232,6 +237,7 @@ struct Frozen {
     writes: Vec<[u64; 5]>,
     applied: Vec<[u64; 5]>,
     ingest: Vec<[u64; 3]>,
+    write_transactions: u64,
     apply_delay: Snapshot,
     resident_bytes: Option<u64>,
 }
@@ -414,6 +420,12 @@ impl Collector for Frozen {
             "kind",
             &kinds,
             &self.writes,
+        )?;
+        counter(
+            &mut e,
+            "write_transactions",
+            "Store transactions that committed this server's API writes.",
+            self.write_transactions,
         )?;
         self.by_layer(
             &mut e,

@@ -62,6 +62,10 @@ pub enum ErrorKind {
     /// The database cannot be reached or is overloaded (connection refused or lost, pool
     /// exhausted, shutting down, busy): try again later.
     Unavailable,
+    /// The database refused the data: it breaks a constraint of its schema (a CHECK, NOT
+    /// NULL, foreign key or exclusion constraint an operator added to the table). Sending
+    /// the same again fails again.
+    Refused,
     /// Anything else: a bug, bad data or a broken schema.
     Other,
 }
@@ -90,6 +94,10 @@ fn sqlx_kind(e: &sqlx::Error) -> ErrorKind {
             match code {
                 // PostgreSQL: serialization_failure, deadlock_detected, unique_violation.
                 "40001" | "40P01" | "23505" => ErrorKind::Conflict,
+                // PostgreSQL: the rest of class 23 (integrity constraint violations);
+                // SQLite: SQLITE_CONSTRAINT and its CHECK, NOT NULL and foreign key codes.
+                c if c.starts_with("23") => ErrorKind::Refused,
+                "19" | "275" | "787" | "1299" => ErrorKind::Refused,
                 // PostgreSQL: too_many_connections, admin or crash shutdown, cannot connect
                 // now, and the whole class 08 (connection exceptions).
                 "53300" | "57P01" | "57P02" | "57P03" => ErrorKind::Unavailable,
@@ -400,6 +408,20 @@ pub trait LayerWriter: Send {
         feature: &NewFeature,
         owner: Option<&str>,
     ) -> Result<FeatureId, StoreError>;
+
+    /// Adds several features as [`create_owned`](LayerWriter::create_owned) does, each
+    /// logged as its own creation; returns their ids, in order. All or nothing, as the
+    /// transaction is.
+    async fn create_many(
+        &mut self,
+        features: &[(&NewFeature, Option<&str>)],
+    ) -> Result<Vec<FeatureId>, StoreError> {
+        let mut ids = Vec::with_capacity(features.len());
+        for (feature, owner) in features {
+            ids.push(self.create_owned(feature, *owner).await?);
+        }
+        Ok(ids)
+    }
 
     /// The owner a feature of this layer was created with; `None` for a feature without
     /// one, or no such feature.
