@@ -29,14 +29,18 @@
 //! while a run is under way is numbered by the next run. (Numbering only rows older than
 //! the snapshot's xmin, so that positions follow transaction ids, would add nothing to
 //! this, and would let any long transaction on the cluster, xids being cluster-wide, hold
-//! every replica's feed back for as long as it runs.) Who runs it:
-//! - the writer, right after its commit ([`LayerWriter::commit`] returns its changes with
-//!   their positions); the commits of one server that finish while a call is under way are
-//!   numbered together by the next call (`changelog::Numberer`);
+//! every replica's feed back for as long as it runs.) Who numbers:
+//! - urbantile's writers, not through the sequencer: each numbers its own rows as the last
+//!   statement of its transaction (`urbantile_number_mine()`, migration 0004), under the same lock, which it
+//!   then holds until its COMMIT, so that the next holder reads the counter only once those
+//!   positions are visible; [`LayerWriter::commit`] returns its changes with their
+//!   positions. One round trip and one commit fewer on every edit's path, for a lock held
+//!   over the COMMIT's round trip (a writer's connection lost mid-transaction holds it
+//!   until PostgreSQL notices, which [`IDLE_WRITER`] bounds);
 //! - every replica when the trigger notifies of a write made outside urbantile (LISTEN on
 //!   `urbantile_changes`; the sequencer's own notifications, which carry the last
 //!   position, wake the readers without a run), and at every poll that times out, in case a
-//!   notification was missed or a writer died between its commit and its numbering.
+//!   notification was missed.
 //!
 //! Pruning takes another advisory lock without waiting: one replica prunes at a time, and
 //! the others skip their turn.
@@ -65,6 +69,13 @@ const CHANNEL: &str = "urbantile_changes";
 /// Advisory lock keys (one 64-bit space per database; "urbt" and a number). The
 /// sequencer's, 0x7572_6274_0001, is taken inside `urbantile_sequence()`.
 const PRUNE_LOCK: i64 = 0x7572_6274_0002;
+
+/// How long PostgreSQL lets a writer's transaction sit idle before it ends it (SET LOCAL
+/// `idle_in_transaction_session_timeout`): a writer holds the sequencer's lock over its
+/// COMMIT, and one whose connection vanished without a word (a replica cut off by the
+/// network) would otherwise stall every writer until TCP gives up. A writer is never idle
+/// that long: a bulk ingest reads its next batch in well under it.
+const IDLE_WRITER: &str = "60s";
 const SEED_LOCK: i64 = 0x7572_6274_0003;
 
 /// Runs of the sequencer that lose a race (a deadlock with a pruner, say) before it gives up.
@@ -73,7 +84,7 @@ const SEQUENCER_ATTEMPTS: u32 = 5;
 mod changelog;
 mod writer;
 
-use changelog::{Numberer, Wakeup, listen, sequence};
+use changelog::{Wakeup, listen, sequence};
 use writer::PgLayerWriter;
 
 pub struct PgStore {
@@ -82,8 +93,6 @@ pub struct PgStore {
     /// Set by the listener task when another process may have written.
     wakeup: Arc<Wakeup>,
     listener: tokio::task::JoinHandle<()>,
-    /// Numbers this handle's commits, several per sequencer call.
-    numberer: Numberer,
 }
 
 impl PgStore {
@@ -122,7 +131,6 @@ impl PgStore {
         let wakeup = Arc::new(Wakeup::default());
         let listener = tokio::spawn(listen(listen_pool, wakeup.clone()));
         Ok(PgStore {
-            numberer: Numberer::start(pool.clone()),
             pool,
             origin: random_origin(),
             wakeup,
@@ -308,7 +316,8 @@ impl Features for PgStore {
             .pool
             .begin_with(format!(
                 "BEGIN; SELECT set_config('urbantile.origin', '{}', true), \
-                 set_config('urbantile.bulk', '{}', true)",
+                 set_config('urbantile.bulk', '{}', true), \
+                 set_config('idle_in_transaction_session_timeout', '{IDLE_WRITER}', true)",
                 self.origin,
                 if replace { "on" } else { "off" }
             ))
@@ -336,7 +345,6 @@ impl Features for PgStore {
         }
         Ok(Box::new(PgLayerWriter {
             tx,
-            numberer: self.numberer.clone(),
             layer: layer.clone(),
             origin: self.origin,
             bulk: replace,

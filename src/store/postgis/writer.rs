@@ -1,8 +1,8 @@
 //! A write to one layer on PostGIS: one transaction, session flags for the logging
-//! trigger, conditional UPDATEs on the row version, and the numbering of its log rows after
-//! commit.
+//! trigger, conditional UPDATEs on the row version, and the numbering of its log rows as
+//! its last statement.
 
-use super::changelog::Numberer;
+use super::changelog::{CHANGE_COLUMNS, change_rows};
 use super::*;
 
 /// Rows per bulk INSERT: one statement of five array parameters (`unnest`), so the
@@ -11,8 +11,6 @@ const ROWS_PER_STATEMENT: usize = 5_000;
 
 pub(super) struct PgLayerWriter {
     pub(super) tx: Transaction<'static, Postgres>,
-    /// Numbers the change-log rows after commit.
-    pub(super) numberer: Numberer,
     pub(super) layer: LayerId,
     pub(super) origin: u64,
     /// Whether `urbantile.bulk` is on in this transaction (the trigger then logs nothing).
@@ -271,24 +269,15 @@ impl LayerWriter for PgLayerWriter {
             .execute(&mut *self.tx)
             .await?;
         }
-        // This transaction's log rows (none if it wrote nothing, and so has no xid).
-        let mine: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM changes WHERE pos IS NULL AND xid = pg_current_xact_id_if_assigned()",
-        )
+        // This transaction's log rows, numbered now (none if it wrote nothing); the
+        // sequencer's lock is held from here to the commit (migration 0004).
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM urbantile_number_mine()"
+        ))
         .fetch_all(&mut *self.tx)
         .await?;
+        let changes = change_rows(&rows)?;
         self.tx.commit().await?;
-        if mine.is_empty() {
-            return Ok(Vec::new());
-        }
-        // The write is durable from here on: a failure to number its changes now is
-        // logged, not returned (any replica's next poll numbers them).
-        match self.numberer.number(mine).await {
-            Ok(changes) => Ok(changes),
-            Err(why) => {
-                tracing::warn!("numbering the change log after a commit: {why}");
-                Ok(Vec::new())
-            }
-        }
+        Ok(changes)
     }
 }
