@@ -205,6 +205,14 @@ fn meets(b: &Block, (z, x, y): (u8, u32, u32)) -> Option<bool> {
     }
 }
 
+/// The blocks each tile holds, at every zoom checked.
+fn kept_blocks(s: &TestServer) -> Vec<BTreeMap<u64, String>> {
+    (MINZOOM..=MAXZOOM + 1)
+        .flat_map(tiles_at)
+        .map(|t| fetch(s, "blocks", t, BLOCKS_BUDGET))
+        .collect()
+}
+
 /// At every zoom: every tile within the budget, holding exactly the kept blocks that meet
 /// it (a block is kept at a zoom when some tile there holds it); kept sets nest. Returns
 /// the kept ids per zoom.
@@ -377,6 +385,20 @@ fn tiles_keep_within_their_budget_by_dropping_whole_features() {
     while !fetch(&s, "blocks", t, BLOCKS_BUDGET).contains_key(&big_id) {
         assert!(started.elapsed() < Duration::from_secs(10), "no new plan");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // Plans run a moment after writes, so one may have landed half-way through the
+    // deletions, and the last may still be to come: wait until two looks at every tile, a
+    // second apart (several times the wait before a plan), agree, so that the checks
+    // below see one plan.
+    let mut before = kept_blocks(&s);
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = kept_blocks(&s);
+        if now == before {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "plans go on");
+        before = now;
     }
     let kept_after = check_blocks(&s, &blocks);
     assert!(kept_after[&MINZOOM].contains(&big_id));
