@@ -90,6 +90,7 @@ contract!(
     pruning_drops_the_oldest_and_positions_go_on,
     a_second_handle_sees_the_first_ones_changes_with_its_origin,
     owners_are_kept_through_edits_and_only_for_their_layer,
+    a_batch_of_creates_is_one_commit_with_ids_in_order,
 );
 
 fn layer(id: &str) -> LayerId {
@@ -250,6 +251,47 @@ async fn owners_are_kept_through_edits_and_only_for_their_layer(b: &Backend) {
             .unwrap()
             .contains("a1b2")
     );
+}
+
+async fn a_batch_of_creates_is_one_commit_with_ids_in_order(b: &Backend) {
+    let s = b.store.as_ref();
+    let l = layer("urban_problems");
+    let before = whole_log(s).await.last().map_or(0, |c| c.seq);
+    let features: Vec<NewFeature> = (0..5)
+        .map(|i| {
+            if i == 2 {
+                polygon(24.9, 60.1, 0.01)
+            } else {
+                point(24.9 + i as f64 * 0.01, 60.2, &format!("batch {i}"))
+            }
+        })
+        .collect();
+    let owners = [Some("o0"), None, Some("o2"), None, Some("o4")];
+    let batch: Vec<(&NewFeature, Option<&str>)> = features.iter().zip(owners).collect();
+    let (ids, changes) = s.create_batch(&l, &batch).await.unwrap();
+    assert_eq!(ids.len(), 5);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // One creation logged per feature, at the next positions, answered with the commit.
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.kind, c.feature))
+            .collect::<Vec<_>>(),
+        ids.iter()
+            .map(|&id| (ChangeKind::Create, Some(id)))
+            .collect::<Vec<_>>()
+    );
+    assert_dense(&changes, before + 1);
+    assert_eq!(whole_log(s).await[before as usize..], changes[..]);
+    // Each id is the feature sent in its place, with its owner.
+    let stored = s.features_by_ids(&l, &ids).await.unwrap();
+    for ((f, sent), owner) in stored.iter().zip(&features).zip(owners) {
+        assert_eq!(f.version, 0);
+        assert_eq!(f.feature, sent.feature);
+        let mut w = s.begin_write(&l, WriteMode::Append).await.unwrap();
+        assert_eq!(w.owner(f.id).await.unwrap().as_deref(), owner);
+    }
+    assert!(s.create_batch(&l, &[]).await.unwrap().0.is_empty());
 }
 
 async fn single_feature_edits_change_only_their_feature(b: &Backend) {

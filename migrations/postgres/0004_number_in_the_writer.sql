@@ -30,3 +30,21 @@ BEGIN
     PERFORM pg_notify('urbantile_changes', (last + given)::text);
     RETURN QUERY SELECT * FROM changes WHERE pos > last AND pos <= last + given ORDER BY pos;
 END $$;
+
+-- Creates of one layer in one statement, which is its own transaction (a group commit of
+-- single-feature creates, src/dataset/live/group.rs): the session flags the logging trigger
+-- reads, one INSERT of every row, each logged as its own creation, and the numbering
+-- above, whose lock the statement's own commit releases. One round trip for the whole
+-- write. Identities are drawn in the order unnest yields the rows, so the created ids,
+-- sorted, are in the order of the arrays. Returns the log rows with their positions.
+CREATE FUNCTION urbantile_create(layer_id text, writer bigint, geoms bytea[], props text[],
+                                 starts bigint[], ends bigint[], owners text[])
+RETURNS SETOF changes LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM set_config('urbantile.origin', writer::text, true),
+            set_config('urbantile.bulk', 'off', true);
+    INSERT INTO features (layer, geom, properties, t_start, t_end, owner)
+    SELECT layer_id, ST_GeomFromWKB(g, 4326), p::jsonb, s, e, o
+    FROM unnest(geoms, props, starts, ends, owners) AS t(g, p, s, e, o);
+    RETURN QUERY SELECT * FROM urbantile_number_mine();
+END $$;

@@ -47,9 +47,21 @@ pub enum StoreError {
     UrlParameter { url: String, reason: String },
     #[error("a key named {0:?} exists already")]
     KeyExists(String),
+    /// The database did something urbantile's schema does not allow (a trigger an operator
+    /// added that drops rows, say).
+    #[error("layer {layer}: the database answered unexpectedly: {reason}")]
+    Unexpected { layer: LayerId, reason: String },
     /// Another transaction changed feature `id` after this writer read it.
     #[error("feature {id} of layer {layer} was changed by another writer meanwhile")]
     Changed { layer: LayerId, id: FeatureId },
+}
+
+/// Why [`Features::create_batch`] failed, and whether its features may be stored all the
+/// same (the failure came at or after the commit, whose outcome is then unknown).
+#[derive(Debug)]
+pub struct BatchFailed {
+    pub error: StoreError,
+    pub maybe_stored: bool,
 }
 
 /// What a caller can do about a [`StoreError`].
@@ -294,6 +306,31 @@ pub trait Features: Send + Sync {
         layer: &LayerId,
         ids: &[FeatureId],
     ) -> Result<Vec<StoredFeature>, StoreError>;
+
+    /// Creates features of one layer in one transaction, each logged as its own creation
+    /// (as [`LayerWriter::create_owned`] does), and commits: the ids given, in order, and
+    /// the changes logged with their positions. A backend may do it in fewer round trips
+    /// than a writer (PostGIS: one statement).
+    async fn create_batch(
+        &self,
+        layer: &LayerId,
+        features: &[(&NewFeature, Option<&str>)],
+    ) -> Result<(Vec<FeatureId>, Vec<Change>), BatchFailed> {
+        let before = |error| BatchFailed {
+            error,
+            maybe_stored: false,
+        };
+        let mut w = self
+            .begin_write(layer, WriteMode::Append)
+            .await
+            .map_err(before)?;
+        let ids = w.create_many(features).await.map_err(before)?;
+        let changes = w.commit().await.map_err(|error| BatchFailed {
+            error,
+            maybe_stored: true,
+        })?;
+        Ok((ids, changes))
+    }
 
     /// Starts a write to one layer. Nothing is visible to others, and nothing is kept if the
     /// writer is dropped, until [`LayerWriter::commit`]. [`WriteMode::Replace`] swaps the

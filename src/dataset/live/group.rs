@@ -31,7 +31,7 @@ use crate::config::LayerDef;
 use crate::dataset::Dataset;
 use crate::ingest::Position;
 use crate::model::{Feature, FeatureId, LayerId};
-use crate::store::{Change, ErrorKind, NewFeature, StoreError, WriteMode};
+use crate::store::{Change, ErrorKind, NewFeature, StoreError};
 
 /// The most creates one transaction takes: bounds its statement and what a refused group
 /// writes again.
@@ -212,17 +212,16 @@ impl Dataset {
         def: &LayerDef,
         group: &[Waiting],
     ) -> Result<(Vec<FeatureId>, Vec<Change>), Failed> {
-        let mut w = self
-            .store
-            .begin_write(&def.id, WriteMode::Append)
-            .await
-            .map_err(Failed::Before)?;
         let creates: Vec<(&NewFeature, Option<&str>)> = group
             .iter()
             .map(|waiting| (&waiting.feature, waiting.owner.as_deref()))
             .collect();
-        let ids = w.create_many(&creates).await.map_err(Failed::Before)?;
-        let changes = w.commit().await.map_err(Failed::Commit)?;
-        Ok((ids, changes))
+        self.store
+            .create_batch(&def.id, &creates)
+            .await
+            .map_err(|failed| match failed.maybe_stored {
+                true => Failed::Commit(failed.error),
+                false => Failed::Before(failed.error),
+            })
     }
 }

@@ -59,8 +59,9 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use crate::auth::{KeyInfo, Scope};
 use crate::model::{Bbox, FeatureId, LayerId, StoredFeature};
 use crate::store::{
-    Change, ChangeKind, ChangeLog, ErrorKind, FeatureStore, Features, Keys, LayerStats,
-    LayerWriter, NewFeature, SeedLock, StoreError, WriteMode, now_ms, random_origin, redact_url,
+    BatchFailed, Change, ChangeKind, ChangeLog, ErrorKind, FeatureStore, Features, Keys,
+    LayerStats, LayerWriter, NewFeature, SeedLock, StoreError, WriteMode, now_ms, random_origin,
+    redact_url,
 };
 
 /// The channel replicas LISTEN on; a payload is not needed.
@@ -302,6 +303,80 @@ impl Features for PgStore {
             found.insert(f.id, f);
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    /// One statement, `urbantile_create()` (migration 0004), which is its own transaction:
+    /// one round trip for the whole batch. An error that says the database cannot be
+    /// reached may have come after the statement's commit.
+    async fn create_batch(
+        &self,
+        layer: &LayerId,
+        features: &[(&NewFeature, Option<&str>)],
+    ) -> Result<(Vec<FeatureId>, Vec<Change>), BatchFailed> {
+        let failed = |error: StoreError| BatchFailed {
+            maybe_stored: error.kind() == ErrorKind::Unavailable,
+            error,
+        };
+        let mut wkbs = Vec::with_capacity(features.len());
+        let mut props = Vec::with_capacity(features.len());
+        let mut starts = Vec::with_capacity(features.len());
+        let mut ends = Vec::with_capacity(features.len());
+        let mut owners = Vec::with_capacity(features.len());
+        for (f, owner) in features {
+            let wkb = f
+                .feature
+                .geometry
+                .to_wkb(CoordDimensions::xy())
+                .map_err(|e| BatchFailed {
+                    error: StoreError::Geometry {
+                        layer: layer.clone(),
+                        id: FeatureId(0),
+                        reason: e.to_string(),
+                    },
+                    maybe_stored: false,
+                })?;
+            wkbs.push(wkb);
+            props.push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
+            starts.push(f.time.start);
+            ends.push(f.time.end);
+            owners.push(*owner);
+        }
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM urbantile_create($1, $2, $3, $4, $5, $6, $7)",
+            changelog::CHANGE_COLUMNS
+        ))
+        .bind(layer.as_str())
+        .bind(self.origin as i64)
+        .bind(&wkbs)
+        .bind(&props)
+        .bind(&starts)
+        .bind(&ends)
+        .bind(&owners)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| failed(e.into()))?;
+        let changes = changelog::change_rows(&rows).map_err(failed)?;
+        let mut ids: Vec<FeatureId> = changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Create)
+            .filter_map(|c| c.feature)
+            .collect();
+        // Drawn in the order of the arrays (see the function).
+        ids.sort_unstable();
+        if ids.len() != features.len() {
+            return Err(BatchFailed {
+                error: StoreError::Unexpected {
+                    layer: layer.clone(),
+                    reason: format!(
+                        "{} features sent, {} creations logged",
+                        features.len(),
+                        ids.len()
+                    ),
+                },
+                maybe_stored: true,
+            });
+        }
+        Ok((ids, changes))
     }
 
     async fn begin_write(

@@ -146,48 +146,6 @@ impl LayerWriter for PgLayerWriter {
         Ok(FeatureId(id as u64))
     }
 
-    /// One statement for the whole group (a group commit's creates): the trigger logs each
-    /// row as its own creation.
-    async fn create_many(
-        &mut self,
-        features: &[(&NewFeature, Option<&str>)],
-    ) -> Result<Vec<FeatureId>, StoreError> {
-        if let [(feature, owner)] = features {
-            return Ok(vec![self.create_owned(feature, *owner).await?]);
-        }
-        self.set_flags(false, None).await?;
-        let mut wkbs = Vec::with_capacity(features.len());
-        let mut props = Vec::with_capacity(features.len());
-        let mut starts = Vec::with_capacity(features.len());
-        let mut ends = Vec::with_capacity(features.len());
-        let mut owners = Vec::with_capacity(features.len());
-        for (f, owner) in features {
-            wkbs.push(self.wkb(f)?);
-            props.push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
-            starts.push(f.time.start);
-            ends.push(f.time.end);
-            owners.push(*owner);
-        }
-        let mut ids: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO features (layer, geom, properties, t_start, t_end, owner) \
-             SELECT $1, ST_GeomFromWKB(g, 4326), p::jsonb, s, e, o \
-             FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
-               AS t(g, p, s, e, o) \
-             RETURNING id",
-        )
-        .bind(self.layer.as_str())
-        .bind(&wkbs)
-        .bind(&props)
-        .bind(&starts)
-        .bind(&ends)
-        .bind(&owners)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        // Identities are drawn in the order unnest yields the rows (as in `insert`).
-        ids.sort_unstable();
-        Ok(ids.into_iter().map(|i| FeatureId(i as u64)).collect())
-    }
-
     async fn owner(&mut self, id: FeatureId) -> Result<Option<String>, StoreError> {
         let owner: Option<Option<String>> =
             sqlx::query_scalar("SELECT owner FROM features WHERE id = $1 AND layer = $2")
