@@ -1,10 +1,11 @@
 //! Group commit of single-feature creates.
 //!
 //! A POST of one feature is the commonest write (a report from the street, a sensor's
-//! reading), and alone it costs a whole transaction: a BEGIN, its INSERT, a COMMIT that
-//! waits for the disk, and the numbering of its log row. Creates of one layer that arrive
-//! while a transaction of that layer's creates is under way wait in a queue; when it
-//! commits, the next transaction takes all of them (up to [`GROUP_MAX`]). Nothing waits
+//! reading), and alone it costs a whole transaction: its INSERT, the numbering of its log
+//! row and a COMMIT that waits for the disk. Creates of one layer that arrive while a
+//! transaction of that layer's creates is under way wait in a queue; when it commits, the
+//! next transaction takes all of them (up to [`GROUP_MAX`]), written by
+//! [`crate::store::Features::create_batch`] (on PostGIS one statement, one round trip). Nothing waits
 //! on a timer: a create that finds no transaction under way starts one at once, so a
 //! lone writer pays no latency, and many writers share a commit.
 //!
@@ -60,7 +61,8 @@ struct Waiting {
 enum Failed {
     /// Before its COMMIT: nothing of it is in the store.
     Before(StoreError),
-    /// At its COMMIT: it may or may not be in the store.
+    /// At its COMMIT, or the store dropped out during the call: it may or may not be in
+    /// the store.
     Commit(StoreError),
 }
 

@@ -30,13 +30,15 @@
 //! the snapshot's xmin, so that positions follow transaction ids, would add nothing to
 //! this, and would let any long transaction on the cluster, xids being cluster-wide, hold
 //! every replica's feed back for as long as it runs.) Who numbers:
-//! - urbantile's writers, not through the sequencer: each numbers its own rows as the last
-//!   statement of its transaction (`urbantile_number_mine()`, migration 0004), under the same lock, which it
-//!   then holds until its COMMIT, so that the next holder reads the counter only once those
-//!   positions are visible; [`LayerWriter::commit`] returns its changes with their
-//!   positions. One round trip and one commit fewer on every edit's path, for a lock held
-//!   over the COMMIT's round trip (a writer's connection lost mid-transaction holds it
-//!   until PostgreSQL notices, which [`IDLE_WRITER`] bounds);
+//! - urbantile's writers, not through the sequencer: each numbers its own rows as the
+//!   last statement of its transaction (`urbantile_number_mine()`, migration 0004), under
+//!   the same lock, which it then holds until its COMMIT, so that the next holder reads the
+//!   counter only once those positions are visible; [`LayerWriter::commit`] returns its
+//!   changes with their positions. A group of creates ([`Features::create_batch`]) is one
+//!   statement, `urbantile_create()`, that inserts, numbers and commits in one round trip.
+//!   One round trip and one commit fewer on every edit's path, for a lock held over the
+//!   COMMIT's round trip (a writer's connection lost mid-transaction holds it until
+//!   PostgreSQL notices, which [`IDLE_WRITER`] bounds);
 //! - every replica when the trigger notifies of a write made outside urbantile (LISTEN on
 //!   `urbantile_changes`; the sequencer's own notifications, which carry the last
 //!   position, wake the readers without a run), and at every poll that times out, in case a
