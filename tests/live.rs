@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{Response, TestServer, root, tile_of, urbantile_bin};
+use common::{Response, TestServer, all_at_once, root, tile_of, urbantile_bin};
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
 
@@ -962,44 +962,21 @@ fn concurrent_creates_each_get_their_own_feature() {
     let before = count(&s, "urban_problems", None);
     let (threads, rounds) = (12, 5);
     let s = &s;
-    let start = std::sync::Barrier::new(threads);
-    let created: Vec<(u64, String)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (key, start) = (&key, &start);
-                scope.spawn(move || {
-                    start.wait();
-                    (0..rounds)
-                        .map(|r| {
-                            let status = format!("c{t}-{r}");
-                            let (lon, lat) = (24.94 + t as f64 * 1e-3, 60.16 + r as f64 * 1e-3);
-                            let body = problem(lon, lat, &status);
-                            let res = send(
-                                s,
-                                "POST",
-                                "/collections/urban_problems/items",
-                                Some(key),
-                                &body,
-                            );
-                            assert_eq!(res.status, 201, "{}", res.text());
-                            let id = res.json()["id"].as_u64().unwrap();
-                            // Answered, so its tile has it already (z16: past the clusters).
-                            let t = tile_of(lon, lat, 16);
-                            let shown = tile_features(s, "urban_problems", t);
-                            assert_eq!(
-                                shown.get(&id).map(|p| p["status"].as_str()),
-                                Some(status.as_str())
-                            );
-                            (id, status)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+    let created: Vec<(u64, String)> = all_at_once(threads, rounds, |t, r| {
+        let status = format!("c{t}-{r}");
+        let (lon, lat) = (24.94 + t as f64 * 1e-3, 60.16 + r as f64 * 1e-3);
+        let body = problem(lon, lat, &status);
+        let path = "/collections/urban_problems/items";
+        let res = send(s, "POST", path, Some(&key), &body);
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["id"].as_u64().unwrap();
+        // Answered, so its tile has it already (z16: past the clusters).
+        let shown = tile_features(s, "urban_problems", tile_of(lon, lat, 16));
+        assert_eq!(
+            shown.get(&id).map(|p| p["status"].as_str()),
+            Some(status.as_str())
+        );
+        (id, status)
     });
     let ids: std::collections::HashSet<u64> = created.iter().map(|c| c.0).collect();
     assert_eq!(ids.len(), threads * rounds, "an id was given twice");

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use common::pg::PgDatabase;
 use common::{
-    Response, free_addr, http_get, http_request, layer_folder, root, tile_of, urbantile_bin,
+    Response, all_at_once, free_addr, http_get, http_request, layer_folder, root, tile_of,
+    urbantile_bin,
 };
 use geozero::mvt::{Message, Tile};
 use serde_json::{Value, json};
@@ -484,41 +485,28 @@ fn concurrent_creates_share_commits_and_a_refused_one_fails_alone() {
     );
     let before = count(c.addr(0)) as i64;
     let (threads, rounds) = (12, 4);
-    let start = std::sync::Barrier::new(threads);
-    let answers: Vec<(String, u16, Option<u64>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (key, start, addr) = (&key, &start, c.addr(0));
-                scope.spawn(move || {
-                    start.wait();
-                    (0..rounds)
-                        .map(|r| {
-                            // One in six is refused by the database, not by urbantile.
-                            let status = if (t + r) % 6 == 5 {
-                                "refused".to_owned()
-                            } else {
-                                format!("g{t}-{r}")
-                            };
-                            let lon = 24.94 + t as f64 * 1e-3;
-                            let lat = 60.16 + r as f64 * 1e-3;
-                            let body = problem(lon, lat, &status);
-                            let path = "/collections/urban_problems/items";
-                            let res = send(addr, "POST", path, key, &body, &[]);
-                            let id =
-                                (res.status == 201).then(|| res.json()["id"].as_u64().unwrap());
-                            if res.status == 422 {
-                                assert!(res.text().contains("no_refused"), "{}", res.text());
-                            }
-                            (status, res.status, id)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
+    let addr = c.addr(0);
+    let answers: Vec<(String, u16, Option<u64>)> = all_at_once(threads, rounds, |t, r| {
+        // One in six is refused by the database, not by urbantile.
+        let status = if (t + r) % 6 == 5 {
+            "refused".to_owned()
+        } else {
+            format!("g{t}-{r}")
+        };
+        let body = problem(24.94 + t as f64 * 1e-3, 60.16 + r as f64 * 1e-3, &status);
+        let res = send(
+            addr,
+            "POST",
+            "/collections/urban_problems/items",
+            &key,
+            &body,
+            &[],
+        );
+        let id = (res.status == 201).then(|| res.json()["id"].as_u64().unwrap());
+        if res.status == 422 {
+            assert!(res.text().contains("no_refused"), "{}", res.text());
+        }
+        (status, res.status, id)
     });
     let mut ids = std::collections::HashSet::new();
     for (status, code, id) in &answers {

@@ -28,6 +28,32 @@ pub fn free_addr() -> SocketAddr {
 }
 
 /// The tile of zoom `z` holding a point, as `(z, x, y)`.
+/// Runs `each(thread, round)` for `rounds` rounds on each of `threads` threads, released
+/// together by a barrier so that their requests overlap; what they return, thread by
+/// thread, round by round.
+pub fn all_at_once<T: Send>(
+    threads: usize,
+    rounds: usize,
+    each: impl Fn(usize, usize) -> T + Sync,
+) -> Vec<T> {
+    let start = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start, each) = (&start, &each);
+                scope.spawn(move || {
+                    start.wait();
+                    (0..rounds).map(|r| each(t, r)).collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    })
+}
+
 pub fn tile_of(lon: f64, lat: f64, z: u8) -> (u8, u32, u32) {
     let n = (1u64 << z) as f64;
     let x = ((lon + 180.0) / 360.0 * n) as u32;

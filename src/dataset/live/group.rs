@@ -4,10 +4,11 @@
 //! reading), and alone it costs a whole transaction: its INSERT, the numbering of its log
 //! row and a COMMIT that waits for the disk. Creates of one layer that arrive while a
 //! transaction of that layer's creates is under way wait in a queue; when it commits, the
-//! next transaction takes all of them (up to [`GROUP_MAX`]), written by
-//! [`crate::store::Features::create_batch`] (on PostGIS one statement, one round trip). Nothing waits
-//! on a timer: a create that finds no transaction under way starts one at once, so a
-//! lone writer pays no latency, and many writers share a commit.
+//! next transaction takes all of them (up to [`GROUP_MAX`] creates and about
+//! [`GROUP_BYTES`]), written by [`crate::store::Features::create_batch`] (on PostGIS one
+//! statement, one round trip). Nothing waits on a timer: a create that finds no
+//! transaction under way starts one at once, so a lone writer pays no latency, and many
+//! writers share a commit.
 //!
 //! Each create is checked on its own before it queues, so a bad feature is refused without
 //! touching its neighbours. A group the store refuses before its commit (a constraint of
@@ -31,12 +32,17 @@ use super::{Done, EDIT_ATTEMPTS, EditError, EditOptions, check, publish_owner};
 use crate::config::LayerDef;
 use crate::dataset::Dataset;
 use crate::ingest::Position;
-use crate::model::{Feature, FeatureId, LayerId};
-use crate::store::{Change, ErrorKind, NewFeature, StoreError};
+use crate::model::{Feature, LayerId};
+use crate::store::{BatchFailed, ErrorKind, NewFeature};
 
 /// The most creates one transaction takes: bounds its statement and what a refused group
 /// writes again.
 const GROUP_MAX: usize = 256;
+
+/// About the most bytes of features one transaction takes (each create may be as big as
+/// a request body): a group stops before the create that would pass it, unless that
+/// create is its first.
+const GROUP_BYTES: usize = 16 << 20;
 
 /// Creates waiting for a transaction, by layer.
 #[derive(Default)]
@@ -52,18 +58,11 @@ struct Queue {
 }
 
 struct Waiting {
+    /// An estimate of the feature's size as written ([`size_of_feature`]).
+    bytes: usize,
     feature: NewFeature,
     owner: Option<Arc<str>>,
     reply: oneshot::Sender<Result<Done, EditError>>,
-}
-
-/// Why a group was not written.
-enum Failed {
-    /// Before its COMMIT: nothing of it is in the store.
-    Before(StoreError),
-    /// At its COMMIT, or the store dropped out during the call: it may or may not be in
-    /// the store.
-    Commit(StoreError),
 }
 
 /// Marks a layer's writer stopped when it ends, even by a panic: the creates it left
@@ -105,6 +104,7 @@ impl Dataset {
             let mut queues = self.creates.queues.lock();
             let queue = queues.entry(def.id.clone()).or_default();
             queue.waiting.push(Waiting {
+                bytes: size_of_feature(&checked),
                 feature: checked,
                 owner: options.owner.clone(),
                 reply,
@@ -142,7 +142,7 @@ impl Dataset {
                     writing.armed = false;
                     return;
                 }
-                let take = queue.waiting.len().min(GROUP_MAX);
+                let take = group_len(queue.waiting.iter().map(|w| w.bytes));
                 queue.waiting.drain(..take).collect()
             };
             self.write_group(def, group).await;
@@ -156,7 +156,13 @@ impl Dataset {
         let error = loop {
             let under_way = self.feed.edits.clone().read_owned().await;
             let mark = self.feed.mark();
-            match self.commit_group(def, &group).await {
+            let creates: Vec<(&NewFeature, Option<&str>)> = group
+                .iter()
+                .map(|waiting| (&waiting.feature, waiting.owner.as_deref()))
+                .collect();
+            let written = self.store.create_batch(&def.id, &creates).await;
+            drop(creates);
+            match written {
                 Ok((ids, changes)) => {
                     self.metrics.wrote(&changes);
                     self.feed.wake.notify_one();
@@ -173,13 +179,18 @@ impl Dataset {
                     });
                     return;
                 }
-                Err(Failed::Before(e))
+                // A failure at or after the commit has an unknown outcome: not written again.
+                Err(BatchFailed {
+                    error,
+                    maybe_stored: true,
+                }) => break error,
+                Err(BatchFailed { error: e, .. })
                     if e.kind() == ErrorKind::Conflict && attempt < EDIT_ATTEMPTS =>
                 {
                     tracing::debug!(attempt, "a group of creates lost a race in the store: {e}");
                     attempt += 1;
                 }
-                Err(Failed::Before(e))
+                Err(BatchFailed { error: e, .. })
                     if group.len() > 1
                         && matches!(e.kind(), ErrorKind::Refused | ErrorKind::Other) =>
                 {
@@ -194,7 +205,7 @@ impl Dataset {
                     Box::pin(self.write_group(def, second)).await;
                     return;
                 }
-                Err(Failed::Before(e) | Failed::Commit(e)) => break e,
+                Err(BatchFailed { error, .. }) => break error,
             }
         };
         if let [_] = group.as_slice() {
@@ -207,23 +218,46 @@ impl Dataset {
             let _ = waiting.reply.send(Err(EditError::Shared(shared.clone())));
         }
     }
+}
 
-    /// One transaction: every create of `group`, then the commit.
-    async fn commit_group(
-        &self,
-        def: &LayerDef,
-        group: &[Waiting],
-    ) -> Result<(Vec<FeatureId>, Vec<Change>), Failed> {
-        let creates: Vec<(&NewFeature, Option<&str>)> = group
-            .iter()
-            .map(|waiting| (&waiting.feature, waiting.owner.as_deref()))
-            .collect();
-        self.store
-            .create_batch(&def.id, &creates)
-            .await
-            .map_err(|failed| match failed.maybe_stored {
-                true => Failed::Commit(failed.error),
-                false => Failed::Before(failed.error),
-            })
+/// How many of the creates waiting, of these sizes, the next group takes: at most
+/// [`GROUP_MAX`], and no more than [`GROUP_BYTES`] unless the first alone is more.
+fn group_len(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut total = 0;
+    sizes
+        .take(GROUP_MAX)
+        .enumerate()
+        .take_while(|&(i, bytes)| {
+            total += bytes;
+            i == 0 || total <= GROUP_BYTES
+        })
+        .count()
+}
+
+/// About the bytes a feature takes in a write: 16 per coordinate, and its properties'
+/// strings (what else a property holds is small).
+fn size_of_feature(f: &NewFeature) -> usize {
+    use geo::CoordsIter;
+    let props: usize = f
+        .feature
+        .properties
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(16, str::len))
+        .sum();
+    64 + 16 * f.feature.geometry.coords_count() + props
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_stops_at_its_count_or_its_bytes_but_takes_at_least_one() {
+        assert_eq!(group_len(std::iter::empty()), 0);
+        assert_eq!(group_len(std::iter::repeat_n(100, 1000)), GROUP_MAX);
+        let half = GROUP_BYTES / 2;
+        assert_eq!(group_len([half, half, 1].into_iter()), 2);
+        assert_eq!(group_len([GROUP_BYTES * 3, 1].into_iter()), 1);
+        assert_eq!(group_len([1, GROUP_BYTES].into_iter()), 1);
     }
 }

@@ -319,40 +319,23 @@ impl Features for PgStore {
             maybe_stored: error.kind() == ErrorKind::Unavailable,
             error,
         };
-        let mut wkbs = Vec::with_capacity(features.len());
-        let mut props = Vec::with_capacity(features.len());
-        let mut starts = Vec::with_capacity(features.len());
-        let mut ends = Vec::with_capacity(features.len());
-        let mut owners = Vec::with_capacity(features.len());
-        for (f, owner) in features {
-            let wkb = f
-                .feature
-                .geometry
-                .to_wkb(CoordDimensions::xy())
-                .map_err(|e| BatchFailed {
-                    error: StoreError::Geometry {
-                        layer: layer.clone(),
-                        id: FeatureId(0),
-                        reason: e.to_string(),
-                    },
-                    maybe_stored: false,
-                })?;
-            wkbs.push(wkb);
-            props.push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
-            starts.push(f.time.start);
-            ends.push(f.time.end);
-            owners.push(*owner);
-        }
+        let c = writer::Columns::of(layer, features.iter().map(|(f, _)| *f)).map_err(|error| {
+            BatchFailed {
+                error,
+                maybe_stored: false,
+            }
+        })?;
+        let owners: Vec<Option<&str>> = features.iter().map(|(_, owner)| *owner).collect();
         let rows = sqlx::query(&format!(
             "SELECT {} FROM urbantile_create($1, $2, $3, $4, $5, $6, $7)",
             changelog::CHANGE_COLUMNS
         ))
         .bind(layer.as_str())
         .bind(self.origin as i64)
-        .bind(&wkbs)
-        .bind(&props)
-        .bind(&starts)
-        .bind(&ends)
+        .bind(&c.wkbs)
+        .bind(&c.props)
+        .bind(&c.starts)
+        .bind(&c.ends)
         .bind(&owners)
         .fetch_all(&self.pool)
         .await

@@ -26,16 +26,52 @@ pub(super) struct PgLayerWriter {
     pub(super) versions: HashMap<FeatureId, i64>,
 }
 
+/// Features as the columns of one multi-row INSERT (`unnest` of arrays): WKB geometries,
+/// properties as JSON text, and time ranges.
+pub(super) struct Columns {
+    pub(super) wkbs: Vec<Vec<u8>>,
+    pub(super) props: Vec<String>,
+    pub(super) starts: Vec<Option<i64>>,
+    pub(super) ends: Vec<Option<i64>>,
+}
+
+impl Columns {
+    pub(super) fn of<'a>(
+        layer: &LayerId,
+        features: impl ExactSizeIterator<Item = &'a NewFeature>,
+    ) -> Result<Columns, StoreError> {
+        let n = features.len();
+        let mut c = Columns {
+            wkbs: Vec::with_capacity(n),
+            props: Vec::with_capacity(n),
+            starts: Vec::with_capacity(n),
+            ends: Vec::with_capacity(n),
+        };
+        for f in features {
+            c.wkbs.push(wkb(layer, f)?);
+            c.props
+                .push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
+            c.starts.push(f.time.start);
+            c.ends.push(f.time.end);
+        }
+        Ok(c)
+    }
+}
+
+fn wkb(layer: &LayerId, f: &NewFeature) -> Result<Vec<u8>, StoreError> {
+    f.feature
+        .geometry
+        .to_wkb(CoordDimensions::xy())
+        .map_err(|e| StoreError::Geometry {
+            layer: layer.clone(),
+            id: FeatureId(0),
+            reason: e.to_string(),
+        })
+}
+
 impl PgLayerWriter {
     fn wkb(&self, f: &NewFeature) -> Result<Vec<u8>, StoreError> {
-        f.feature
-            .geometry
-            .to_wkb(CoordDimensions::xy())
-            .map_err(|e| StoreError::Geometry {
-                layer: self.layer.clone(),
-                id: FeatureId(0),
-                reason: e.to_string(),
-            })
+        wkb(&self.layer, f)
     }
 
     fn changed(&self, id: FeatureId) -> StoreError {
@@ -73,15 +109,8 @@ impl LayerWriter for PgLayerWriter {
         self.set_flags(true, None).await?;
         let mut ids = Vec::with_capacity(features.len());
         for chunk in features.chunks(ROWS_PER_STATEMENT) {
-            let mut wkbs = Vec::with_capacity(chunk.len());
-            let mut props = Vec::with_capacity(chunk.len());
-            let mut starts = Vec::with_capacity(chunk.len());
-            let mut ends = Vec::with_capacity(chunk.len());
+            let c = Columns::of(&self.layer, chunk.iter())?;
             for f in chunk {
-                wkbs.push(self.wkb(f)?);
-                props.push(serde_json::Value::Object(f.feature.properties.clone()).to_string());
-                starts.push(f.time.start);
-                ends.push(f.time.end);
                 let bbox = Bbox::of(&f.feature.geometry);
                 self.reload_bbox = match (self.reload_bbox, bbox) {
                     (Some(a), Some(b)) => Some(a.union(b)),
@@ -95,10 +124,10 @@ impl LayerWriter for PgLayerWriter {
                  RETURNING id",
             )
             .bind(self.layer.as_str())
-            .bind(&wkbs)
-            .bind(&props)
-            .bind(&starts)
-            .bind(&ends)
+            .bind(&c.wkbs)
+            .bind(&c.props)
+            .bind(&c.starts)
+            .bind(&c.ends)
             .fetch_all(&mut *self.tx)
             .await?;
             // Identities are drawn row by row in the order unnest yields them, so sorted
