@@ -1,8 +1,8 @@
 //! Keeping the tile size budgets' thinning (see [`crate::index::thinning`]) up to date
 //! with writes. A write reaches the index at once, and a feature it adds or moves is drawn
 //! at the zooms that leave nothing out; a moment later the layer's thinning is planned
-//! anew from the whole layer, off the write path, and the cached tiles of the zooms whose
-//! kept features changed are dropped. Writes in quick succession share one plan. A layer
+//! anew from the whole layer, off the write path and outside the layer's lock, and the
+//! cached tiles of the zooms whose kept features changed are dropped. Writes in quick succession share one plan. A layer
 //! that leaves nothing out, and took every write whole, needs no new plan.
 
 use std::time::Duration;
@@ -53,22 +53,33 @@ impl Dataset {
         }
     }
 
-    /// Plans a layer's thinning on the compute pool (reading its index, so writes to it
-    /// wait that long), puts it in place and drops the cached tiles it changes.
+    /// Plans a layer's thinning on the compute pool, puts it in place and drops the cached
+    /// tiles it changes. Only copying out what the plan reads holds the layer's lock (the
+    /// pool runs at a lower priority, so a plan holding it throughout would keep writes and
+    /// tiles of the layer waiting behind whatever else takes the cores); features written
+    /// meanwhile keep their provisional zooms until the next plan, which their writes ask
+    /// for.
     pub(super) async fn replan(&self, def: &LayerDef) {
         let slot = self.index.slot(&def.id).clone();
         let owned = def.clone();
         let planned = self
             .compute
             .run_always(move || {
-                let plan = thinning::plan(&owned, &slot.read())?;
+                let input = thinning::PlanInput::gather(&owned, &slot.read())?;
+                let plan = input.plan();
                 let mut index = slot.write();
                 let changed = index.set_thinning(plan);
-                Some((index.version(), changed))
+                // A feature written while planning that no longer fits everywhere.
+                let again = index.thinning().is_some_and(|t| t.left_out());
+                Some((index.version(), changed, again))
             })
             .await;
+        if let Ok(Some((_, _, true))) = planned {
+            self.replans.dirty.lock().insert(def.id.clone());
+            self.replans.wake.notify_one();
+        }
         match planned {
-            Ok(Some((version, Some((lo, hi))))) => {
+            Ok(Some((version, Some((lo, hi)), _))) => {
                 let gone = self
                     .cache
                     .invalidate_zooms(&def.id, version, lo..=hi, |_| true);

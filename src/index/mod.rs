@@ -179,6 +179,8 @@ pub struct LayerIndex {
     /// The tile size budget's last plan (see [`thinning`]); each feature's outcome is its
     /// box's `minzoom`.
     thinning: Option<thinning::Thinning>,
+    /// Counts compactions (which move features to new storage positions).
+    compactions: u64,
 }
 
 /// A feature's geometry before a write changed or removed it.
@@ -389,6 +391,7 @@ impl LayerIndex {
     /// Drops the slots of removed features, puts the rest back in write order and rebuilds
     /// the trees by bulk load.
     fn compact(&mut self) {
+        self.compactions += 1;
         let mut order: Vec<u32> = (0..self.features.len() as u32)
             .filter(|&p| !self.features[p as usize].removed)
             .collect();

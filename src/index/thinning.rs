@@ -146,6 +146,9 @@ pub struct Thinning {
     /// A feature written since the plan was left out at some zoom: a new plan may keep
     /// it there (in place of lesser features).
     left_out: bool,
+    /// The index's storage length and compaction count when the plan's input was gathered:
+    /// the features at positions past it were written while it was planned.
+    seen: (usize, u64),
 }
 
 impl Thinning {
@@ -155,176 +158,135 @@ impl Thinning {
     pub fn stale(&self) -> bool {
         !self.thinned.is_empty() || self.left_out
     }
+
+    /// Whether a feature written since the plan was left out at some zoom.
+    pub fn left_out(&self) -> bool {
+        self.left_out
+    }
 }
 
 /// Plans the thinning of a layer with a budget (`None` without one), from the index as it
-/// is. Cost: O(features x zooms x tags x min(tiles each feature meets, [`WIDE_TILES`])),
-/// plus a sort.
+/// is: [`PlanInput::gather`] then [`PlanInput::plan`].
 pub fn plan(def: &LayerDef, index: &LayerIndex) -> Option<Thinning> {
-    let budget = def.budget_bytes()?;
-    // Up to a clustered layer's cluster zoom its tiles draw clusters, not these features.
-    let lo = match &def.cluster {
-        Some(c) => def.minzoom.max(c.maxzoom.saturating_add(1)),
-        None => def.minzoom,
-    };
-    let hi = def.maxzoom;
-    let overhead =
-        def.id.as_str().len() + def.properties.iter().map(|k| k.len() + 3).sum::<usize>() + 32;
-    // A twentieth of slack for what the estimate misses.
-    let capacity = (budget - budget / 20).saturating_sub(overhead);
-    let live: Vec<u32> = (0..index.features.len() as u32)
-        .filter(|&p| !index.features[p as usize].removed)
-        .collect();
-    let mut order: Vec<(u32, RankKey)> = rank(def, index, &live);
-    order.sort_unstable_by(|a, b| a.1.order(&b.1));
-
-    let mut kept = vec![true; order.len()];
-    let mut kept_from = vec![NEVER; order.len()];
-    let mut thinned = Vec::new();
-    let mut all_totals = Vec::new();
-    // From the deepest zoom up, each zoom choosing among what the one below it kept.
-    let values = index.encoded_values();
-    for z in (lo..=hi).rev() {
-        let mut totals = ZoomUse::default();
-        let mut values_in: rustc_hash::FxHashSet<((u32, u32), u32)> = Default::default();
-        let mut costs: Vec<((u32, u32), usize)> = Vec::new();
-        let (mut n_kept, mut of) = (0, 0);
-        for (k, &(p, _)) in order.iter().enumerate() {
-            let f = &index.features[p as usize];
-            if f.minzoom > z {
-                continue;
-            }
-            of += 1;
-            if !kept[k] {
-                continue;
-            }
-            let base = estimate_shape(index, p, z);
-            if base == 0 {
-                // Nothing of it is drawn at this zoom: it costs nothing here.
-                kept_from[k] = z;
-                n_kept += 1;
-                continue;
-            }
-            let tiles = tiles_of(index.box_of(p), z);
-            if tiles.count() > WIDE_TILES {
-                let bytes = estimate(index, p, z) + CLIP_SLACK;
-                if totals.fits_everywhere(bytes, capacity) {
-                    totals.wide += bytes;
-                    kept_from[k] = z;
-                    n_kept += 1;
-                } else {
-                    kept[k] = false;
-                }
-                continue;
-            }
-            let base = if tiles.is_single() {
-                base
-            } else {
-                base + CLIP_SLACK
-            };
-            // A value costs a tile once, however many of its features share it.
-            let tags = index.tags(f);
-            costs.clear();
-            costs.extend(tiles.iter().map(|t| {
-                let new_values: usize = tags
-                    .iter()
-                    .filter(|&&(_, v)| !values_in.contains(&(t, v)))
-                    .map(|&(_, v)| VALUE_FRAMING + values.get(v).len())
-                    .sum();
-                (t, base + new_values)
-            }));
-            if costs.iter().all(|&(t, c)| totals.fits(t, c, capacity)) {
-                for &(t, c) in &costs {
-                    totals.add(t, c);
-                    values_in.extend(tags.iter().map(|&(_, v)| (t, v)));
-                }
-                kept_from[k] = z;
-                n_kept += 1;
-            } else {
-                kept[k] = false;
-                // A tile that could not take this feature takes none after it, so that
-                // what a tile keeps is always what comes first in the order; a feature
-                // too big for any tile closes none.
-                for &(t, c) in &costs {
-                    if c <= capacity && !totals.fits(t, c, capacity) {
-                        totals.tiles.insert(t, FULL);
-                    }
-                }
-            }
-        }
-        if n_kept < of {
-            thinned.push(ZoomThinning {
-                z,
-                kept: n_kept,
-                of,
-            });
-        }
-        all_totals.push(totals);
-    }
-    thinned.reverse();
-    all_totals.reverse();
-    // Zooms below `lo` (clustered ones) keep whatever `lo` keeps: nothing is drawn from
-    // these features there.
-    for (k, from) in kept_from.iter_mut().enumerate() {
-        if *from == lo && kept[k] {
-            *from = 0;
-        }
-    }
-    Some(Thinning {
-        budget,
-        thinned,
-        lo,
-        hi,
-        capacity,
-        totals: all_totals,
-        left_out: false,
-        kept_from: order
-            .iter()
-            .zip(kept_from)
-            .map(|(&(p, _), from)| (index.features[p as usize].id, from))
-            .collect(),
-    })
+    PlanInput::gather(def, index).map(PlanInput::plan)
 }
 
-/// Each live feature's [`RankKey`].
-fn rank(def: &LayerDef, index: &LayerIndex, live: &[u32]) -> Vec<(u32, RankKey)> {
-    let density = density_levels(index, live);
-    live.iter()
-        .enumerate()
-        .map(|(i, &p)| {
-            let f = &index.features[p as usize];
+/// What a plan reads of one state of a layer's index, copied out of it: gathering takes a
+/// small part of a plan's time, so the layer's lock is held only that long and writes to
+/// the layer do not wait for the plan itself.
+#[derive(Debug)]
+pub struct PlanInput {
+    budget: usize,
+    lo: u8,
+    hi: u8,
+    capacity: usize,
+    /// Every live feature, in storage order.
+    features: Vec<PlanFeature>,
+    /// The value ids of the features' tags, each feature's in one run.
+    tags: Vec<u32>,
+    /// Per feature, `hi - lo + 1` shape estimates ([`estimate_shape`]), from zoom `lo` up.
+    shapes: Vec<u32>,
+    /// Per value id, what the value costs a tile that does not hold it yet.
+    value_bytes: Vec<u32>,
+    /// The index's storage length and compaction count when gathered.
+    seen: (usize, u64),
+}
+
+#[derive(Debug)]
+struct PlanFeature {
+    id: FeatureId,
+    /// The feature's own first zoom (not the budget's).
+    minzoom: u8,
+    bounds: ([f64; 2], [f64; 2]),
+    tags: std::ops::Range<u32>,
+    /// The rank key, but for a point's density level (see [`PlanInput::rank`]).
+    class: u32,
+    number: Option<f64>,
+    measure: Measure,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Measure {
+    /// A line's length or a polygon's area.
+    Size(f64),
+    /// A point, ranked by density: the quadtree cell of its (first) point, if any.
+    Point(Option<u64>),
+}
+
+impl PlanInput {
+    /// Copies out of `index` what planning reads; `None` for a layer without a budget.
+    /// Cost: O(features x (zooms + tags)), plus each line's or polygon's vertices.
+    pub fn gather(def: &LayerDef, index: &LayerIndex) -> Option<PlanInput> {
+        let budget = def.budget_bytes()?;
+        // Up to a clustered layer's cluster zoom its tiles draw clusters, not these features.
+        let lo = match &def.cluster {
+            Some(c) => def.minzoom.max(c.maxzoom.saturating_add(1)),
+            None => def.minzoom,
+        };
+        let hi = def.maxzoom;
+        let overhead =
+            def.id.as_str().len() + def.properties.iter().map(|k| k.len() + 3).sum::<usize>() + 32;
+        // A twentieth of slack for what the estimate misses.
+        let capacity = (budget - budget / 20).saturating_sub(overhead);
+        let values = index.encoded_values();
+        let value_bytes = (0..index.values().len() as u32)
+            .map(|v| (VALUE_FRAMING + values.get(v).len()) as u32)
+            .collect();
+        let live = index.features.len() - index.removed;
+        let mut input = PlanInput {
+            budget,
+            lo,
+            hi,
+            capacity,
+            features: Vec::with_capacity(live),
+            tags: Vec::new(),
+            shapes: Vec::with_capacity(live * (hi.saturating_sub(lo) as usize + 1)),
+            value_bytes,
+            seen: (index.features.len(), index.compactions),
+        };
+        for (p, f) in index.features.iter().enumerate() {
+            if f.removed {
+                continue;
+            }
+            let p = p as u32;
+            let start = input.tags.len() as u32;
+            input.tags.extend(index.tags(f).iter().map(|&(_, v)| v));
+            for z in lo..=hi {
+                input.shapes.push(estimate_shape(index, p, z) as u32);
+            }
             let measure = match &f.geometry {
-                ProjectedGeometry::Points(_) => -(density[i] as f64),
-                ProjectedGeometry::Lines(lines) => lines
-                    .0
-                    .iter()
-                    .flat_map(|l| l.lines())
-                    .map(|s| (s.end.x - s.start.x).hypot(s.end.y - s.start.y))
-                    .sum(),
+                ProjectedGeometry::Points(mp) => Measure::Point(mp.0.first().map(|pt| {
+                    let cells = (1u64 << DENSITY_LEVELS) as f64;
+                    let cx = ((pt.x() + HALF_WORLD) / (2.0 * HALF_WORLD) * cells)
+                        .clamp(0.0, cells - 1.0);
+                    let cy = ((HALF_WORLD - pt.y()) / (2.0 * HALF_WORLD) * cells)
+                        .clamp(0.0, cells - 1.0);
+                    morton(cx as u32, cy as u32)
+                })),
+                ProjectedGeometry::Lines(lines) => Measure::Size(
+                    lines
+                        .0
+                        .iter()
+                        .flat_map(|l| l.lines())
+                        .map(|s| (s.end.x - s.start.x).hypot(s.end.y - s.start.y))
+                        .sum(),
+                ),
                 ProjectedGeometry::Polygons(polygons) => {
                     use geo::Area;
-                    polygons.unsigned_area()
+                    Measure::Size(polygons.unsigned_area())
                 }
             };
-            let tie = mix(f.id.0);
-            let key = match &def.rank_by {
-                None => RankKey {
-                    class: 0,
-                    first: measure,
-                    second: 0.0,
-                    tie,
-                },
-                Some(RankBy::Number(key)) => RankKey {
-                    class: 0,
-                    first: match index.value_of(f, *key) {
+            let (class, number) = match &def.rank_by {
+                None => (0, None),
+                Some(RankBy::Number(key)) => (
+                    0,
+                    Some(match index.value_of(f, *key) {
                         Some(Value::Double(v)) => *v,
                         Some(Value::Uint(v)) => *v as f64,
                         Some(Value::Sint(v)) => *v as f64,
                         _ => f64::NEG_INFINITY,
-                    },
-                    second: measure,
-                    tie,
-                },
+                    }),
+                ),
                 Some(RankBy::Ordered { property, order }) => {
                     // Values are compared as text, as `feature_minzoom` compares them.
                     let class = index.value_of(f, *property).and_then(|v| {
@@ -337,35 +299,195 @@ fn rank(def: &LayerDef, index: &LayerIndex, live: &[u32]) -> Vec<(u32, RankKey)>
                         };
                         order.iter().position(|o| *o == text)
                     });
-                    RankKey {
-                        class: class.unwrap_or(order.len()) as u32,
+                    (class.unwrap_or(order.len()) as u32, None)
+                }
+            };
+            input.features.push(PlanFeature {
+                id: f.id,
+                minzoom: f.minzoom,
+                bounds: index.box_of(p),
+                tags: start..input.tags.len() as u32,
+                class,
+                number,
+                measure,
+            });
+        }
+        Some(input)
+    }
+
+    /// Each feature's [`RankKey`], by its place in `features`.
+    fn rank(&self) -> Vec<RankKey> {
+        let density = density_levels(&self.features);
+        self.features
+            .iter()
+            .zip(density)
+            .map(|(f, density)| {
+                let measure = match f.measure {
+                    Measure::Size(v) => v,
+                    Measure::Point(_) => -(density as f64),
+                };
+                let tie = mix(f.id.0);
+                match f.number {
+                    Some(first) => RankKey {
+                        class: f.class,
+                        first,
+                        second: measure,
+                        tie,
+                    },
+                    None => RankKey {
+                        class: f.class,
                         first: measure,
                         second: 0.0,
                         tie,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn tags_of(&self, f: &PlanFeature) -> &[u32] {
+        &self.tags[f.tags.start as usize..f.tags.end as usize]
+    }
+
+    /// [`estimate_shape`] of feature `k` (by its place in `features`) at zoom `z`.
+    fn shape(&self, k: usize, z: u8) -> usize {
+        let zooms = (self.hi - self.lo) as usize + 1;
+        self.shapes[k * zooms + (z - self.lo) as usize] as usize
+    }
+
+    /// Plans the thinning. Cost: O(features x zooms x tags x min(tiles each feature meets,
+    /// [`WIDE_TILES`])), plus a sort.
+    pub fn plan(self) -> Thinning {
+        let (lo, hi, capacity) = (self.lo, self.hi, self.capacity);
+        let ranks = self.rank();
+        let mut order: Vec<u32> = (0..self.features.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| ranks[a as usize].order(&ranks[b as usize]));
+
+        let mut kept = vec![true; order.len()];
+        let mut kept_from = vec![NEVER; order.len()];
+        let mut thinned = Vec::new();
+        let mut all_totals = Vec::new();
+        // From the deepest zoom up, each zoom choosing among what the one below it kept.
+        for z in (lo..=hi).rev() {
+            let mut totals = ZoomUse::default();
+            let mut values_in: rustc_hash::FxHashSet<((u32, u32), u32)> = Default::default();
+            let mut costs: Vec<((u32, u32), usize)> = Vec::new();
+            let (mut n_kept, mut of) = (0, 0);
+            for (k, &i) in order.iter().enumerate() {
+                let f = &self.features[i as usize];
+                if f.minzoom > z {
+                    continue;
+                }
+                of += 1;
+                if !kept[k] {
+                    continue;
+                }
+                let base = self.shape(i as usize, z);
+                if base == 0 {
+                    // Nothing of it is drawn at this zoom: it costs nothing here.
+                    kept_from[k] = z;
+                    n_kept += 1;
+                    continue;
+                }
+                let tags = self.tags_of(f);
+                let tiles = tiles_of(f.bounds, z);
+                if tiles.count() > WIDE_TILES {
+                    let values: usize = tags
+                        .iter()
+                        .map(|&v| self.value_bytes[v as usize] as usize)
+                        .sum();
+                    let bytes = base + values + CLIP_SLACK;
+                    if totals.fits_everywhere(bytes, capacity) {
+                        totals.wide += bytes;
+                        kept_from[k] = z;
+                        n_kept += 1;
+                    } else {
+                        kept[k] = false;
+                    }
+                    continue;
+                }
+                let base = if tiles.is_single() {
+                    base
+                } else {
+                    base + CLIP_SLACK
+                };
+                // A value costs a tile once, however many of its features share it.
+                costs.clear();
+                costs.extend(tiles.iter().map(|t| {
+                    let new_values: usize = tags
+                        .iter()
+                        .filter(|&&v| !values_in.contains(&(t, v)))
+                        .map(|&v| self.value_bytes[v as usize] as usize)
+                        .sum();
+                    (t, base + new_values)
+                }));
+                if costs.iter().all(|&(t, c)| totals.fits(t, c, capacity)) {
+                    for &(t, c) in &costs {
+                        totals.add(t, c);
+                        values_in.extend(tags.iter().map(|&v| (t, v)));
+                    }
+                    kept_from[k] = z;
+                    n_kept += 1;
+                } else {
+                    kept[k] = false;
+                    // A tile that could not take this feature takes none after it, so that
+                    // what a tile keeps is always what comes first in the order; a feature
+                    // too big for any tile closes none.
+                    for &(t, c) in &costs {
+                        if c <= capacity && !totals.fits(t, c, capacity) {
+                            totals.tiles.insert(t, FULL);
+                        }
                     }
                 }
-            };
-            (p, key)
-        })
-        .collect()
-}
-
-/// For each of `live` (in that order), the coarsest quadtree level at which it is the
-/// point picked in its cell (the one of least id hash); 0 for features without points.
-fn density_levels(index: &LayerIndex, live: &[u32]) -> Vec<u32> {
-    let mut points: Vec<(u64, u64, u32)> = Vec::new();
-    for (i, &p) in live.iter().enumerate() {
-        let f = &index.features[p as usize];
-        if let ProjectedGeometry::Points(mp) = &f.geometry
-            && let Some(pt) = mp.0.first()
-        {
-            let cells = (1u64 << DENSITY_LEVELS) as f64;
-            let cx = ((pt.x() + HALF_WORLD) / (2.0 * HALF_WORLD) * cells).clamp(0.0, cells - 1.0);
-            let cy = ((HALF_WORLD - pt.y()) / (2.0 * HALF_WORLD) * cells).clamp(0.0, cells - 1.0);
-            points.push((morton(cx as u32, cy as u32), mix(f.id.0), i as u32));
+            }
+            if n_kept < of {
+                thinned.push(ZoomThinning {
+                    z,
+                    kept: n_kept,
+                    of,
+                });
+            }
+            all_totals.push(totals);
+        }
+        thinned.reverse();
+        all_totals.reverse();
+        // Zooms below `lo` (clustered ones) keep whatever `lo` keeps: nothing is drawn from
+        // these features there.
+        for (k, from) in kept_from.iter_mut().enumerate() {
+            if *from == lo && kept[k] {
+                *from = 0;
+            }
+        }
+        Thinning {
+            budget: self.budget,
+            thinned,
+            lo,
+            hi,
+            capacity,
+            totals: all_totals,
+            left_out: false,
+            seen: self.seen,
+            kept_from: order
+                .iter()
+                .zip(kept_from)
+                .map(|(&i, from)| (self.features[i as usize].id, from))
+                .collect(),
         }
     }
-    let mut level = vec![0u32; live.len()];
+}
+
+/// For each feature (in that order), the coarsest quadtree level at which it is the point
+/// picked in its cell (the one of least id hash); 0 for features without points.
+fn density_levels(features: &[PlanFeature]) -> Vec<u32> {
+    let mut points: Vec<(u64, u64, u32)> = features
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match f.measure {
+            Measure::Point(Some(cell)) => Some((cell, mix(f.id.0), i as u32)),
+            _ => None,
+        })
+        .collect();
+    let mut level = vec![0u32; features.len()];
     if points.is_empty() {
         return level;
     }
@@ -493,10 +615,46 @@ fn tiles_of((min, max): ([f64; 2], [f64; 2]), z: u8) -> TileSpan {
 }
 
 impl LayerIndex {
-    /// Puts a plan in place: each feature it saw is drawn from its first kept zoom on
-    /// (features written since keep their provisional zoom until the next plan). Returns
-    /// the zooms whose tiles change, if any; the layer's version then moves on.
+    /// Puts a plan in place: each feature it saw is drawn from its first kept zoom on.
+    /// Features written while it was planned are admitted again against its totals, as a
+    /// write admits them (see [`LayerIndex::admit`]); if the layer was compacted meanwhile
+    /// they cannot be told apart, and the thinning says it is stale so that the next plan
+    /// ranks them. Returns the zooms whose tiles change, if any; the layer's version then
+    /// moves on.
     pub fn set_thinning(&mut self, plan: Thinning) -> Option<(u8, u8)> {
+        let (seen, compactions) = plan.seen;
+        let planned = self.apply_plan(plan);
+        let mut changed = planned;
+        if compactions != self.compactions {
+            if let Some(t) = &mut self.thinning {
+                t.left_out = true;
+            }
+        } else {
+            for p in seen..self.features.len() {
+                if self.features[p].removed {
+                    continue;
+                }
+                let before = self.boxes[p].minzoom;
+                self.admit(p as u32);
+                let after = self.boxes[p].minzoom;
+                if before != after {
+                    let lo = before.min(after);
+                    let hi = match before.max(after) {
+                        NEVER => crate::tiles::MAX_ZOOM,
+                        z => z - 1,
+                    };
+                    changed = Some(changed.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
+            }
+        }
+        // (Features written since the plan's input are not in the packed tree yet.)
+        if planned.is_none() && changed.is_some() {
+            self.version += 1;
+        }
+        changed
+    }
+
+    fn apply_plan(&mut self, plan: Thinning) -> Option<(u8, u8)> {
         let mut changed: Option<(u8, u8)> = None;
         for &(id, kept_from) in &plan.kept_from {
             let Some(&p) = self.by_id.get(&id) else {
@@ -994,6 +1152,80 @@ mod tests {
         // Planning again from the same data changes nothing.
         let again = plan(&def, &index).unwrap();
         assert_eq!(index.set_thinning(again), None);
+        let (largest, _) = largest_tile(&def, index);
+        assert!(largest <= 8192, "a tile of {largest} bytes");
+    }
+
+    /// Little squares in the crowded block of [`squares`], ids from `first`.
+    fn crowded(first: u64, n: u64) -> Vec<StoredFeature> {
+        let mut rng = Rng::new(first);
+        (first..first + n)
+            .map(|id| {
+                let (lon, lat) = (rng.range_f64(24.93, 24.95), rng.range_f64(60.16, 60.17));
+                let side = 0.00004;
+                let ring = geo::LineString::from(vec![
+                    (lon, lat),
+                    (lon + side, lat),
+                    (lon + side, lat + side / 2.0),
+                    (lon, lat + side / 2.0),
+                    (lon, lat),
+                ]);
+                feature(id, geo::Polygon::new(ring, vec![]).into(), "x", 0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn features_written_while_a_plan_is_made_are_admitted_against_it() {
+        let def = layer_to(18, "polygon", "budget_kb = 8\n");
+        let mut index = LayerIndex::build(&def, squares(6000));
+        // The plan's input is copied out; then writes come before the plan is put in place:
+        // new features in the crowd, one feature moved there, one deleted.
+        let input = PlanInput::gather(&def, &index).unwrap();
+        for f in crowded(100_000, 400) {
+            index.upsert(&def, f);
+        }
+        // (Feature 8 is out of the crowd, kept at every zoom.)
+        assert!(index.drawn_at(id_position(&index, 8), 10));
+        let moved = crowded(8, 1).pop().unwrap();
+        index.upsert(&def, moved);
+        index.remove(FeatureId(12));
+        let version = index.version();
+        index.set_thinning(input.plan());
+        assert!(index.version() > version);
+        assert!(!index.by_id.contains_key(&FeatureId(12)));
+        // Each written feature is drawn at z18, where there is room, and not at z10, whose
+        // crowded tiles are full; one that did not fit everywhere asks for the next plan.
+        for id in (100_000..100_400).chain([8]) {
+            let p = id_position(&index, id);
+            assert!(index.drawn_at(p, 18), "{id}");
+            assert!(!index.drawn_at(p, 10), "{id}");
+        }
+        assert!(index.thinning().unwrap().left_out());
+        let (largest, slot) = largest_tile(&def, index);
+        assert!(largest <= 8192, "a tile of {largest} bytes");
+        // The next plan ranks them with the rest, and still keeps every tile in budget.
+        let mut index = std::mem::take(&mut *slot.write());
+        let next = plan(&def, &index).unwrap();
+        index.set_thinning(next);
+        assert!(!index.thinning().unwrap().left_out());
+        let (largest, _) = largest_tile(&def, index);
+        assert!(largest <= 8192, "a tile of {largest} bytes");
+    }
+
+    #[test]
+    fn a_plan_gathered_before_a_compaction_asks_for_the_next() {
+        let def = layer_to(18, "polygon", "budget_kb = 8\n");
+        let mut index = LayerIndex::build(&def, squares(3000));
+        let input = PlanInput::gather(&def, &index).unwrap();
+        for f in crowded(100_000, 50) {
+            index.upsert(&def, f);
+        }
+        index.compact();
+        index.set_thinning(input.plan());
+        // Positions moved: the features written meanwhile keep their provisional zooms, and
+        // the thinning asks to be planned again.
+        assert!(index.thinning().unwrap().left_out());
         let (largest, _) = largest_tile(&def, index);
         assert!(largest <= 8192, "a tile of {largest} bytes");
     }
