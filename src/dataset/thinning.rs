@@ -5,7 +5,7 @@
 //! cached tiles of the zooms whose kept features changed are dropped. Writes in quick succession share one plan. A layer
 //! that leaves nothing out, and took every write whole, needs no new plan.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::config::LayerDef;
 use crate::dataset::Dataset;
@@ -14,6 +14,8 @@ use crate::model::LayerId;
 
 /// How long a plan waits for more writes to the same layers.
 const SETTLE: Duration = Duration::from_millis(250);
+/// Plans wait at least this many times as long as the last round of plans took.
+const SPACING: u32 = 4;
 
 /// Layers written since their last plan, and the wake-up of the task that plans them.
 #[derive(Debug, Default)]
@@ -39,54 +41,92 @@ impl Dataset {
     }
 
     /// Plans the thinning of the layers written to, as they come; runs as long as the
-    /// dataset.
+    /// dataset. Under a steady stream of writes, plans of big layers are spaced so that
+    /// planning takes at most a fifth of the time: a written feature is drawn where it fits
+    /// meanwhile, so a later plan costs the map nothing but the order of what is kept.
     pub(super) async fn replan_written(self: std::sync::Arc<Self>) {
+        let mut last = Duration::ZERO;
         loop {
             self.replans.wake.notified().await;
-            tokio::time::sleep(SETTLE).await;
+            tokio::time::sleep(SETTLE.max(last * SPACING)).await;
+            let started = Instant::now();
             let dirty = std::mem::take(&mut *self.replans.dirty.lock());
             for id in dirty {
                 if let Some(def) = self.layer(id.as_str()) {
                     self.replan(def).await;
                 }
             }
+            last = started.elapsed();
         }
     }
 
     /// Plans a layer's thinning on the compute pool, puts it in place and drops the cached
-    /// tiles it changes. Only copying out what the plan reads holds the layer's lock (the
-    /// pool runs at a lower priority, so a plan holding it throughout would keep writes and
-    /// tiles of the layer waiting behind whatever else takes the cores); features written
-    /// meanwhile keep their provisional zooms until the next plan, which their writes ask
-    /// for.
+    /// tiles it changes. Only copying out what the plan reads, and putting the plan in
+    /// place, hold the layer's lock (the pool runs at a lower priority, so a plan holding it
+    /// throughout would keep writes and tiles of the layer waiting behind whatever else
+    /// takes the cores). Features written meanwhile are admitted against the new plan; one
+    /// that no longer fits everywhere asks for the next plan.
     pub(super) async fn replan(&self, def: &LayerDef) {
         let slot = self.index.slot(&def.id).clone();
         let owned = def.clone();
         let planned = self
             .compute
             .run_always(move || {
+                let started = Instant::now();
                 let input = thinning::PlanInput::gather(&owned, &slot.read())?;
+                let gathered = started.elapsed();
                 let plan = input.plan();
+                let planning = started.elapsed() - gathered;
                 let mut index = slot.write();
                 let changed = index.set_thinning(plan);
-                // A feature written while planning that no longer fits everywhere.
-                let again = index.thinning().is_some_and(|t| t.left_out());
-                Some((index.version(), changed, again))
+                Some(Replanned {
+                    version: index.version(),
+                    changed,
+                    again: index.thinning().is_some_and(|t| t.left_out()),
+                    locked: started.elapsed() - planning,
+                    planning,
+                })
             })
             .await;
-        if let Ok(Some((_, _, true))) = planned {
+        let done = match planned {
+            Ok(Some(done)) => done,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(layer = %def.id, "planning the tile budget's thinning: {e}");
+                return;
+            }
+        };
+        if done.again {
             self.replans.dirty.lock().insert(def.id.clone());
             self.replans.wake.notify_one();
         }
-        match planned {
-            Ok(Some((version, Some((lo, hi)), _))) => {
-                let gone = self
-                    .cache
-                    .invalidate_zooms(&def.id, version, lo..=hi, |_| true);
-                tracing::debug!(layer = %def.id, lo, hi, tiles = gone, "thinning planned anew");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(layer = %def.id, "planning the tile budget's thinning: {e}"),
-        }
+        let (lo, hi) = done.changed.unwrap_or((1, 0));
+        let gone = match done.changed {
+            Some(_) => self
+                .cache
+                .invalidate_zooms(&def.id, done.version, lo..=hi, |_| true),
+            None => 0,
+        };
+        tracing::debug!(
+            layer = %def.id,
+            changed = ?done.changed,
+            tiles = gone,
+            locked_ms = done.locked.as_secs_f64() * 1e3,
+            planning_ms = done.planning.as_secs_f64() * 1e3,
+            "thinning planned anew"
+        );
     }
+}
+
+/// What a plan put in place.
+struct Replanned {
+    /// The layer's version once it was.
+    version: u64,
+    /// The zooms whose tiles changed.
+    changed: Option<(u8, u8)>,
+    /// A feature written while planning was left out somewhere: plan again.
+    again: bool,
+    /// How long the layer's lock was held, and how long planning took outside it.
+    locked: Duration,
+    planning: Duration,
 }
