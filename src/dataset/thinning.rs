@@ -14,6 +14,8 @@ use crate::model::LayerId;
 
 /// How long a plan waits for more writes to the same layers.
 const SETTLE: Duration = Duration::from_millis(250);
+/// Features a plan copies out of the index per taking of its lock.
+const GATHER_PART: usize = 8192;
 /// Plans wait at least this many times as long as the last round of plans took.
 const SPACING: u32 = 4;
 
@@ -36,6 +38,11 @@ impl Dataset {
         {
             return;
         }
+        self.replan_again(def);
+    }
+
+    /// Asks for another plan of a layer whatever its thinning says.
+    fn replan_again(&self, def: &LayerDef) {
         self.replans.dirty.lock().insert(def.id.clone());
         self.replans.wake.notify_one();
     }
@@ -73,32 +80,49 @@ impl Dataset {
             .compute
             .run_always(move || {
                 let started = Instant::now();
-                let input = thinning::PlanInput::gather(&owned, &slot.read())?;
+                // In parts, each under the read lock for a millisecond or two, so that
+                // writes and tiles of a big layer do not wait for the whole copy.
+                let Some(mut input) = thinning::PlanInput::begin(&owned, &slot.read()) else {
+                    return Ok(None);
+                };
+                loop {
+                    match input.gather_part(&owned, &slot.read(), GATHER_PART) {
+                        Some(true) => break,
+                        Some(false) => {}
+                        // Compacted meanwhile: its features moved.
+                        None => return Err(()),
+                    }
+                }
                 let gathered = started.elapsed();
                 let plan = input.plan();
                 let planning = started.elapsed() - gathered;
                 let mut index = slot.write();
+                let applying = Instant::now();
                 let changed = index.set_thinning(plan);
-                Some(Replanned {
+                Ok(Some(Replanned {
                     version: index.version(),
                     changed,
                     again: index.thinning().is_some_and(|t| t.left_out()),
-                    locked: started.elapsed() - planning,
+                    gathering: gathered,
                     planning,
-                })
+                    applying: applying.elapsed(),
+                }))
             })
             .await;
         let done = match planned {
-            Ok(Some(done)) => done,
-            Ok(None) => return,
+            Ok(Ok(Some(done))) => done,
+            Ok(Ok(None)) => return,
+            Ok(Err(())) => {
+                self.replan_again(def);
+                return;
+            }
             Err(e) => {
                 tracing::warn!(layer = %def.id, "planning the tile budget's thinning: {e}");
                 return;
             }
         };
         if done.again {
-            self.replans.dirty.lock().insert(def.id.clone());
-            self.replans.wake.notify_one();
+            self.replan_again(def);
         }
         let (lo, hi) = done.changed.unwrap_or((1, 0));
         let gone = match done.changed {
@@ -111,8 +135,9 @@ impl Dataset {
             layer = %def.id,
             changed = ?done.changed,
             tiles = gone,
-            locked_ms = done.locked.as_secs_f64() * 1e3,
+            gathering_ms = done.gathering.as_secs_f64() * 1e3,
             planning_ms = done.planning.as_secs_f64() * 1e3,
+            applying_ms = done.applying.as_secs_f64() * 1e3,
             "thinning planned anew"
         );
     }
@@ -126,7 +151,9 @@ struct Replanned {
     changed: Option<(u8, u8)>,
     /// A feature written while planning was left out somewhere: plan again.
     again: bool,
-    /// How long the layer's lock was held, and how long planning took outside it.
-    locked: Duration,
+    /// How long copying out the plan's input took (holding the layer's read lock), planning
+    /// (holding no lock) and putting the plan in place (holding its write lock).
+    gathering: Duration,
     planning: Duration,
+    applying: Duration,
 }

@@ -189,8 +189,10 @@ pub struct PlanInput {
     shapes: Vec<u32>,
     /// Per value id, what the value costs a tile that does not hold it yet.
     value_bytes: Vec<u32>,
-    /// The index's storage length and compaction count when gathered.
+    /// The index's storage length and compaction count when gathering began.
     seen: (usize, u64),
+    /// The next storage position to copy out.
+    next: usize,
 }
 
 #[derive(Debug)]
@@ -219,6 +221,16 @@ impl PlanInput {
     /// Copies out of `index` what planning reads; `None` for a layer without a budget.
     /// Cost: O(features x (zooms + tags)), plus each line's or polygon's vertices.
     pub fn gather(def: &LayerDef, index: &LayerIndex) -> Option<PlanInput> {
+        let mut input = PlanInput::begin(def, index)?;
+        input.gather_part(def, index, usize::MAX);
+        Some(input)
+    }
+
+    /// An input with nothing copied yet, to be filled by [`PlanInput::gather_part`] while
+    /// the layer's lock is taken and let go between parts; `None` for a layer without a
+    /// budget. The features it will hold are those stored now; what is written
+    /// meanwhile is admitted when the plan is put in place ([`LayerIndex::set_thinning`]).
+    pub fn begin(def: &LayerDef, index: &LayerIndex) -> Option<PlanInput> {
         let budget = def.budget_bytes()?;
         // Up to a clustered layer's cluster zoom its tiles draw clusters, not these features.
         let lo = match &def.cluster {
@@ -230,12 +242,8 @@ impl PlanInput {
             def.id.as_str().len() + def.properties.iter().map(|k| k.len() + 3).sum::<usize>() + 32;
         // A twentieth of slack for what the estimate misses.
         let capacity = (budget - budget / 20).saturating_sub(overhead);
-        let values = index.encoded_values();
-        let value_bytes = (0..index.values().len() as u32)
-            .map(|v| (VALUE_FRAMING + values.get(v).len()) as u32)
-            .collect();
         let live = index.features.len() - index.removed;
-        let mut input = PlanInput {
+        Some(PlanInput {
             budget,
             lo,
             hi,
@@ -243,10 +251,31 @@ impl PlanInput {
             features: Vec::with_capacity(live),
             tags: Vec::new(),
             shapes: Vec::with_capacity(live * (hi.saturating_sub(lo) as usize + 1)),
-            value_bytes,
+            value_bytes: Vec::new(),
             seen: (index.features.len(), index.compactions),
-        };
-        for (p, f) in index.features.iter().enumerate() {
+            next: 0,
+        })
+    }
+
+    /// Copies out up to `n` more storage positions (features removed since are left out).
+    /// Returns whether the input is complete; `None` when the layer was compacted since
+    /// [`PlanInput::begin`], which moved its features: the input is then of no use.
+    pub fn gather_part(&mut self, def: &LayerDef, index: &LayerIndex, n: usize) -> Option<bool> {
+        if index.compactions != self.seen.1 {
+            return None;
+        }
+        // Values only ever join the table: those written since the last part.
+        let values = index.encoded_values();
+        let known = self.value_bytes.len() as u32;
+        self.value_bytes.extend(
+            (known..index.values().len() as u32)
+                .map(|v| (VALUE_FRAMING + values.get(v).len()) as u32),
+        );
+        let (lo, hi) = (self.lo, self.hi);
+        let end = self.seen.0.min(self.next.saturating_add(n));
+        let input = self;
+        for p in input.next..end {
+            let f = &index.features[p];
             if f.removed {
                 continue;
             }
@@ -315,7 +344,8 @@ impl PlanInput {
                 measure,
             });
         }
-        Some(input)
+        input.next = end;
+        Some(end == input.seen.0)
     }
 
     /// Each feature's [`RankKey`], by its place in `features`.
@@ -470,14 +500,19 @@ impl PlanInput {
             totals: all_totals,
             left_out: false,
             seen: self.seen,
-            kept_from: order
-                .iter()
-                .zip(kept_from)
-                .map(|(&i, from)| {
-                    let f = &self.features[i as usize];
-                    (f.id, f.position, from)
-                })
-                .collect(),
+            // In storage order, which putting it in place walks.
+            kept_from: {
+                let mut by_position: Vec<(FeatureId, u32, u8)> = order
+                    .iter()
+                    .zip(kept_from)
+                    .map(|(&i, from)| {
+                        let f = &self.features[i as usize];
+                        (f.id, f.position, from)
+                    })
+                    .collect();
+                by_position.sort_unstable_by_key(|&(_, p, _)| p);
+                by_position
+            },
         }
     }
 }
@@ -1243,5 +1278,44 @@ mod tests {
         assert!(index.thinning().unwrap().left_out());
         let (largest, _) = largest_tile(&def, index);
         assert!(largest <= 8192, "a tile of {largest} bytes");
+    }
+
+    #[test]
+    fn an_input_gathered_in_parts_plans_the_same_and_takes_writes_between_parts() {
+        let def = layer_to(18, "polygon", "budget_kb = 8\n");
+        let mut index = LayerIndex::build(&def, squares(6000));
+        let whole = PlanInput::gather(&def, &index).unwrap().plan();
+        let mut parts = PlanInput::begin(&def, &index).unwrap();
+        let mut steps = 0;
+        while !parts.gather_part(&def, &index, 700).unwrap() {
+            steps += 1;
+        }
+        assert_eq!(steps, 6000 / 700);
+        assert_eq!(parts.plan().kept_from, whole.kept_from);
+
+        // Writes between parts: features added in the crowd, one removed before its part
+        // was copied, one after.
+        let mut input = PlanInput::begin(&def, &index).unwrap();
+        assert_eq!(input.gather_part(&def, &index, 3000), Some(false));
+        let (early, late) = (index.features[10].id, index.features[5000].id);
+        index.remove(early);
+        index.remove(late);
+        for f in crowded(100_000, 300) {
+            index.upsert(&def, f);
+        }
+        assert_eq!(input.gather_part(&def, &index, usize::MAX), Some(true));
+        assert_eq!(input.features.len(), 5999);
+        index.set_thinning(input.plan());
+        assert!(!index.by_id.contains_key(&early) && !index.by_id.contains_key(&late));
+        assert!(index.thinning().unwrap().left_out());
+        let (largest, _) = largest_tile(&def, index);
+        assert!(largest <= 8192, "a tile of {largest} bytes");
+
+        // A compaction between parts moves features: the input is given up.
+        let mut index = LayerIndex::build(&def, squares(2000));
+        let mut input = PlanInput::begin(&def, &index).unwrap();
+        assert_eq!(input.gather_part(&def, &index, 500), Some(false));
+        index.compact();
+        assert_eq!(input.gather_part(&def, &index, 500), None);
     }
 }
