@@ -91,6 +91,7 @@ contract!(
     a_second_handle_sees_the_first_ones_changes_with_its_origin,
     owners_are_kept_through_edits_and_only_for_their_layer,
     a_batch_of_creates_is_one_commit_with_ids_in_order,
+    the_log_read_with_its_features_agrees_with_reading_them_apart,
 );
 
 fn layer(id: &str) -> LayerId {
@@ -968,4 +969,49 @@ async fn postgis_errors_are_classified_and_never_show_the_password() {
         let text = format!("{} / {e:?}", urbantile::model::error_chain(&e));
         assert!(!text.contains("wr0ng-pw"), "{text}");
     }
+}
+
+/// A follower's one read (the log and the features it names, where the backend joins them)
+/// gives what reading the log and then each layer's features by id gives.
+async fn the_log_read_with_its_features_agrees_with_reading_them_apart(b: &Backend) {
+    let s = b.store.as_ref();
+    let (buildings, schools) = (layer("buildings"), layer("schools"));
+    let start = s.change_span().await.unwrap().map_or(0, |(_, last)| last);
+    let mut w = s.begin_write(&buildings, WriteMode::Append).await.unwrap();
+    let a = w.create(&polygon(24.0, 60.0, 0.5)).await.unwrap();
+    let kept = w.create(&point(25.0, 61.0, "kept")).await.unwrap();
+    let gone = w.create(&point(25.5, 61.5, "gone")).await.unwrap();
+    w.commit().await.unwrap();
+    let mut w = s.begin_write(&schools, WriteMode::Append).await.unwrap();
+    let school = w.create(&point(24.9, 60.2, "school")).await.unwrap();
+    w.commit().await.unwrap();
+    let mut w = s.begin_write(&buildings, WriteMode::Append).await.unwrap();
+    w.get(a).await.unwrap();
+    w.overwrite(a, &point(24.5, 60.25, "a2"), ChangeKind::Replace)
+        .await
+        .unwrap();
+    w.get(gone).await.unwrap();
+    w.delete(gone).await.unwrap();
+    w.commit().await.unwrap();
+
+    let read = s.changes_and_features_since(start, 1000).await.unwrap();
+    let apart = s.changes_since(start, 1000).await.unwrap();
+    assert_eq!(read.changes, apart);
+    assert_eq!(read.changes.len(), 6);
+    let Some(features) = read.features else {
+        // This backend reads the features apart.
+        return;
+    };
+    for change in &read.changes {
+        let id = change.feature.unwrap();
+        let now = s.features_by_ids(&change.layer, &[id]).await.unwrap().pop();
+        assert_eq!(features[&(change.layer.clone(), id)], now, "{change:?}");
+    }
+    assert_eq!(features[&(buildings.clone(), gone)], None);
+    assert_eq!(
+        name(features[&(buildings.clone(), a)].as_ref().unwrap()),
+        "a2"
+    );
+    assert_eq!(name(features[&(buildings, kept)].as_ref().unwrap()), "kept");
+    assert_eq!(features[&(schools, school)].as_ref().unwrap().version, 0);
 }

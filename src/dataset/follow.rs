@@ -24,6 +24,9 @@ enum FollowError {
     Rebuild(#[from] crate::compute::Refused),
 }
 
+/// Features read with the log, by layer and id (see [`crate::store::ChangesRead`]).
+type ReadWith = HashMap<(LayerId, FeatureId), Option<crate::model::StoredFeature>>;
+
 impl Dataset {
     /// Follows the store's change log for as long as the server runs: applies every
     /// change to the index and cache, broadcasts it, and keeps the log bounded. `from` is the
@@ -34,8 +37,8 @@ impl Dataset {
         let mut last = from;
         let mut since_prune = 0u64;
         'poll: loop {
-            let batch = match self.store.changes_since(last, 1000).await {
-                Ok(b) => b,
+            let read = match self.store.changes_and_features_since(last, 1000).await {
+                Ok(read) => read,
                 Err(e) => {
                     tracing::warn!("reading the change log: {}", error_chain(&e));
                     self.feed.failed();
@@ -43,6 +46,7 @@ impl Dataset {
                     continue;
                 }
             };
+            let (batch, mut read_with) = (read.changes, read.features);
             let full = batch.len() == 1000;
             // The log is gap-free; a gap means another server pruned entries this one had
             // not read: reload everything from the store rather than miss them.
@@ -66,7 +70,15 @@ impl Dataset {
                     .position(|c| c.kind == ChangeKind::Reload || c.feature.is_none())
                     .map_or(rest.len(), |at| at.max(1));
                 let (now, later) = rest.split_at(run);
-                if let Err(e) = self.apply(now).await {
+                // After a reload (which reads the layer afresh) features read with the log
+                // may be older than the index: they are read again.
+                if now
+                    .iter()
+                    .any(|c| c.kind == ChangeKind::Reload || c.feature.is_none())
+                {
+                    read_with = None;
+                }
+                if let Err(e) = self.apply(now, read_with.as_ref()).await {
                     // Not applied: try again on the next poll, without moving on.
                     tracing::warn!(
                         seq = now[0].seq,
@@ -132,7 +144,13 @@ impl Dataset {
     /// feature changes. Each feature changed gets its state as the store holds it now,
     /// whatever happened in between: applying a change twice, or late, converges on the
     /// store.
-    async fn apply(&self, changes: &[Change]) -> Result<(), FollowError> {
+    /// Applies a run of changes; `read_with` holds the features they name when they were
+    /// read with the log (see [`crate::store::ChangesRead`]), else they are read here.
+    async fn apply(
+        &self,
+        changes: &[Change],
+        read_with: Option<&ReadWith>,
+    ) -> Result<(), FollowError> {
         let mut by_layer: HashMap<&LayerId, Vec<FeatureId>> = HashMap::new();
         for change in changes {
             let Some(def) = self.layer(change.layer.as_str()) else {
@@ -160,12 +178,23 @@ impl Dataset {
             ids.sort_unstable();
             ids.dedup();
             let def = self.layer(layer.as_str()).expect("a layer of this dataset");
-            let found = match self.store.features_by_ids(layer, &ids).await {
-                Ok(found) => found,
-                Err(e) if e.kind() == ErrorKind::Other => self.readable(layer, &ids).await?,
-                Err(e) => return Err(e.into()),
+            let mut now: HashMap<FeatureId, _> = match read_with {
+                Some(read) => ids
+                    .iter()
+                    .filter_map(|&id| read.get(&(layer.clone(), id)).cloned().flatten())
+                    .map(|f| (f.id, f))
+                    .collect(),
+                None => {
+                    let found = match self.store.features_by_ids(layer, &ids).await {
+                        Ok(found) => found,
+                        Err(e) if e.kind() == ErrorKind::Other => {
+                            self.readable(layer, &ids).await?
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    found.into_iter().map(|f| (f.id, f)).collect()
+                }
             };
-            let mut now: HashMap<FeatureId, _> = found.into_iter().map(|f| (f.id, f)).collect();
             self.apply_to_index(def, ids.into_iter().map(|id| (id, now.remove(&id))));
             self.recluster(def).await;
             self.replan_later(def);

@@ -415,6 +415,32 @@ pub trait FeatureStore: Features + Keys + ChangeLog {
     async fn seed_lock(&self) -> Result<SeedLock, StoreError> {
         Ok(Box::new(()))
     }
+
+    /// Change log entries after `seq`, as [`ChangeLog::changes_since`] reads them, and,
+    /// where the backend reads them in the same statement, the features those entries
+    /// name as the store holds them at that moment. A follower then needs no second read.
+    /// The default reads the log alone.
+    async fn changes_and_features_since(
+        &self,
+        seq: u64,
+        limit: u32,
+    ) -> Result<ChangesRead, StoreError> {
+        Ok(ChangesRead {
+            changes: self.changes_since(seq, limit).await?,
+            features: None,
+        })
+    }
+}
+
+/// What [`FeatureStore::changes_and_features_since`] read.
+#[derive(Debug, Default)]
+pub struct ChangesRead {
+    pub changes: Vec<Change>,
+    /// Each feature a feature change names, by layer and id, as the store held it in the
+    /// same read (`None`: not in that layer any more); `None` when the backend did not read
+    /// them, or one of them could not be decoded (the reader then reads them itself, one
+    /// by one where it must).
+    pub features: Option<std::collections::HashMap<(LayerId, FeatureId), Option<StoredFeature>>>,
 }
 
 /// An open write to one layer (one database transaction).
