@@ -94,6 +94,7 @@ impl Dataset {
                     }
                 }
                 let gathered = started.elapsed();
+                let features = input.len();
                 let plan = input.plan();
                 let planning = started.elapsed() - gathered;
                 let mut index = slot.write();
@@ -103,6 +104,7 @@ impl Dataset {
                     version: index.version(),
                     changed,
                     again: index.thinning().is_some_and(|t| t.left_out()),
+                    features,
                     gathering: gathered,
                     planning,
                     applying: applying.elapsed(),
@@ -135,6 +137,7 @@ impl Dataset {
             layer = %def.id,
             changed = ?done.changed,
             tiles = gone,
+            features = done.features,
             gathering_ms = done.gathering.as_secs_f64() * 1e3,
             planning_ms = done.planning.as_secs_f64() * 1e3,
             applying_ms = done.applying.as_secs_f64() * 1e3,
@@ -151,6 +154,8 @@ struct Replanned {
     changed: Option<(u8, u8)>,
     /// A feature written while planning was left out somewhere: plan again.
     again: bool,
+    /// Features the plan ranked.
+    features: usize,
     /// How long copying out the plan's input took (holding the layer's read lock), planning
     /// (holding no lock) and putting the plan in place (holding its write lock).
     gathering: Duration,
