@@ -52,6 +52,8 @@ impl Dataset {
             // not read: reload everything from the store rather than miss them.
             if batch.first().is_some_and(|c| c.seq > last + 1) {
                 tracing::warn!(from = last, "change log pruned past this server: reloading");
+                // The features read with the log are older than the layers now are.
+                read_with = None;
                 for def in &self.layers {
                     if let Err(e) = self.reload(def).await {
                         tracing::warn!(layer = %def.id, "reloading: {}", error_chain(&e));

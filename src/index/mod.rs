@@ -179,7 +179,8 @@ pub struct LayerIndex {
     /// The tile size budget's last plan (see [`thinning`]); each feature's outcome is its
     /// box's `minzoom`.
     thinning: Option<thinning::Thinning>,
-    /// Counts compactions (which move features to new storage positions).
+    /// Counts compactions and replacements of the whole layer ([`Index::replace`]), which
+    /// move features to new storage positions.
     compactions: u64,
 }
 
@@ -670,6 +671,9 @@ impl Index {
     pub fn replace(&self, id: &LayerId, mut index: LayerIndex) {
         if let Some(mut slot) = self.write(id) {
             index.version = slot.version + 1;
+            // Every feature may be somewhere else now, as after a compaction: a thinning
+            // plan gathered from the old contents must not apply by position.
+            index.compactions = slot.compactions + 1;
             *slot = index;
         }
         release_freed_memory();

@@ -141,9 +141,9 @@ pub struct Thinning {
     /// admitted where they still fit, until the next plan ranks them (see
     /// [`LayerIndex::admit`]).
     totals: Vec<ZoomUse>,
-    /// Each live feature's first kept zoom ([`NEVER`]: none), for the features the plan saw,
-    /// with their storage positions then.
-    kept_from: Vec<(FeatureId, u32, u8)>,
+    /// Each live feature's storage position and first kept zoom ([`NEVER`]: none), for the
+    /// features the plan saw, in storage order.
+    kept_from: Vec<(u32, u8)>,
     /// A feature written since the plan was left out at some zoom: a new plan may keep
     /// it there (in place of lesser features).
     left_out: bool,
@@ -540,13 +540,13 @@ impl PlanInput {
             seen: ranked.seen,
             // In storage order, which putting it in place walks.
             kept_from: {
-                let mut by_position: Vec<(FeatureId, u32, u8)> = ranked
+                let mut by_position: Vec<(u32, u8)> = ranked
                     .features
                     .iter()
                     .zip(kept_from)
-                    .map(|(f, from)| (f.id, f.position, from))
+                    .map(|(f, from)| (f.position, from))
                     .collect();
-                by_position.sort_unstable_by_key(|&(_, p, _)| p);
+                by_position.sort_unstable_by_key(|&(p, _)| p);
                 by_position
             },
         }
@@ -694,34 +694,36 @@ fn tiles_of((min, max): ([f64; 2], [f64; 2]), z: u8) -> TileSpan {
 impl LayerIndex {
     /// Puts a plan in place: each feature it saw is drawn from its first kept zoom on.
     /// Features written while it was planned are admitted again against its totals, as a
-    /// write admits them (see [`LayerIndex::admit`]); if the layer was compacted meanwhile
-    /// they cannot be told apart, and the thinning says it is stale so that the next plan
-    /// ranks them. Returns the zooms whose tiles change, if any; the layer's version then
+    /// write admits them (see [`LayerIndex::admit`]). If the layer's features moved since
+    /// its input was gathered (a compaction, or the whole layer replaced), the plan is of
+    /// no use: the thinning in place stays (writes since were admitted against it, and a
+    /// replaced layer was planned when it was built) and says it is stale, so that the next
+    /// plan is made. Returns the zooms whose tiles change, if any; the layer's version then
     /// moves on.
     pub fn set_thinning(&mut self, plan: Thinning) -> Option<(u8, u8)> {
         let (seen, compactions) = plan.seen;
-        let planned = self.apply_plan(plan);
-        let mut changed = planned;
         if compactions != self.compactions {
             if let Some(t) = &mut self.thinning {
                 t.left_out = true;
             }
-        } else {
-            for p in seen..self.features.len() {
-                if self.features[p].removed {
-                    continue;
-                }
-                let before = self.boxes[p].minzoom;
-                self.admit(p as u32);
-                let after = self.boxes[p].minzoom;
-                if before != after {
-                    let lo = before.min(after);
-                    let hi = match before.max(after) {
-                        NEVER => crate::tiles::MAX_ZOOM,
-                        z => z - 1,
-                    };
-                    changed = Some(changed.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
-                }
+            return None;
+        }
+        let planned = self.apply_plan(plan);
+        let mut changed = planned;
+        for p in seen..self.features.len() {
+            if self.features[p].removed {
+                continue;
+            }
+            let before = self.boxes[p].minzoom;
+            self.admit(p as u32);
+            let after = self.boxes[p].minzoom;
+            if before != after {
+                let lo = before.min(after);
+                let hi = match before.max(after) {
+                    NEVER => crate::tiles::MAX_ZOOM,
+                    z => z - 1,
+                };
+                changed = Some(changed.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
             }
         }
         // (Features written since the plan's input are not in the packed tree yet.)
@@ -731,23 +733,15 @@ impl LayerIndex {
         changed
     }
 
+    /// Each feature the plan saw, still where it was ([`LayerIndex::set_thinning`] checked
+    /// that none moved) unless removed since (a feature moved on the map is written anew,
+    /// and admitted afterwards), gets its first kept zoom.
     fn apply_plan(&mut self, plan: Thinning) -> Option<(u8, u8)> {
         let mut changed: Option<(u8, u8)> = None;
-        // Without a compaction since, a feature the plan saw is where it was, unless it was
-        // removed (a moved feature is written anew, and admitted again afterwards).
-        let in_place = plan.seen.1 == self.compactions;
-        for &(id, position, kept_from) in &plan.kept_from {
-            let p = if in_place {
-                if self.features[position as usize].removed {
-                    continue;
-                }
-                position
-            } else {
-                match self.by_id.get(&id) {
-                    Some(&p) => p,
-                    None => continue,
-                }
-            };
+        for &(p, kept_from) in &plan.kept_from {
+            if self.features.get(p as usize).is_none_or(|f| f.removed) {
+                continue;
+            }
             let first = self.features[p as usize].minzoom.max(kept_from);
             let b = &mut self.boxes[p as usize];
             if b.minzoom != first {
@@ -1326,11 +1320,11 @@ mod tests {
         while !parts.gather_part(&def, &index, 700).unwrap() {
             steps += 1;
         }
-        assert_eq!(steps, 6000 / 700);
+        assert_eq!(steps, 6000usize.div_ceil(700) - 1);
         assert_eq!(parts.plan().kept_from, whole.kept_from);
 
-        // Writes between parts: features added in the crowd, one removed before its part
-        // was copied, one after.
+        // Writes between parts: features added in the crowd, one removed after its part was
+        // copied (position 10), one before (position 5000).
         let mut input = PlanInput::begin(&def, &index).unwrap();
         assert_eq!(input.gather_part(&def, &index, 3000), Some(false));
         let (early, late) = (index.features[10].id, index.features[5000].id);
@@ -1353,5 +1347,30 @@ mod tests {
         assert_eq!(input.gather_part(&def, &index, 500), Some(false));
         index.compact();
         assert_eq!(input.gather_part(&def, &index, 500), None);
+    }
+
+    #[test]
+    fn a_layer_replaced_while_its_plan_is_made_is_not_planned_by_position() {
+        let def = layer_to(18, "polygon", "budget_kb = 8\n");
+        let index = crate::index::Index::new([&def.id]);
+        index.replace(&def.id, LayerIndex::build(&def, squares(3000)));
+        let slot = index.slot(&def.id);
+        // Replaced between two parts of the copy: the copy is given up.
+        let mut input = PlanInput::begin(&def, &slot.read()).unwrap();
+        assert_eq!(input.gather_part(&def, &slot.read(), 1000), Some(false));
+        index.replace(&def.id, LayerIndex::build(&def, squares(500)));
+        assert_eq!(input.gather_part(&def, &slot.read(), 1000), None);
+        // Replaced by a smaller layer between the copy and putting the plan in place: the
+        // plan's positions are not used (they would run past the new layer's end), its ids
+        // are, and the thinning asks for the next plan.
+        index.replace(&def.id, LayerIndex::build(&def, squares(3000)));
+        let plan = PlanInput::gather(&def, &slot.read()).unwrap().plan();
+        index.replace(&def.id, LayerIndex::build(&def, squares(500)));
+        let mut layer = slot.write();
+        layer.set_thinning(plan);
+        assert!(layer.thinning().unwrap().left_out());
+        drop(layer);
+        let (largest, _) = largest_tile(&def, std::mem::take(&mut *slot.write()));
+        assert!(largest <= 8192, "a tile of {largest} bytes");
     }
 }

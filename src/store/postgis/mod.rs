@@ -115,13 +115,7 @@ impl PgStore {
         let pool_settings = PoolSettings::from_url(url)?;
         let options = PgConnectOptions::from_str(&pool_settings.driver_url)
             .map_err(open_err)?
-            .application_name("urbantile")
-            // urbantile's statements are the same few, prepared once per connection, and all
-            // of them find rows by key or insert them: a generic plan is as good as one made
-            // for the values, and PostgreSQL otherwise plans some of them anew on every
-            // execution (statements with arrays, and those inside its functions), which cost
-            // a sixth of the single-feature write rate.
-            .options([("plan_cache_mode", "force_generic_plan")]);
+            .application_name("urbantile");
         let pool = PgPoolOptions::new()
             .max_connections(pool_settings.size)
             .acquire_timeout(pool_settings.timeout)
