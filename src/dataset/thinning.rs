@@ -89,7 +89,7 @@ impl Dataset {
                     match input.gather_part(&owned, &slot.read(), GATHER_PART) {
                         Some(true) => break,
                         Some(false) => {}
-                        // Compacted meanwhile: its features moved.
+                        // Compacted or replaced meanwhile: its features moved.
                         None => return Err(()),
                     }
                 }
