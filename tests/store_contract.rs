@@ -1005,13 +1005,10 @@ async fn the_log_read_with_its_features_agrees_with_reading_them_apart(b: &Backe
     for change in &read.changes {
         let id = change.feature.unwrap();
         let now = s.features_by_ids(&change.layer, &[id]).await.unwrap().pop();
-        assert_eq!(features[&(change.layer.clone(), id)], now, "{change:?}");
+        assert_eq!(features[&change.layer][&id], now, "{change:?}");
     }
-    assert_eq!(features[&(buildings.clone(), gone)], None);
-    assert_eq!(
-        name(features[&(buildings.clone(), a)].as_ref().unwrap()),
-        "a2"
-    );
-    assert_eq!(name(features[&(buildings, kept)].as_ref().unwrap()), "kept");
-    assert_eq!(features[&(schools, school)].as_ref().unwrap().version, 0);
+    assert_eq!(features[&buildings][&gone], None);
+    assert_eq!(name(features[&buildings][&a].as_ref().unwrap()), "a2");
+    assert_eq!(name(features[&buildings][&kept].as_ref().unwrap()), "kept");
+    assert_eq!(features[&schools][&school].as_ref().unwrap().version, 0);
 }

@@ -13,7 +13,7 @@ use crate::dataset::Dataset;
 use crate::dataset::live::CHANGE_LOG_KEEP;
 use crate::index::LayerIndex;
 use crate::model::{FeatureId, LayerId, error_chain};
-use crate::store::{Change, ChangeKind, ErrorKind, StoreError};
+use crate::store::{Change, ChangeKind, ErrorKind, FeaturesRead, StoreError};
 
 /// Why the feed could not apply a change from the store (it tries again).
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +23,6 @@ enum FollowError {
     #[error("rebuilding a layer's index")]
     Rebuild(#[from] crate::compute::Refused),
 }
-
-/// Features read with the log, by layer and id (see [`crate::store::ChangesRead`]).
-type ReadWith = HashMap<(LayerId, FeatureId), Option<crate::model::StoredFeature>>;
 
 impl Dataset {
     /// Follows the store's change log for as long as the server runs: applies every
@@ -80,7 +77,7 @@ impl Dataset {
                 {
                     read_with = None;
                 }
-                if let Err(e) = self.apply(now, read_with.as_ref()).await {
+                if let Err(e) = self.apply(now, read_with.as_mut()).await {
                     // Not applied: try again on the next poll, without moving on.
                     tracing::warn!(
                         seq = now[0].seq,
@@ -147,11 +144,12 @@ impl Dataset {
     /// whatever happened in between: applying a change twice, or late, converges on the
     /// store.
     /// Applies a run of changes; `read_with` holds the features they name when they were
-    /// read with the log (see [`crate::store::ChangesRead`]), else they are read here.
+    /// read with the log (see [`crate::store::ChangesRead`]), else they are read here. The
+    /// features are taken out of it: only the run before a batch's first reload uses it.
     async fn apply(
         &self,
         changes: &[Change],
-        read_with: Option<&ReadWith>,
+        mut read_with: Option<&mut FeaturesRead>,
     ) -> Result<(), FollowError> {
         let mut by_layer: HashMap<&LayerId, Vec<FeatureId>> = HashMap::new();
         for change in changes {
@@ -180,12 +178,14 @@ impl Dataset {
             ids.sort_unstable();
             ids.dedup();
             let def = self.layer(layer.as_str()).expect("a layer of this dataset");
-            let mut now: HashMap<FeatureId, _> = match read_with {
-                Some(read) => ids
-                    .iter()
-                    .filter_map(|&id| read.get(&(layer.clone(), id)).cloned().flatten())
-                    .map(|f| (f.id, f))
-                    .collect(),
+            let mut now: HashMap<FeatureId, _> = match read_with.as_deref_mut() {
+                Some(read) => {
+                    let mut read = read.remove(layer).unwrap_or_default();
+                    ids.iter()
+                        .filter_map(|id| read.remove(id).flatten())
+                        .map(|f| (f.id, f))
+                        .collect()
+                }
                 None => {
                     let found = match self.store.features_by_ids(layer, &ids).await {
                         Ok(found) => found,

@@ -126,9 +126,8 @@ impl Dataset {
         if done.again {
             self.replan_again(def);
         }
-        let (lo, hi) = done.changed.unwrap_or((1, 0));
         let gone = match done.changed {
-            Some(_) => self
+            Some((lo, hi)) => self
                 .cache
                 .invalidate_zooms(&def.id, done.version, lo..=hi, |_| true),
             None => 0,

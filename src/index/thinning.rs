@@ -871,6 +871,18 @@ mod tests {
         }
     }
 
+    /// A rectangle `side` degrees wide and half as high, from its south-west corner.
+    fn rectangle(id: u64, lon: f64, lat: f64, side: f64) -> StoredFeature {
+        let ring = geo::LineString::from(vec![
+            (lon, lat),
+            (lon + side, lat),
+            (lon + side, lat + side / 2.0),
+            (lon, lat + side / 2.0),
+            (lon, lat),
+        ]);
+        feature(id, geo::Polygon::new(ring, vec![]).into(), "x", 0)
+    }
+
     /// Squares of many sizes, crowded in a block of central Helsinki and sparse around it.
     fn squares(n: u64) -> Vec<StoredFeature> {
         let mut rng = Rng::new(5);
@@ -881,15 +893,7 @@ mod tests {
                 } else {
                     (rng.range_f64(24.93, 24.95), rng.range_f64(60.16, 60.17))
                 };
-                let side = 0.00002 * (1.0 + rng.f64() * 40.0);
-                let ring = geo::LineString::from(vec![
-                    (lon, lat),
-                    (lon + side, lat),
-                    (lon + side, lat + side / 2.0),
-                    (lon, lat + side / 2.0),
-                    (lon, lat),
-                ]);
-                feature(id, geo::Polygon::new(ring, vec![]).into(), "x", 0)
+                rectangle(id, lon, lat, 0.00002 * (1.0 + rng.f64() * 40.0))
             })
             .collect()
     }
@@ -1244,15 +1248,7 @@ mod tests {
         (first..first + n)
             .map(|id| {
                 let (lon, lat) = (rng.range_f64(24.93, 24.95), rng.range_f64(60.16, 60.17));
-                let side = 0.00004;
-                let ring = geo::LineString::from(vec![
-                    (lon, lat),
-                    (lon + side, lat),
-                    (lon + side, lat + side / 2.0),
-                    (lon, lat + side / 2.0),
-                    (lon, lat),
-                ]);
-                feature(id, geo::Polygon::new(ring, vec![]).into(), "x", 0)
+                rectangle(id, lon, lat, 0.00004)
             })
             .collect()
     }

@@ -436,12 +436,16 @@ pub trait FeatureStore: Features + Keys + ChangeLog {
 #[derive(Debug, Default)]
 pub struct ChangesRead {
     pub changes: Vec<Change>,
-    /// Each feature a feature change names, by layer and id, as the store held it in the
-    /// same read (`None`: not in that layer any more); `None` when the backend did not read
+    /// Each feature a feature change names, as the store held it in the same read; `None`
+    /// when the backend did not read
     /// them, or one of them could not be decoded (the reader then reads them itself, one
     /// by one where it must).
-    pub features: Option<std::collections::HashMap<(LayerId, FeatureId), Option<StoredFeature>>>,
+    pub features: Option<FeaturesRead>,
 }
+
+/// Features read with the log: by layer, then by id (`None`: not in that layer any more).
+pub type FeaturesRead =
+    std::collections::HashMap<LayerId, std::collections::HashMap<FeatureId, Option<StoredFeature>>>;
 
 /// An open write to one layer (one database transaction).
 ///

@@ -66,6 +66,22 @@ use crate::store::{
     redact_url,
 };
 
+/// The follower's read: the log's rows after `$1` (at most `$2`) joined with the
+/// features they name ([`FeatureStore::changes_and_features_since`]).
+static LOG_WITH_FEATURES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns = changelog::CHANGE_COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns}, f.id, ST_AsBinary(f.geom), f.properties::text, f.version \
+         FROM (SELECT * FROM changes WHERE pos > $1 ORDER BY pos LIMIT $2) c \
+         LEFT JOIN features f ON f.layer = c.layer AND f.id = c.feature_id \
+         ORDER BY c.pos"
+    )
+});
+
 /// The channel replicas LISTEN on; a payload is not needed.
 const CHANNEL: &str = "urbantile_changes";
 
@@ -218,30 +234,20 @@ impl FeatureStore for PgStore {
         Ok(())
     }
 
-    /// Every commit is durable in PostgreSQL already: this closes the connections.
     /// The log's rows joined with the features they name: one statement.
     async fn changes_and_features_since(
         &self,
         seq: u64,
         limit: u32,
     ) -> Result<super::ChangesRead, StoreError> {
-        let columns = changelog::CHANGE_COLUMNS
-            .split(", ")
-            .map(|c| format!("c.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rows = sqlx::query(&format!(
-            "SELECT {columns}, f.id, ST_AsBinary(f.geom), f.properties::text, f.version \
-             FROM (SELECT * FROM changes WHERE pos > $1 ORDER BY pos LIMIT $2) c \
-             LEFT JOIN features f ON f.layer = c.layer AND f.id = c.feature_id \
-             ORDER BY c.pos"
-        ))
-        .bind(seq as i64)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&LOG_WITH_FEATURES)
+            .bind(seq as i64)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
         let changes = changelog::change_rows(&rows)?;
-        let mut features = std::collections::HashMap::new();
+        let mut features: super::FeaturesRead = Default::default();
+        // The feature's columns follow the log's.
         let width = changelog::CHANGE_COLUMNS.split(", ").count();
         for (row, change) in rows.iter().zip(&changes) {
             let Some(id) = change.feature else { continue };
@@ -270,7 +276,10 @@ impl FeatureStore for PgStore {
                     }
                 }
             };
-            features.insert((change.layer.clone(), id), found);
+            features
+                .entry(change.layer.clone())
+                .or_default()
+                .insert(id, found);
         }
         Ok(super::ChangesRead {
             changes,
@@ -278,6 +287,7 @@ impl FeatureStore for PgStore {
         })
     }
 
+    /// Every commit is durable in PostgreSQL already: this closes the connections.
     async fn close(&self) -> Result<(), StoreError> {
         // Aborting the listener task drops its connection and pool.
         self.listener.abort();
