@@ -397,31 +397,34 @@ impl Dataset {
     }
 
     /// Loads the layers `wanted` picks from the store and indexes them; the others stay
-    /// empty (an export reads only what it cuts). Reading one layer from the store
-    /// overlaps building the index of the one before, on a blocking thread.
+    /// empty (an export reads only what it cuts). Layers are read one at a time, and each
+    /// is built on a blocking thread while the next ones are read, [`BUILDS_AT_ONCE`] at
+    /// most: a big layer's build does not hold up the small ones after it, and the rows
+    /// and half-built indexes in memory at once stay those of a few layers (each build
+    /// already spreads its zooms over the cores).
     pub async fn load_index_of(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
         let started = Instant::now();
         let mut total = 0;
         let mut loaded = 0;
-        let mut building: Option<(&LayerId, tokio::task::JoinHandle<LayerIndex>)> = None;
+        let mut building: tokio::task::JoinSet<(LayerId, LayerIndex)> = Default::default();
         for def in self.layers.iter().filter(|def| wanted(&def.id)) {
+            while building.len() >= BUILDS_AT_ONCE {
+                total += install(&self.index, building.join_next().await);
+            }
             loaded += 1;
             let read = Instant::now();
             let features = self.store.load_layer(&def.id).await?;
             tracing::debug!(layer = %def.id, features = features.len(), ms = read.elapsed().as_millis() as u64, "layer read");
             let owned = def.clone();
-            let handle = tokio::task::spawn_blocking(move || {
+            building.spawn_blocking(move || {
                 let built = Instant::now();
                 let index = LayerIndex::build(&owned, features);
                 tracing::debug!(layer = %owned.id, ms = built.elapsed().as_millis() as u64, "layer indexed");
-                index
+                (owned.id, index)
             });
-            if let Some((id, built)) = building.replace((&def.id, handle)) {
-                total += install(&self.index, id, built).await;
-            }
         }
-        if let Some((id, built)) = building {
-            total += install(&self.index, id, built).await;
+        while !building.is_empty() {
+            total += install(&self.index, building.join_next().await);
         }
         tracing::info!(
             features = total,
@@ -433,14 +436,21 @@ impl Dataset {
     }
 }
 
+/// Layers built at once at start, while the next is read.
+const BUILDS_AT_ONCE: usize = 2;
+
 /// Puts a layer's index in place once it is built; returns its feature count.
-async fn install(index: &Index, id: &LayerId, built: tokio::task::JoinHandle<LayerIndex>) -> usize {
-    let layer = match built.await {
-        Ok(layer) => layer,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+fn install(
+    index: &Index,
+    built: Option<Result<(LayerId, LayerIndex), tokio::task::JoinError>>,
+) -> usize {
+    let (id, layer) = match built {
+        Some(Ok(built)) => built,
+        Some(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+        None => return 0,
     };
     let n = layer.len();
-    index.replace(id, layer);
+    index.replace(&id, layer);
     n
 }
 
