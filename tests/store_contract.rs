@@ -284,6 +284,22 @@ async fn a_batch_of_creates_is_one_commit_with_ids_in_order(b: &Backend) {
     );
     assert_dense(&changes, before + 1);
     assert_eq!(whole_log(s).await[before as usize..], changes[..]);
+    // Logged as an edit of this handle is, each with its feature's extent.
+    for (c, sent) in changes.iter().zip(&features) {
+        use geo::BoundingRect;
+        let extent = sent.feature.geometry.bounding_rect().unwrap();
+        let logged = c.bbox.unwrap();
+        assert_eq!((&c.layer, c.origin), (&l, s.origin()));
+        assert_eq!(
+            (logged.west, logged.south, logged.east, logged.north),
+            (
+                extent.min().x,
+                extent.min().y,
+                extent.max().x,
+                extent.max().y
+            )
+        );
+    }
     // Each id is the feature sent in its place, with its owner.
     let stored = s.features_by_ids(&l, &ids).await.unwrap();
     for ((f, sent), owner) in stored.iter().zip(&features).zip(owners) {
@@ -802,12 +818,16 @@ async fn postgis_edits_made_in_sql_are_logged_and_guarded() {
     let Some(b) = pg_backend().await else { return };
     let s = b.store.as_ref();
     let l = layer("events");
+    // The listener wakes the readers once it listens (what came before it is unknown).
+    assert_eq!(s.wait_for_changes(Duration::from_secs(5)).await, None);
     let mut w = s.begin_write(&l, WriteMode::Append).await.unwrap();
     let mine = w.create(&point(24.0, 60.0, "mine")).await.unwrap();
-    w.commit().await.unwrap();
+    let at = w.commit().await.unwrap()[0].seq;
 
-    // Use up any wake-up already pending (this handle's own commit notified).
-    s.wait_for_changes(Duration::from_millis(10)).await;
+    // This handle's own commit notifies the position it was numbered at, so that a reader
+    // which applied it already does not read again.
+    assert_eq!(s.wait_for_changes(Duration::from_secs(5)).await, Some(at));
+    // Use up any wake-up still pending.
     s.wait_for_changes(Duration::from_millis(100)).await;
     let mut sql = b.pg.as_ref().unwrap().connect().await;
     let mut slow = s.begin_write(&l, WriteMode::Append).await.unwrap();
@@ -821,9 +841,11 @@ async fn postgis_edits_made_in_sql_are_logged_and_guarded() {
     .fetch_one(&mut sql)
     .await
     .unwrap();
-    // Woken by the trigger's NOTIFY well before the 5 s poll this waits at most.
-    s.wait_for_changes(Duration::from_secs(5)).await;
+    // Woken by the trigger's NOTIFY well before the 5 s poll this waits at most; the
+    // notice names no position (the row waits for one), so the reader must read.
+    let woken = s.wait_for_changes(Duration::from_secs(5)).await;
     let woke_after = started.elapsed();
+    assert_eq!(woken, None);
     let log = s.changes_since(1, 10).await.unwrap();
     assert!(
         woke_after < Duration::from_secs(2),

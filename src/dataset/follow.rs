@@ -33,6 +33,11 @@ impl Dataset {
         // subscriber could ask.
         let mut last = from;
         let mut since_prune = 0u64;
+        // The next poll, whatever woke the follower meanwhile: a store's timed-out wait is
+        // also its fallback for notices missed (it numbers the rows they announced), and a
+        // stream of this server's own writes, each waking the follower, must not put it
+        // off for good.
+        let mut poll_at = tokio::time::Instant::now() + poll;
         'poll: loop {
             let read = match self.store.changes_and_features_since(last, 1000).await {
                 Ok(read) => read,
@@ -112,10 +117,26 @@ impl Dataset {
                 }
             }
             if !full {
-                tokio::select! {
-                    _ = self.feed.wake.notified() => {}
-                    // A sleep of `poll`, or less when the store says others wrote.
-                    _ = self.store.wait_for_changes(poll) => {}
+                loop {
+                    let left = poll_at.saturating_duration_since(tokio::time::Instant::now());
+                    tokio::select! {
+                        _ = self.feed.committed_past(last) => break,
+                        // A sleep until the next poll, or less when the store says others
+                        // wrote; told only of what this server has applied (its own
+                        // writes), it has nothing to read.
+                        woken = self.store.wait_for_changes(left) => {
+                            match woken {
+                                // Polled (or told of rows waiting for positions): the
+                                // store numbered what was committed.
+                                None => {
+                                    poll_at = tokio::time::Instant::now() + poll;
+                                    break;
+                                }
+                                Some(through) if through > last => break,
+                                Some(_) => {}
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -135,8 +135,14 @@ fn matches(if_match: &str, current: &str) -> bool {
 #[derive(Debug)]
 pub struct Feed {
     pub(super) sender: broadcast::Sender<Arc<Change>>,
-    /// Tells the follower to read the log now (an edit of this server committed).
-    pub(super) wake: Notify,
+    /// Tells the follower to read the log now (an edit of this server committed): see
+    /// [`Feed::committed`].
+    wake: Notify,
+    /// The highest position this server's edits committed at, and whether one committed
+    /// at a position not known yet: a follower that has applied the first, with the
+    /// second unset, has nothing to read when woken.
+    committed_through: std::sync::atomic::AtomicU64,
+    committed_unknown: std::sync::atomic::AtomicBool,
     pub(super) progress: watch::Sender<Progress>,
     /// Held (shared) by every edit under way, and taken whole by shutdown, which so waits
     /// for them.
@@ -153,11 +159,40 @@ pub(super) struct Progress {
     pub failures: u64,
 }
 
+impl Feed {
+    /// An edit of this server committed with these log entries: the follower reads them.
+    pub(super) fn committed(&self, changes: &[Change]) {
+        use std::sync::atomic::Ordering;
+        match changes.iter().map(|c| c.seq).max() {
+            Some(last) => {
+                self.committed_through.fetch_max(last, Ordering::AcqRel);
+            }
+            None => self.committed_unknown.store(true, Ordering::Release),
+        }
+        self.wake.notify_one();
+    }
+
+    /// Waits until an edit of this server commits something past `applied`.
+    pub(super) async fn committed_past(&self, applied: u64) {
+        use std::sync::atomic::Ordering;
+        loop {
+            self.wake.notified().await;
+            if self.committed_unknown.swap(false, Ordering::AcqRel)
+                || self.committed_through.load(Ordering::Acquire) > applied
+            {
+                return;
+            }
+        }
+    }
+}
+
 impl Default for Feed {
     fn default() -> Feed {
         Feed {
             sender: broadcast::channel(4096).0,
             wake: Notify::new(),
+            committed_through: Default::default(),
+            committed_unknown: Default::default(),
             progress: watch::Sender::new(Progress::default()),
             edits: Arc::new(RwLock::new(())),
         }
@@ -384,7 +419,7 @@ impl Dataset {
         let mark = self.feed.mark();
         let changes = w.commit().await?;
         self.metrics.wrote(&changes);
-        self.feed.wake.notify_one();
+        self.feed.committed(&changes);
         self.wait_applied(&changes, mark).await;
         Ok(done)
     }

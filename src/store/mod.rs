@@ -392,8 +392,14 @@ pub trait ChangeLog: Send + Sync {
 
     /// Waits until the log may have grown (another process wrote), or `timeout` passes. A
     /// store whose processes cannot tell each other just sleeps: its readers poll.
-    async fn wait_for_changes(&self, timeout: std::time::Duration) {
+    ///
+    /// Returns `Some(p)` when it was woken by notices that name the log's positions, `p`
+    /// being the highest position any notice to this handle has named: a reader that has
+    /// applied `p` already has nothing to read (a server is told of its own writes too).
+    /// `None` when the log may hold anything new: read it.
+    async fn wait_for_changes(&self, timeout: std::time::Duration) -> Option<u64> {
         tokio::time::sleep(timeout).await;
+        None
     }
 }
 

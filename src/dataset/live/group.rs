@@ -165,7 +165,7 @@ impl Dataset {
             match written {
                 Ok((ids, changes)) => {
                     self.metrics.wrote(&changes);
-                    self.feed.wake.notify_one();
+                    self.feed.committed(&changes);
                     let data = self.clone();
                     tokio::spawn(async move {
                         let _under_way = under_way;

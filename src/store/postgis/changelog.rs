@@ -14,6 +14,9 @@ pub(super) struct Wakeup {
     /// away. A sequencer's own notification (its payload is the last position) follows
     /// a run that numbered everything committed before it, so it does not set this.
     pub(super) unsequenced: std::sync::atomic::AtomicBool,
+    /// The highest position a notification named (writers and the sequencer notify the
+    /// last position they numbered).
+    pub(super) through: std::sync::atomic::AtomicU64,
 }
 
 impl Wakeup {
@@ -23,6 +26,19 @@ impl Wakeup {
                 .store(true, std::sync::atomic::Ordering::Release);
         }
         self.woken.notify_one();
+    }
+
+    /// A notification: a position numbered, or (an empty or unreadable payload, from the
+    /// logging trigger) rows that may wait for one.
+    fn notified(&self, payload: &str) {
+        match payload.parse::<u64>() {
+            Ok(position) => {
+                self.through
+                    .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
+                self.wake(false);
+            }
+            Err(_) => self.wake(true),
+        }
     }
 }
 
@@ -61,7 +77,7 @@ pub(super) async fn listen(pool: PgPool, wakeup: Arc<Wakeup>) {
         wakeup.wake(true);
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => wakeup.wake(n.payload().is_empty()),
+                Ok(Some(n)) => wakeup.notified(n.payload()),
                 // The connection was lost (and is being made again): what was notified
                 // meanwhile is gone, so the reader looks anyway.
                 Ok(None) => {
@@ -171,7 +187,7 @@ impl ChangeLog for PgStore {
     /// caller stops waiting (the feed does, when its own server wrote). A query cut off
     /// half-way would cost its connection, and a new one costs PostGIS's start-up in the
     /// server process (tens of milliseconds).
-    async fn wait_for_changes(&self, timeout: Duration) {
+    async fn wait_for_changes(&self, timeout: Duration) -> Option<u64> {
         let notified = tokio::time::timeout(timeout, self.wakeup.woken.notified())
             .await
             .is_ok();
@@ -183,7 +199,11 @@ impl ChangeLog for PgStore {
             .unsequenced
             .swap(false, std::sync::atomic::Ordering::AcqRel);
         if notified && !unsequenced {
-            return;
+            return Some(
+                self.wakeup
+                    .through
+                    .load(std::sync::atomic::Ordering::Acquire),
+            );
         }
         let pool = self.pool.clone();
         if let Ok(Err(e)) = tokio::spawn(async move { sequence(&pool).await }).await {
@@ -192,6 +212,7 @@ impl ChangeLog for PgStore {
                 crate::model::error_chain(&e)
             );
         }
+        None
     }
 }
 

@@ -35,7 +35,9 @@
 //!   the same lock, which it then holds until its COMMIT, so that the next holder reads the
 //!   counter only once those positions are visible; [`LayerWriter::commit`] returns its
 //!   changes with their positions. A group of creates ([`Features::create_batch`]) is one
-//!   statement, `urbantile_create()`, that inserts, numbers and commits in one round trip.
+//!   statement, `urbantile_create()`, that inserts, numbers and commits in one round trip;
+//!   it writes its log rows with their positions itself, under the same lock (migration
+//!   0005), rather than through the trigger and a numbering after.
 //!   One round trip and one commit fewer on every edit's path, for a lock held over the
 //!   COMMIT's round trip (a writer's connection lost mid-transaction holds it until
 //!   PostgreSQL notices, which [`IDLE_WRITER`] bounds);
@@ -82,7 +84,8 @@ static LOG_WITH_FEATURES: std::sync::LazyLock<String> = std::sync::LazyLock::new
     )
 });
 
-/// The channel replicas LISTEN on; a payload is not needed.
+/// The channel replicas LISTEN on. The payload is the last position numbered (from a
+/// writer or the sequencer), or empty (from the logging trigger: rows wait for positions).
 const CHANNEL: &str = "urbantile_changes";
 
 /// Advisory lock keys (one 64-bit space per database; "urbt" and a number). The
@@ -97,13 +100,19 @@ const PRUNE_LOCK: i64 = 0x7572_6274_0002;
 const IDLE_WRITER: &str = "60s";
 const SEED_LOCK: i64 = 0x7572_6274_0003;
 
+/// A pooled connection idle this long is checked (pinged) before it is used again; one
+/// used more recently was checked when it was released.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Runs of the sequencer that lose a race (a deadlock with a pruner, say) before it gives up.
 const SEQUENCER_ATTEMPTS: u32 = 5;
 
 mod changelog;
+mod kept;
 mod writer;
 
 use changelog::{Wakeup, listen, sequence};
+use kept::Kept;
 use writer::PgLayerWriter;
 
 pub struct PgStore {
@@ -112,6 +121,8 @@ pub struct PgStore {
     /// Set by the listener task when another process may have written.
     wakeup: Arc<Wakeup>,
     listener: tokio::task::JoinHandle<()>,
+    /// Connections the busiest statements keep between them ([`kept`]).
+    kept: Kept,
 }
 
 impl PgStore {
@@ -135,6 +146,19 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_settings.size)
             .acquire_timeout(pool_settings.timeout)
+            // Only a connection that sat idle is checked before use (a round trip): one
+            // just released was checked then, and checking every acquire doubled the
+            // round trips of every statement on a busy server.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= CHECK_IDLE_AFTER {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options.clone())
             .await
             .map_err(open_err)?;
@@ -150,6 +174,7 @@ impl PgStore {
         let wakeup = Arc::new(Wakeup::default());
         let listener = tokio::spawn(listen(listen_pool, wakeup.clone()));
         Ok(PgStore {
+            kept: Kept::new(pool.clone(), pool_settings.size),
             pool,
             origin: random_origin(),
             wakeup,
@@ -240,11 +265,13 @@ impl FeatureStore for PgStore {
         seq: u64,
         limit: u32,
     ) -> Result<super::ChangesRead, StoreError> {
+        let mut conn = self.kept.take().await?;
         let rows = sqlx::query(&LOG_WITH_FEATURES)
             .bind(seq as i64)
             .bind(limit as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(conn.conn())
             .await?;
+        conn.done();
         let changes = changelog::change_rows(&rows)?;
         let mut features: super::FeaturesRead = Default::default();
         // The feature's columns follow the log's.
@@ -291,7 +318,10 @@ impl FeatureStore for PgStore {
     async fn close(&self) -> Result<(), StoreError> {
         // Aborting the listener task drops its connection and pool.
         self.listener.abort();
-        self.pool.close().await;
+        // Marks the pool closed at once, so that no connection is kept from here on.
+        let closing = self.pool.close();
+        self.kept.release_all();
+        closing.await;
         Ok(())
     }
 
@@ -360,14 +390,16 @@ impl Features for PgStore {
         ids: &[FeatureId],
     ) -> Result<Vec<StoredFeature>, StoreError> {
         let wanted: Vec<i64> = ids.iter().map(|id| id.0 as i64).collect();
+        let mut conn = self.kept.take().await?;
         let rows = sqlx::query(
             "SELECT id, ST_AsBinary(geom), properties::text, version FROM features \
              WHERE layer = $1 AND id = ANY($2)",
         )
         .bind(layer.as_str())
         .bind(&wanted)
-        .fetch_all(&self.pool)
+        .fetch_all(conn.conn())
         .await?;
+        conn.done();
         let mut found = HashMap::with_capacity(rows.len());
         for row in &rows {
             let f = decode_row(layer, row)?;
@@ -376,7 +408,7 @@ impl Features for PgStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    /// One statement, `urbantile_create()` (migration 0004), which is its own transaction:
+    /// One statement, `urbantile_create()` (migration 0005), which is its own transaction:
     /// one round trip for the whole batch. An error that says the database cannot be
     /// reached may have come after the statement's commit.
     async fn create_batch(
@@ -395,6 +427,7 @@ impl Features for PgStore {
             }
         })?;
         let owners: Vec<Option<&str>> = features.iter().map(|(_, owner)| *owner).collect();
+        let mut conn = self.kept.take().await.map_err(|e| failed(e.into()))?;
         let rows = sqlx::query(&format!(
             "SELECT {} FROM urbantile_create($1, $2, $3, $4, $5, $6, $7)",
             changelog::CHANGE_COLUMNS
@@ -406,9 +439,10 @@ impl Features for PgStore {
         .bind(&c.starts)
         .bind(&c.ends)
         .bind(&owners)
-        .fetch_all(&self.pool)
+        .fetch_all(conn.conn())
         .await
         .map_err(|e| failed(e.into()))?;
+        conn.done();
         let changes = changelog::change_rows(&rows).map_err(failed)?;
         let mut ids: Vec<FeatureId> = changes
             .iter()
