@@ -41,6 +41,11 @@ struct Cli {
     /// `?pool_timeout_secs=` in the URL, which it overrides.
     #[arg(long, global = true, env = "URBANTILE_DB_TIMEOUT_SECS")]
     db_timeout_secs: Option<f64>,
+    /// Folder of index snapshots (`serve` writes them when it stops, `export` after it
+    /// reads layers from the store): a start or an export reads a layer's snapshot back,
+    /// when it fits the layer file and the change log, instead of indexing the layer anew.
+    #[arg(long, global = true, env = "URBANTILE_SNAPSHOTS")]
+    snapshots: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -297,6 +302,7 @@ async fn main() -> anyhow::Result<()> {
                 request_metrics: !no_request_metrics,
                 max_export: max_export_features.max(1),
                 packs,
+                snapshots: cli.snapshots.clone(),
                 oidc: oidc_issuer.map(|issuer| urbantile::auth::token::OidcConfig {
                     jwks: urbantile::auth::jwks::JwksSource::parse(oidc_jwks.as_deref(), &issuer),
                     issuer,
@@ -393,7 +399,16 @@ async fn main() -> anyhow::Result<()> {
                 datetime,
                 threads,
             };
-            export(&cli.layers, &cli.database, &out, args, tile_budget_kb).await
+            let snapshots = cli.snapshots.clone();
+            export(
+                &cli.layers,
+                &cli.database,
+                &out,
+                args,
+                tile_budget_kb,
+                snapshots,
+            )
+            .await
         }
         Command::Layers => {
             let data = Dataset::open(&cli.layers, &cli.database).await?;
@@ -502,6 +517,7 @@ async fn export(
     out: &std::path::Path,
     args: urbantile::export::args::ExportArgs,
     tile_budget_kb: u32,
+    snapshots: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     use urbantile::export::{ExportError, Format};
     if Format::of_path(out).is_none() {
@@ -511,16 +527,23 @@ async fn export(
         .await
         .with_context(|| format!("opening the layers from {}", layers.display()))?
         .with_tile_budget(tile_budget_kb);
+    let data = match snapshots {
+        Some(dir) => data.with_snapshots(dir),
+        None => data,
+    };
     // Read before the index is loaded: a change made in between is then in the pack and
-    // also after its position, never missed by a later delta.
+    // also after its position, never missed by a later delta. An export follows no
+    // changes, so a snapshot serves only when it reflects that very position.
     let position = data.change_span().await?.map_or(0, |(_, last)| last);
     let read = args.layers_read(&data);
-    data.load_index_of(|id| read.contains(id)).await?;
+    data.load_index_at(|id| read.contains(id), Some(position))
+        .await?;
     let spec = args.resolve(&data, position)?;
     let data = std::sync::Arc::new(data);
     let out_path = out.to_owned();
+    let cutting = data.clone();
     let (report, spec) = tokio::task::spawn_blocking(move || {
-        urbantile::export::export(&data, &spec, &out_path).map(|r| (r, spec))
+        urbantile::export::export(&cutting, &spec, &out_path).map(|r| (r, spec))
     })
     .await??;
     let secs = report.elapsed.as_secs_f64().max(1e-9);
@@ -540,6 +563,9 @@ async fn export(
         report.file_bytes,
         spec.position,
     );
+    // For the next export, or a start: the layers read from the store (those read from
+    // their snapshots are skipped, unchanged).
+    data.write_snapshots(|id| read.contains(id), position).await;
     Ok(())
 }
 
@@ -556,6 +582,7 @@ struct ServeOptions {
     request_metrics: bool,
     max_export: usize,
     packs: PathBuf,
+    snapshots: Option<PathBuf>,
     oidc: Option<urbantile::auth::token::OidcConfig>,
 }
 
@@ -598,6 +625,10 @@ async fn serve(
         .with_cache(urbantile::cache::TileCache::new(options.cache_bytes))
         .with_tile_budget(options.tile_budget_kb)
         .with_compute(urbantile::compute::Compute::new(options.compute));
+    let data = match options.snapshots {
+        Some(dir) => data.with_snapshots(dir),
+        None => data,
+    };
     let data = if options.request_metrics {
         data
     } else {

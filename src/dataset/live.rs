@@ -445,10 +445,14 @@ impl Dataset {
     }
 
     /// The end of a server's life: waits for the edits under way to commit (or roll back)
-    /// and reach the index, stops the compute pool, then checkpoints and closes the store.
+    /// and reach the index, stops the compute pool, writes the index snapshots (when the
+    /// server keeps them), then checkpoints and closes the store.
     pub async fn shut_down(&self) -> Result<(), StoreError> {
         let _no_edit_under_way = self.feed.edits.write().await;
         self.compute.close();
+        // The index as the follower has it: what it applies meanwhile is applied again by
+        // the next start, from this position.
+        self.write_snapshots(|_| true, self.feed.last()).await;
         self.store.close().await
     }
 

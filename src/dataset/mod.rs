@@ -9,6 +9,7 @@
 //! - `follow.rs`: following the store's change log (every change reaches the index there);
 //! - [`clusters`]: the clusters of clustered point layers, rebuilt after writes;
 //! - [`recall`]: features answered from memory while the store is unreachable;
+//! - `snapshots.rs`: index snapshots, read back at start and written at stop;
 //! - `thinning.rs`: tile size budgets planned anew after writes.
 //! - [`tile`]: cutting one tile, the same for `/tiles` and for offline packs.
 
@@ -16,6 +17,7 @@ pub mod clusters;
 mod follow;
 pub mod live;
 mod recall;
+mod snapshots;
 mod thinning;
 pub mod tile;
 
@@ -88,6 +90,8 @@ pub struct Dataset {
     replans: thinning::Replans,
     /// Operations counters (`GET /metrics`).
     metrics: crate::metrics::Metrics,
+    /// The folder of index snapshots, if any ([`snapshots`]).
+    snapshots: Option<std::path::PathBuf>,
 }
 
 impl Dataset {
@@ -126,6 +130,7 @@ impl Dataset {
             compute: Compute::new(crate::compute::Limits::default()),
             confirmed_keys: Default::default(),
             replans: Default::default(),
+            snapshots: None,
         })
     }
 
@@ -379,10 +384,23 @@ impl Dataset {
     pub async fn go_live(self) -> Result<Arc<Dataset>, StartError> {
         // The log position is read before the index is loaded, so that a change made in
         // between is applied (again) rather than missed.
-        let from = self.store.change_span().await?.map_or(0, |(_, last)| last);
-        self.load_index().await?;
+        let latest = self.store.change_span().await?.map_or(0, |(_, last)| last);
+        // Layers read from snapshots reflect the log at their own positions: the follower
+        // starts from the earliest (applying a change again converges on the store).
+        let from = self
+            .load_index_at(|_| true, None)
+            .await?
+            .map_or(latest, |p| p.min(latest));
         self.feed.start_at(from);
         let data = Arc::new(self);
+        // Layers read from snapshots build their feature queries' trees now, not at the
+        // first query.
+        let warming = data.clone();
+        tokio::task::spawn_blocking(move || {
+            for def in &warming.layers {
+                warming.index.read(&def.id).warm();
+            }
+        });
         tokio::spawn(
             data.clone()
                 .follow_changes(from, std::time::Duration::from_millis(200)),
@@ -397,12 +415,32 @@ impl Dataset {
     }
 
     /// Loads the layers `wanted` picks from the store and indexes them; the others stay
-    /// empty (an export reads only what it cuts). Layers are read one at a time, and each
+    /// empty (an export reads only what it cuts).
+    pub async fn load_index_of(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
+        self.load_index_at(wanted, None).await.map(|_| ())
+    }
+
+    /// As [`Dataset::load_index_of`], reading first the layers whose index snapshot fits
+    /// ([`Dataset::with_snapshots`]; `exactly_at`: only snapshots at that log position);
+    /// returns the earliest log position a snapshot read reflects, `None` when none was.
+    pub async fn load_index_at(
+        &self,
+        wanted: impl Fn(&LayerId) -> bool,
+        exactly_at: Option<u64>,
+    ) -> Result<Option<u64>, StartError> {
+        let from_snapshots = self.load_snapshots(&wanted, exactly_at).await;
+        let read = |id: &LayerId| wanted(id) && !from_snapshots.iter().any(|(l, _)| l == id);
+        self.load_from_store(read).await?;
+        Ok(from_snapshots.iter().map(|(_, p)| *p).min())
+    }
+
+    /// Loads the layers `wanted` picks from the store and indexes them. Layers are read one
+    /// at a time, and each
     /// is built on a blocking thread while the next ones are read, [`BUILDS_AT_ONCE`] at
     /// most: a big layer's build does not hold up the small ones after it, and the rows
     /// and half-built indexes in memory at once stay those of a few layers (each build
     /// already spreads its zooms over the cores).
-    pub async fn load_index_of(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
+    async fn load_from_store(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
         let started = Instant::now();
         let mut total = 0;
         let mut loaded = 0;

@@ -29,6 +29,9 @@ impl Level {
     }
 }
 
+/// One zoom's bytes and each storage position's `(start, len)` in them.
+pub(super) type LevelParts = (Vec<u8>, Vec<(u32, u32)>);
+
 /// Grid geometry of one layer at zooms `lo..lo + levels.len()`.
 #[derive(Debug, Default)]
 pub struct GridLevels {
@@ -85,6 +88,35 @@ impl GridLevels {
             maxzoom: def.maxzoom,
             levels: levels.into_iter().map(|l| l.unwrap_or_default()).collect(),
         }
+    }
+
+    /// The first zoom, the layer's maxzoom and the number of zooms held (for
+    /// [`crate::index::snapshot`]).
+    pub(super) fn parts(&self) -> (u8, u8, usize) {
+        (self.lo, self.maxzoom, self.levels.len())
+    }
+
+    /// Grid geometry read back from a snapshot: per zoom from `lo`, the bytes and each
+    /// storage position's span in them (checked by the reader). `None` when the zooms are
+    /// not those `def` keeps.
+    pub(super) fn from_parts(
+        def: &LayerDef,
+        lo: u8,
+        maxzoom: u8,
+        levels: Vec<LevelParts>,
+    ) -> Option<GridLevels> {
+        let zooms = Self::zooms(def);
+        if lo != zooms.start || maxzoom != def.maxzoom || levels.len() != zooms.len() {
+            return None;
+        }
+        Some(GridLevels {
+            lo,
+            maxzoom,
+            levels: levels
+                .into_iter()
+                .map(|(bytes, spans)| Level { bytes, spans })
+                .collect(),
+        })
     }
 
     /// Encodes a feature just appended at the next storage position.

@@ -14,6 +14,7 @@
 pub mod levels;
 pub mod packed;
 mod repack;
+pub mod snapshot;
 pub mod thinning;
 
 use std::collections::HashMap;
@@ -149,8 +150,9 @@ fn z_order(b: Bbox) -> u64 {
 /// a low-zoom tile never walks the features it will not draw.
 #[derive(Debug, Default)]
 pub struct LayerIndex {
-    /// Sorted by minzoom. These answer feature queries; tiles use `packed`.
-    bands: Vec<(u8, RTree<Entry>)>,
+    /// Sorted by minzoom. These answer feature queries; tiles use `packed`. Built on first
+    /// use when the index was read back from a snapshot (an export never asks for them).
+    bands: std::sync::OnceLock<Bands>,
     features: Vec<IndexedFeature>,
     /// Each feature's box and minzoom, by storage position.
     boxes: Vec<ZoomBox>,
@@ -182,6 +184,17 @@ pub struct LayerIndex {
     /// Counts compactions and replacements of the whole layer ([`Index::replace`]), which
     /// move features to new storage positions.
     compactions: u64,
+}
+
+/// One R*-tree per distinct feature minzoom, sorted by minzoom.
+type Bands = Vec<(u8, RTree<Entry>)>;
+
+/// Bulk-loads the trees of `entries`, grouped by minzoom.
+fn bulk_load_bands(bands: std::collections::BTreeMap<u8, Vec<Entry>>) -> Bands {
+    bands
+        .into_iter()
+        .map(|(z, entries)| (z, RTree::bulk_load(entries)))
+        .collect()
 }
 
 /// A feature's geometry before a write changed or removed it.
@@ -253,10 +266,7 @@ impl LayerIndex {
             }
         }
         index.tags.shrink_to_fit();
-        index.bands = bands
-            .into_iter()
-            .map(|(z, entries)| (z, RTree::bulk_load(entries)))
-            .collect();
+        index.bands = bulk_load_bands(bands).into();
         index.sorted = index.features.len();
         index.packed = PackedTree::build(&index.boxes);
         index.grid = GridLevels::build(def, &index.features);
@@ -341,11 +351,12 @@ impl LayerIndex {
         let old = self.remove(f.id);
         self.version += 1;
         if let Some((minzoom, entry)) = self.push(def, f) {
-            let at = self.bands.partition_point(|(z, _)| *z < minzoom);
-            if self.bands.get(at).is_none_or(|(z, _)| *z != minzoom) {
-                self.bands.insert(at, (minzoom, RTree::new()));
+            let bands = self.bands_mut();
+            let at = bands.partition_point(|(z, _)| *z < minzoom);
+            if bands.get(at).is_none_or(|(z, _)| *z != minzoom) {
+                bands.insert(at, (minzoom, RTree::new()));
             }
-            self.bands[at].1.insert(entry);
+            bands[at].1.insert(entry);
             self.grid.push(self.features.last().expect("just pushed"));
             // Where the tile size budget lets it be drawn until the next plan ranks it.
             self.admit(self.features.len() as u32 - 1);
@@ -362,7 +373,9 @@ impl LayerIndex {
     /// Removes a feature in place; returns its geometry, `None` when there was no such
     /// feature.
     pub fn remove(&mut self, id: FeatureId) -> OldGeometry {
-        let position = self.by_id.remove(&id)?;
+        let position = *self.by_id.get(&id)?;
+        self.bands_mut();
+        self.by_id.remove(&id);
         self.version += 1;
         let f = &mut self.features[position as usize];
         let geometry = std::mem::replace(
@@ -371,7 +384,12 @@ impl LayerIndex {
         );
         f.removed = true;
         if let Some(r) = geometry.bounds()
-            && let Some((_, tree)) = self.bands.iter_mut().find(|(z, _)| *z == f.minzoom)
+            && let Some((_, tree)) = self
+                .bands
+                .get_mut()
+                .expect("built above")
+                .iter_mut()
+                .find(|(z, _)| *z == f.minzoom)
         {
             let entry = Entry::new(
                 Rectangle::from_corners([r.min_x, r.min_y], [r.max_x, r.max_y]),
@@ -424,10 +442,7 @@ impl LayerIndex {
             self.by_id.insert(f.id, position);
             self.features.push(f);
         }
-        self.bands = bands
-            .into_iter()
-            .map(|(z, entries)| (z, RTree::bulk_load(entries)))
-            .collect();
+        self.bands = bulk_load_bands(bands).into();
         self.sorted = self.features.len();
         self.packed = PackedTree::build(&self.boxes);
         self.recent = RTree::new();
@@ -516,7 +531,36 @@ impl LayerIndex {
 
     /// The layer's R*-trees (one per feature minzoom); entries carry storage positions.
     pub fn trees(&self) -> impl Iterator<Item = &RTree<Entry>> {
-        self.bands.iter().map(|(_, tree)| tree)
+        self.bands().iter().map(|(_, tree)| tree)
+    }
+
+    /// The feature queries' trees, built now if the index was read from a snapshot.
+    fn bands(&self) -> &Bands {
+        self.bands.get_or_init(|| {
+            let mut bands: std::collections::BTreeMap<u8, Vec<Entry>> = Default::default();
+            for (p, f) in self.features.iter().enumerate() {
+                if f.removed {
+                    continue;
+                }
+                let b = &self.boxes[p];
+                bands
+                    .entry(f.minzoom)
+                    .or_default()
+                    .push(Entry::new(Rectangle::from_corners(b.min, b.max), p as u32));
+            }
+            bulk_load_bands(bands)
+        })
+    }
+
+    fn bands_mut(&mut self) -> &mut Bands {
+        self.bands();
+        self.bands.get_mut().expect("just built")
+    }
+
+    /// Builds the feature queries' trees, if they wait for a first query, so that none
+    /// waits for them.
+    pub fn warm(&self) {
+        self.bands();
     }
 
     /// Features whose bounding box holds the EPSG:3857 point.
@@ -585,7 +629,7 @@ impl LayerIndex {
     /// Like [`LayerIndex::query`], but only the features drawn at zoom `z`.
     pub fn query_at_zoom(&self, rect: Rect3857, z: u8) -> impl Iterator<Item = &IndexedFeature> {
         let env = AABB::from_corners([rect.min_x, rect.min_y], [rect.max_x, rect.max_y]);
-        self.bands
+        self.bands()
             .iter()
             .take_while(move |(minzoom, _)| *minzoom <= z)
             .flat_map(move |(_, tree)| tree.locate_in_envelope_intersecting(env))
