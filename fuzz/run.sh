@@ -14,7 +14,7 @@ mkdir -p logs artifacts
 for t in "$@"; do
   case $t in
     osm_pbf | shapefile | fgb) max_len=65536 ;;
-    pmtiles) max_len=16384 ;;
+    pmtiles | snapshot) max_len=16384 ;;
     geojson_write | geojsonseq) max_len=16384 ;;
     csv) max_len=8192 ;;
     *) max_len=4096 ;;

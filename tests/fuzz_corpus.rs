@@ -186,3 +186,15 @@ fn every_fuzz_target_survives_its_corpus_and_mutations() {
         failures.join("\n")
     );
 }
+
+/// Writes the `snapshot` target's seeds (`cargo test --test fuzz_corpus -- --ignored`):
+/// a snapshot's layout follows the program, so they are written by it, not by hand.
+#[test]
+#[ignore]
+fn write_snapshot_seeds() {
+    let dir = fuzz_dir().join("corpus").join("snapshot");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in bodies::snapshot_seeds() {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}

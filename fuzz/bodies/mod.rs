@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("token", token),
     ("jwks", jwks),
     ("pmtiles", pmtiles),
+    ("snapshot", snapshot),
 ];
 
 /// Records read from one input at most; a reader must still be safe past it, but the
@@ -1318,4 +1319,89 @@ pub fn pmtiles(data: &[u8]) {
             assert!(bytes.len() <= data.len());
         }
     }
+}
+
+/// An index snapshot read back (`index::snapshot`, what `--snapshots` reads at start): the
+/// first byte picks one of the small layers' definitions, the rest is the file, whose last
+/// four bytes are set to the CRC-32 of the others so that mutations reach the body's
+/// checks. An error, or an index whose tiles render, whose features answer a query, which
+/// takes a write, and which writes itself back to a file that reads back the same; never a
+/// panic.
+pub fn snapshot(data: &[u8]) {
+    use urbantile::index::snapshot;
+    use urbantile::tiles::mercator::Rect3857;
+    let_the_library_catch_its_own_panics();
+    let Some((&pick, file)) = data.split_first() else {
+        return;
+    };
+    let layers = small_layers();
+    let (def, _) = &layers[pick as usize % layers.len()];
+    let mut file = file.to_vec();
+    if file.len() >= 4 {
+        let split = file.len() - 4;
+        let mut crc = flate2::Crc::new();
+        crc.update(&file[..split]);
+        file[split..].copy_from_slice(&crc.sum().to_le_bytes());
+    }
+    let Ok((stamp, index)) = snapshot::read(def, &file) else {
+        return;
+    };
+    debug(|| format!("snapshot read: {} features", index.len()));
+    let world = Rect3857 {
+        min_x: -HALF_WORLD,
+        min_y: -HALF_WORLD,
+        max_x: HALF_WORLD,
+        max_y: HALF_WORLD,
+    };
+    let found = index.query(world).count();
+    assert_eq!(found, index.len(), "every live feature is found once");
+    let shared = Arc::new(parking_lot::RwLock::new(index));
+    for (z, x, y) in [
+        (10, 582, 296),
+        (12, 2331, 1185),
+        (14, 9326, 4741),
+        (16, 37305, 18966),
+    ] {
+        let tile = TileCoord { z, x, y };
+        let layers = [TileLayer {
+            def,
+            index: &shared,
+            filter: None,
+        }];
+        let _ = render_tile(&layers, tile, None);
+    }
+    let mut index = Arc::try_unwrap(shared)
+        .expect("no other holder")
+        .into_inner();
+    let mut again = Vec::new();
+    snapshot::write(&index, stamp, &mut again).expect("writes to memory");
+    let (_, back) = snapshot::read(def, &again).expect("a snapshot written reads back");
+    assert_eq!(back.len(), index.len());
+    let first = index.query(world).next().map(|f| f.id);
+    if let Some(first) = first {
+        assert!(
+            index.remove(first).is_some(),
+            "a feature found can be removed"
+        );
+    }
+}
+
+/// Seeds of the `snapshot` target: each small layer's index written as a snapshot, after
+/// the byte that picks its definition (`tests/fuzz_corpus.rs` writes them on request).
+pub fn snapshot_seeds() -> Vec<(String, Vec<u8>)> {
+    use urbantile::index::snapshot::{Stamp, write};
+    small_layers()
+        .iter()
+        .enumerate()
+        .map(|(i, (def, index))| {
+            let mut file = vec![i as u8];
+            let stamp = Stamp {
+                fingerprint: 1,
+                position: 2,
+                entry: 3,
+            };
+            write(index, stamp, &mut file).expect("writes to memory");
+            (format!("seed-{}", def.id), file)
+        })
+        .collect()
 }
