@@ -281,9 +281,9 @@ fn read_body(def: &LayerDef, r: &mut Reader) -> Result<LayerIndex, SnapshotError
         let time = r.time()?;
         let t = r.count(6)?;
         let start = index.tags.len() as u32;
-        for _ in 0..t {
-            let k = r.u16()?;
-            let v = r.u32()?;
+        for tag in r.take(t * 6)?.chunks_exact(6) {
+            let k = u16::from_le_bytes([tag[0], tag[1]]);
+            let v = u32::from_le_bytes([tag[2], tag[3], tag[4], tag[5]]);
             if k as usize >= keys || v as usize >= values.values.len() {
                 return Err(SnapshotError::Corrupt("tag"));
             }
@@ -460,10 +460,6 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
 
-    fn u16(&mut self) -> Result<u16, SnapshotError> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-
     fn u32(&mut self) -> Result<u32, SnapshotError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
@@ -502,32 +498,31 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn coord(&mut self) -> Result<geo::Coord<f64>, SnapshotError> {
-        let (x, y) = (self.f64()?, self.f64()?);
-        if !x.is_finite() || !y.is_finite() {
-            return Err(SnapshotError::Corrupt("coordinate"));
+    /// `n` coordinates, each two finite numbers.
+    fn coords_of(&mut self, n: usize) -> Result<Vec<geo::Coord<f64>>, SnapshotError> {
+        let bytes = self.take(n.checked_mul(16).ok_or(SnapshotError::Corrupt("count"))?)?;
+        let mut out = Vec::with_capacity(n);
+        for c in bytes.chunks_exact(16) {
+            let x = f64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+            let y = f64::from_le_bytes(c[8..].try_into().expect("8 bytes"));
+            if !x.is_finite() || !y.is_finite() {
+                return Err(SnapshotError::Corrupt("coordinate"));
+            }
+            out.push(geo::Coord { x, y });
         }
-        Ok(geo::Coord { x, y })
+        Ok(out)
     }
 
     fn coords(&mut self) -> Result<Vec<geo::Coord<f64>>, SnapshotError> {
         let n = self.count(16)?;
-        let mut out = Vec::with_capacity(n);
-        for _ in 0..n {
-            out.push(self.coord()?);
-        }
-        Ok(out)
+        self.coords_of(n)
     }
 
     fn geometry(&mut self) -> Result<ProjectedGeometry, SnapshotError> {
         use geo::{LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon};
         Ok(match self.u8()? {
             1 => {
-                let n = self.count(16)?;
-                let mut points = Vec::with_capacity(n);
-                for _ in 0..n {
-                    points.push(Point(self.coord()?));
-                }
+                let points = self.coords()?.into_iter().map(Point).collect();
                 ProjectedGeometry::Points(MultiPoint(points))
             }
             2 => {
