@@ -187,8 +187,9 @@ pub struct TimeFields {
 pub struct FeatureMinzoom {
     /// Index of the deciding property in the layer's `properties`.
     pub property: usize,
-    /// First zoom for each value (compared as text).
-    pub values: std::collections::HashMap<String, u8>,
+    /// First zoom for each value (compared as text); ordered, so that the definition prints
+    /// the same in every process (index snapshots fingerprint it).
+    pub values: std::collections::BTreeMap<String, u8>,
     /// First zoom for values not listed, and for features without the property.
     pub default: u8,
 }

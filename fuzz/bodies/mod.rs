@@ -1347,11 +1347,12 @@ pub fn snapshot(data: &[u8]) {
         return;
     };
     debug(|| format!("snapshot read: {} features", index.len()));
+    // Wider than the world: the reader takes any finite coordinates.
     let world = Rect3857 {
-        min_x: -HALF_WORLD,
-        min_y: -HALF_WORLD,
-        max_x: HALF_WORLD,
-        max_y: HALF_WORLD,
+        min_x: -1e300,
+        min_y: -1e300,
+        max_x: 1e300,
+        max_y: 1e300,
     };
     let found = index.query(world).count();
     assert_eq!(found, index.len(), "every live feature is found once");

@@ -226,13 +226,13 @@ impl Feed {
     }
 
     /// A mark to wait from: taken before a commit, so that a failure after it counts.
-    fn mark(&self) -> Progress {
+    pub(super) fn mark(&self) -> Progress {
         *self.progress.borrow()
     }
 
     /// Waits until the change at `seq` is applied; false when the follower fails after
     /// `since`, or `limit` passes, first.
-    async fn wait_for(&self, seq: u64, since: Progress, limit: Duration) -> bool {
+    pub(super) async fn wait_for(&self, seq: u64, since: Progress, limit: Duration) -> bool {
         let mut progress = self.progress.subscribe();
         let done = tokio::time::timeout(
             limit,

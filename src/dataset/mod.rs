@@ -393,19 +393,34 @@ impl Dataset {
             .map_or(latest, |p| p.min(latest));
         self.feed.start_at(from);
         let data = Arc::new(self);
-        // Layers read from snapshots build their feature queries' trees now, not at the
-        // first query.
-        let warming = data.clone();
-        tokio::task::spawn_blocking(move || {
-            for def in &warming.layers {
-                warming.index.read(&def.id).warm();
+        // Layers read from snapshots build their feature queries' trees now, before any
+        // request or change could wait on a layer's lock behind a build.
+        let mut warming = tokio::task::JoinSet::new();
+        for def in &data.layers {
+            let (data, id) = (data.clone(), def.id.clone());
+            warming.spawn_blocking(move || data.index.read(&id).warm());
+        }
+        while let Some(done) = warming.join_next().await {
+            if let Err(e) = done {
+                std::panic::resume_unwind(e.into_panic());
             }
-        });
+        }
+        let mark = data.feed.mark();
         tokio::spawn(
             data.clone()
                 .follow_changes(from, std::time::Duration::from_millis(200)),
         );
         tokio::spawn(data.clone().replan_written());
+        // Snapshots read: serving starts once what changed since they were written is
+        // applied, as it starts with the index current when every layer is read from the
+        // store (a store that fails meanwhile lets it start, behind, as then).
+        if from < latest && !data.feed.wait_for(latest, mark, CATCH_UP).await {
+            tracing::warn!(
+                from,
+                latest,
+                "serving before the changes made since the index snapshots are applied"
+            );
+        }
         Ok(data)
     }
 
@@ -473,6 +488,9 @@ impl Dataset {
         Ok(())
     }
 }
+
+/// The longest a start waits for the changes made since its index snapshots.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Layers built at once at start, while the next is read.
 const BUILDS_AT_ONCE: usize = 2;

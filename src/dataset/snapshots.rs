@@ -227,7 +227,9 @@ fn stamp_of(path: &Path) -> Option<Stamp> {
 }
 
 fn write_file(path: &Path, index: &crate::index::LayerIndex, stamp: Stamp) -> std::io::Result<u64> {
-    let partial = path.with_extension("index.partial");
+    // Named for this process: a server and an export writing at once each rename a whole
+    // file into place.
+    let partial = path.with_extension(format!("index.{}.partial", std::process::id()));
     let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
     let written = snapshot::write(index, stamp, out)?;
     std::fs::rename(&partial, path)?;
@@ -240,14 +242,30 @@ fn fingerprint(def: &LayerDef) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     snapshot::FORMAT.hash(&mut h);
     format!("{def:?}").hash(&mut h);
-    if let Some(meta) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| std::fs::metadata(exe).ok())
-    {
-        meta.len().hash(&mut h);
-        meta.modified().ok().hash(&mut h);
-    }
+    program().hash(&mut h);
     h.finish()
+}
+
+/// This program file: its size, modification time and first 64 KiB (where the linker puts
+/// the build's id), read once.
+fn program() -> u64 {
+    static PROGRAM: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PROGRAM.get_or_init(|| {
+        use std::io::Read;
+        let mut h = std::hash::DefaultHasher::new();
+        if let Ok(exe) = std::env::current_exe()
+            && let Ok(file) = std::fs::File::open(exe)
+        {
+            if let Ok(meta) = file.metadata() {
+                meta.len().hash(&mut h);
+                meta.modified().ok().hash(&mut h);
+            }
+            let mut head = Vec::with_capacity(1 << 16);
+            let _ = file.take(1 << 16).read_to_end(&mut head);
+            head.hash(&mut h);
+        }
+        h.finish()
+    })
 }
 
 fn entry_hash(c: &Change) -> u64 {

@@ -348,6 +348,9 @@ impl LayerIndex {
     /// Adds a feature, or replaces the one with its id, in place; returns the geometry it
     /// had before. A feature that cannot be projected is removed instead.
     pub fn upsert(&mut self, def: &LayerDef, f: StoredFeature) -> OldGeometry {
+        // Trees still to be built (read from a snapshot) are built now, before the new
+        // feature is pushed: built after, they would hold it already.
+        self.bands_mut();
         let old = self.remove(f.id);
         self.version += 1;
         if let Some((minzoom, entry)) = self.push(def, f) {

@@ -25,6 +25,9 @@ use crate::tiles::{ProjectedGeometry, Value};
 
 const MAGIC: &[u8; 8] = b"UTINDEX\0";
 
+/// The magic, the format and the stamp.
+const HEAD: usize = 8 + 4 + 24;
+
 /// The layout of the body; a file of another format is stale, not corrupt.
 pub const FORMAT: u32 = 1;
 
@@ -175,7 +178,7 @@ pub fn stamp(bytes: &[u8]) -> Result<Stamp, SnapshotError> {
 /// Reads a snapshot of the layer `def` back into an index, checking it whole first.
 pub fn read(def: &LayerDef, bytes: &[u8]) -> Result<(Stamp, LayerIndex), SnapshotError> {
     let stamp = stamp(bytes)?;
-    let Some(split) = bytes.len().checked_sub(4) else {
+    let Some(split) = bytes.len().checked_sub(4).filter(|&n| n >= HEAD) else {
         return Err(SnapshotError::Corrupt("cut short"));
     };
     let (content, crc) = bytes.split_at(split);
@@ -185,7 +188,7 @@ pub fn read(def: &LayerDef, bytes: &[u8]) -> Result<(Stamp, LayerIndex), Snapsho
         return Err(SnapshotError::Corrupt("checksum"));
     }
     let mut r = Reader {
-        b: &content[8 + 4 + 24..],
+        b: &content[HEAD..],
     };
     let index = read_body(def, &mut r)?;
     if !r.b.is_empty() {
