@@ -14,7 +14,9 @@
 #   - one tile of each server decoded (mapbox-vector-tile) to check both hold the same features;
 #   - MBTiles exports of the same layers: `martin-cp` and `urbantile export` from PostGIS (and
 #     urbantile's from SQLite), the box at z10-z16 and its middle quarter at z10-z18; tiles/s
-#     over the whole run and after each exporter's start (timed by a one-tile export).
+#     over the whole run and after each exporter's start (timed by a one-tile export); and
+#     urbantile's from PostGIS again with --snapshots, the layers' indexes read back from the
+#     snapshots the run before wrote (tiles checked byte-identical).
 # Writes benches/results/martin-<date>.md.
 #
 #   benches/martin.sh                          # MARTIN=/work/martin-bin/bin (martin, martin-cp)
@@ -214,6 +216,10 @@ export_with() { # exporter, out file, minzoom, maxzoom, w,s,e,n
       --layer "$PEERS" --minzoom "$3" --maxzoom "$4" --bbox "$5" --tile-budget-kb 0 ;;
     urbantile) timed "$BIN/urbantile" --layers "$WORK/layers" --database "sqlite://$DB" export "$2" \
       --layer "$PEERS" --minzoom "$3" --maxzoom "$4" --bbox "$5" --tile-budget-kb 0 ;;
+    # With index snapshots: the run before (not timed) wrote them; this one reads them back.
+    urbantile-pg-snapshots) timed "$BIN/urbantile" --layers "$WORK/layers" --database "$PG" \
+      --snapshots "$WORK/snapshots" export "$2" \
+      --layer "$PEERS" --minzoom "$3" --maxzoom "$4" --bbox "$5" --tile-budget-kb 0 ;;
   esac
 }
 count_tiles() {
@@ -226,17 +232,28 @@ print(cx, cy, cx - (e - w) / 4, cy - (n - s) / 4, cx + (e - w) / 4, cy + (n - s)
 # A box a metre across: one z16 tile (an empty box is refused by some exporters).
 ONE=$(python3 -c "print(f'{$CX - 5e-6},{$CY - 5e-6},{$CX + 5e-6},{$CY + 5e-6}')")
 export_rows=""
-exporters="urbantile-pg urbantile"
+exporters="urbantile-pg urbantile-pg-snapshots urbantile"
 [ -x "$MARTIN/martin-cp" ] && exporters="martin-cp $exporters"
 declare -A rate
+snapshot_same=""
 for ex in $exporters; do
   # martin-cp's start is timed by a one-tile export; urbantile's export reports the time
   # it spent cutting and writing, after reading the layers into memory.
   [ "$ex" = martin-cp ] && start=$(export_with "$ex" "$WORK/one.mbtiles" 16 16 "$ONE")
   for job in "whole box|10|16|$W,$S,$E,$NN" "district (middle quarter)|10|18|$QW,$QS,$QE,$QN"; do
     IFS='|' read -r area z0 z1 box <<< "$job"
+    [ "$ex" = urbantile-pg-snapshots ] && export_with "$ex" "$WORK/$ex.mbtiles" "$z0" "$z1" "$box" > /dev/null
     t=$(export_with "$ex" "$WORK/$ex.mbtiles" "$z0" "$z1" "$box")
     n=$(count_tiles "$WORK/$ex.mbtiles")
+    if [ "$ex" = urbantile-pg-snapshots ]; then
+      grep -q "read from its index snapshot" "$WORK/export.log" || { echo "no snapshot was read" >&2; exit 1; }
+      same=$(python3 -c "
+import sqlite3, sys
+t = lambda p: dict(((z, x, y), d) for z, x, y, d in sqlite3.connect(p).execute('select zoom_level, tile_column, tile_row, tile_data from tiles'))
+print(t(sys.argv[1]) == t(sys.argv[2]))" "$WORK/urbantile-pg-$z1.mbtiles" "$WORK/$ex.mbtiles")
+      snapshot_same+="z10-z$z1: $same; "
+    fi
+    [ "$ex" = urbantile-pg ] && cp "$WORK/$ex.mbtiles" "$WORK/urbantile-pg-$z1.mbtiles"
     if [ "$ex" != martin-cp ]; then
       cutting=$(sed -nE 's/.* in ([0-9.]+) s \([0-9]+ tiles\/s\).*/\1/p' "$WORK/export.log" | tail -1)
       start=$(python3 -c "print(round($t - $cutting, 2))")
@@ -250,7 +267,7 @@ done
 export_summary=""
 if [ -n "${rate[martin-cp-16]:-}" ]; then
   for z1 in 16 18; do
-    export_summary+="| z10-z$z1 | $(python3 -c "print(round(${rate[urbantile-pg-$z1]} / ${rate[martin-cp-$z1]}, 1))")x | $(python3 -c "print(round(${rate[urbantile-pg-$z1-cut]} / ${rate[martin-cp-$z1-cut]}, 1))")x |"$'\n'
+    export_summary+="| z10-z$z1 | $(python3 -c "print(round(${rate[urbantile-pg-$z1]} / ${rate[martin-cp-$z1]}, 1))")x | $(python3 -c "print(round(${rate[urbantile-pg-snapshots-$z1]} / ${rate[martin-cp-$z1]}, 1))")x | $(python3 -c "print(round(${rate[urbantile-pg-$z1-cut]} / ${rate[martin-cp-$z1-cut]}, 1))")x |"$'\n'
   done
 fi
 
@@ -277,12 +294,14 @@ report=${REPORT:-benches/results/martin-$(date -u +%Y%m%d-%H%M).md}
   echo "| exporter | area | zooms | tiles | time | tiles/s | start | tiles/s after start |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
   printf '%s' "$export_rows"
+  echo
+  echo "urbantile-pg-snapshots: the same export with \`--snapshots\`, timed on the run after the one that wrote them (the layers' indexes read back from their snapshots, not from the store); its tiles byte-identical to urbantile-pg's: $snapshot_same"
   if [ -n "$export_summary" ]; then
     echo
     echo "urbantile export from PostGIS against martin-cp from PostGIS:"
     echo
-    echo "| zooms | tiles/s, whole run | tiles/s after start |"
-    echo "| --- | --- | --- |"
+    echo "| zooms | tiles/s, whole run | whole run, index snapshots read | tiles/s after start |"
+    echo "| --- | --- | --- | --- |"
     printf '%s' "$export_summary"
   fi
 } > "$report"
