@@ -450,11 +450,10 @@ impl Dataset {
     }
 
     /// Loads the layers `wanted` picks from the store and indexes them. Layers are read one
-    /// at a time, and each
-    /// is built on a blocking thread while the next ones are read, [`BUILDS_AT_ONCE`] at
-    /// most: a big layer's build does not hold up the small ones after it, and the rows
-    /// and half-built indexes in memory at once stay those of a few layers (each build
-    /// already spreads its zooms over the cores).
+    /// at a time, and each is built on a blocking thread while the next ones are read,
+    /// [`BUILDS_AT_ONCE`] at most: a big layer's build does not hold up the small ones
+    /// after it, and the rows and half-built indexes in memory at once stay those of a few
+    /// layers (each build already spreads its zooms over the cores).
     async fn load_from_store(&self, wanted: impl Fn(&LayerId) -> bool) -> Result<(), StartError> {
         let started = Instant::now();
         let mut total = 0;
