@@ -1349,10 +1349,10 @@ pub fn snapshot(data: &[u8]) {
     debug(|| format!("snapshot read: {} features", index.len()));
     // Wider than the world: the reader takes any finite coordinates.
     let world = Rect3857 {
-        min_x: -1e300,
-        min_y: -1e300,
-        max_x: 1e300,
-        max_y: 1e300,
+        min_x: f64::MIN,
+        min_y: f64::MIN,
+        max_x: f64::MAX,
+        max_y: f64::MAX,
     };
     let found = index.query(world).count();
     assert_eq!(found, index.len(), "every live feature is found once");

@@ -181,8 +181,15 @@ impl GridDecoder {
                         if id == 1 && kind != GeomType::Point && !self.points.is_empty() {
                             self.ends.push(self.points.len());
                         }
-                        cursor[0] += unzigzag(dx);
-                        cursor[1] += unzigzag(dy);
+                        // Checked: a stream that runs off the integers is malformed (an
+                        // index snapshot changed on disk, under a CRC that still holds).
+                        let (Some(x), Some(y)) = (
+                            cursor[0].checked_add(unzigzag(dx)),
+                            cursor[1].checked_add(unzigzag(dy)),
+                        ) else {
+                            return false;
+                        };
+                        cursor = [x, y];
                         self.points.push([cursor[0] as f64, cursor[1] as f64]);
                     }
                 }

@@ -252,7 +252,8 @@ pub struct Moved<'a> {
 }
 
 impl<'a> Moved<'a> {
-    /// `None` when `bytes` does not start with a MoveTo and its point.
+    /// `None` when `bytes` does not start with a MoveTo and its point, or that point moved
+    /// runs off the integers.
     pub fn new(bytes: &'a [u8], origin: [i64; 2]) -> Option<Moved<'a>> {
         let mut at = 0;
         let command = read_varint(bytes, &mut at)?;
@@ -269,8 +270,8 @@ impl<'a> Moved<'a> {
         // Three varints of at most 10 bytes each.
         for v in [
             command,
-            zigzag(unzigzag(x) - origin[0]),
-            zigzag(unzigzag(y) - origin[1]),
+            zigzag(unzigzag(x).checked_sub(origin[0])?),
+            zigzag(unzigzag(y).checked_sub(origin[1])?),
         ] {
             let mut v = v;
             while v >= 0x80 {
