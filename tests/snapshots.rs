@@ -268,7 +268,19 @@ fn a_snapshot_cut_short_changed_or_of_another_layer_is_refused() {
     assert!(snapshot::read(parks, &bytes).is_err());
 }
 
-fn serve(layers: &Path, database: &str, addr: SocketAddr, snapshots: Option<&Path>) -> Child {
+/// A server process this test started: ended (SIGKILL) if the test fails before it stops it.
+struct Server(Option<Child>);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn serve(layers: &Path, database: &str, addr: SocketAddr, snapshots: Option<&Path>) -> Server {
     let mut command = Command::new(urbantile_bin());
     command
         .current_dir(root())
@@ -281,13 +293,14 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr, snapshots: Option<&Pat
     if let Some(dir) = snapshots {
         command.arg("--snapshots").arg(dir);
     }
-    let mut child = command.spawn().unwrap();
+    let mut server = Server(Some(command.spawn().unwrap()));
+    let child = server.0.as_mut().unwrap();
     let started = Instant::now();
     loop {
         if std::net::TcpStream::connect(addr).is_ok()
             && http_get(addr, "/health", &[]).status == 200
         {
-            return child;
+            return server;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the server exited: {status}");
@@ -301,7 +314,8 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr, snapshots: Option<&Pat
 }
 
 /// SIGTERM, then the server's log once it has stopped.
-fn stop(mut child: Child) -> String {
+fn stop(mut server: Server) -> String {
+    let mut child = server.0.take().unwrap();
     // SAFETY: kill(2) sends SIGTERM to the server process this test started.
     let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(sent, 0);
