@@ -45,24 +45,6 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr) -> Child {
     }
 }
 
-/// A key that may write `layer`, made with the command line.
-fn write_key(layers: &Path, database: &str, layer: &str) -> String {
-    let out = Command::new(urbantile_bin())
-        .current_dir(root())
-        .args(["keys", "add", "writer", "--write", layer, "--layers"])
-        .arg(layers)
-        .args(["--database", database])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
 fn count(addr: SocketAddr) -> u64 {
     let r = http_get(addr, "/collections/urban_problems/items?limit=1", &[]);
     assert_eq!(r.status, 200);
@@ -79,7 +61,7 @@ fn a_server_killed_during_a_bulk_write_keeps_all_of_it_or_none() {
 
     let addr = free_addr();
     let mut server = serve(&layers, &database, addr);
-    let key = write_key(&layers, &database, "urban_problems");
+    let key = common::write_key(&layers, &database, "urban_problems");
     let before = count(addr);
 
     let n = 20_000;
@@ -165,7 +147,7 @@ fn sigterm_during_a_stream_of_writes_loses_no_acknowledged_one() {
     let database = format!("sqlite://{}", dir.path().join("store.db").display());
     let addr = free_addr();
     let mut server = serve(&layers, &database, addr);
-    let key = write_key(&layers, &database, "urban_problems");
+    let key = common::write_key(&layers, &database, "urban_problems");
     let before = count(addr);
 
     // A change-feed subscriber stays connected through the shutdown; its stream must end.

@@ -195,20 +195,7 @@ fn a_database_outage_answers_503_and_the_server_recovers_by_itself() {
         .parse()
         .unwrap();
     let bin = env!("CARGO_BIN_EXE_urbantile");
-    let key_out = Command::new(bin)
-        .current_dir(root())
-        .args(["keys", "add", "w", "--write", "urban_problems", "--layers"])
-        .arg(&layers)
-        .args(["--database", &url])
-        .output()
-        .unwrap();
-    assert!(key_out.status.success(), "{key_out:?}");
-    let key = String::from_utf8(key_out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
+    let key = common::write_key(&layers, &url, "urban_problems");
     let _server = Server(
         Command::new(bin)
             .current_dir(root())

@@ -58,7 +58,7 @@ fn bundled() -> Vec<(LayerDef, Vec<StoredFeature>)> {
         .collect()
 }
 
-fn tiles(a: &LayerIndex, def: &LayerDef) -> Vec<(TileCoord, Vec<u8>)> {
+fn tiles(a: &LayerIndex, def: &LayerDef) -> Vec<TileCoord> {
     let Some(b) = a.bounds() else {
         return Vec::new();
     };
@@ -70,10 +70,7 @@ fn tiles(a: &LayerIndex, def: &LayerDef) -> Vec<(TileCoord, Vec<u8>)> {
         let (cx, cy) = ((x0 + x1) / 2, (y0 + y1) / 2);
         for x in cx.saturating_sub(3).max(x0)..=(cx + 2).min(x1) {
             for y in cy.saturating_sub(3).max(y0)..=(cy + 2).min(y1) {
-                out.push((
-                    TileCoord::new(z as u32, x as u64, y as u64).unwrap(),
-                    Vec::new(),
-                ));
+                out.push(TileCoord::new(z as u32, x as u64, y as u64).unwrap());
             }
         }
     }
@@ -85,11 +82,7 @@ fn tile_xy(lon: f64, lat: f64, z: u8) -> (u32, u32) {
     (x, y)
 }
 
-fn render(
-    index: LayerIndex,
-    def: &LayerDef,
-    at: &[(TileCoord, Vec<u8>)],
-) -> (Vec<Vec<u8>>, LayerIndex) {
+fn render(index: LayerIndex, def: &LayerDef, at: &[TileCoord]) -> (Vec<Vec<u8>>, LayerIndex) {
     let shared = Arc::new(parking_lot::RwLock::new(index));
     let layers = [TileLayer {
         def,
@@ -98,7 +91,7 @@ fn render(
     }];
     let bytes = at
         .iter()
-        .map(|(t, _)| render_tile(&layers, *t, None).bytes)
+        .map(|t| render_tile(&layers, *t, None).bytes)
         .collect();
     drop(layers);
     let index = Arc::try_unwrap(shared).unwrap().into_inner();
@@ -194,14 +187,8 @@ fn replan(def: &LayerDef, index: &mut LayerIndex) {
     }
 }
 
-fn same_tiles(
-    a: &[Vec<u8>],
-    b: &[Vec<u8>],
-    at: &[(TileCoord, Vec<u8>)],
-    def: &LayerDef,
-    when: &str,
-) {
-    for ((x, y), (t, _)) in a.iter().zip(b).zip(at) {
+fn same_tiles(a: &[Vec<u8>], b: &[Vec<u8>], at: &[TileCoord], def: &LayerDef, when: &str) {
+    for ((x, y), t) in a.iter().zip(b).zip(at) {
         assert!(
             x == y,
             "{} {when}: tile {t} differs ({} and {} bytes)",
@@ -369,20 +356,7 @@ fn a_restarted_server_reads_its_snapshots_and_applies_what_changed_meanwhile() {
     assert!(ingest.status.success(), "{ingest:?}");
 
     // And one written through another server (no snapshots) meanwhile, logged as a create.
-    let key = Command::new(urbantile_bin())
-        .current_dir(root())
-        .args(["keys", "add", "writer", "--write", "schools", "--layers"])
-        .arg(&layers)
-        .args(["--database", &database])
-        .output()
-        .unwrap();
-    assert!(key.status.success(), "{key:?}");
-    let key = String::from_utf8(key.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned();
+    let key = common::write_key(&layers, &database, "schools");
     let other_addr = free_addr();
     let other = serve(&layers, &database, other_addr, None);
     let (lon2, lat2) = (lon + 0.0004, lat + 0.0002);

@@ -77,6 +77,24 @@ pub fn tiles_over(area: [f64; 4], z: u8) -> Vec<(u8, u32, u32)> {
 }
 
 /// The crate root: layer files name their sources relative to it.
+/// A key that may write `layer`, made with the command line (`urbantile keys add`).
+pub fn write_key(layers: &Path, database: &str, layer: &str) -> String {
+    let out = std::process::Command::new(urbantile_bin())
+        .current_dir(root())
+        .args(["keys", "add", "writer", "--write", layer, "--layers"])
+        .arg(layers)
+        .args(["--database", database])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
