@@ -88,6 +88,9 @@ pub fn render_tile_clustered(
         if hits.is_empty() {
             continue;
         }
+        if !crate::compute::afford(hits.len()) {
+            break 'layers;
+        }
         index.sort_positions(&mut hits);
         let time = time.filter(|_| def.time.is_some());
         // Up to the layer's maxzoom, features come ready-simplified for this zoom.

@@ -10,7 +10,7 @@
 //! | --- | --- |
 //! | [`model`] | plain data: `LayerId`, `Feature`, `FeatureId`, `TimeRange`, `Bbox`; RFC 3339 time; declared property types and their checks |
 //! | [`limits`] | the size and depth bounds of every parser of client input, and the JSON depth scan |
-//! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively |
+//! | [`compute`] | the pool sized to the cores where CPU-heavy request work runs: bounded queue (503 past it), deadline per job, checked cooperatively; light work tried in place on the runtime first, within an allowance and a share of the threads' time |
 //! | [`auth`] | who asks: access keys (random secret, stored hashed) and their read/write scopes; `auth::token`: signed-in residents' JWTs (RS256/ES256, `iss`, `aud`, `exp`, `nbf`), verified tokens remembered until they expire, owners hashed; `auth::jwks`: the identity provider's key set from a file or URL (discovery), kept, read again on age or an unknown `kid` at most every 30 s; rights from a layer's `[access]` |
 //! | [`config`] | `layers/*.toml` -> validated `LayerDef` with declared property types, clusters, tile size budgets and `[access]` rules over tokens' claims (`config::access`), or `ArchiveDef` for a layer that is a tile archive (`config::archive`) (errors name file and key) |
 //! | [`tiles`] | Web Mercator tile scheme and its OGC description (WebMercatorQuad, tile set limits), clip, simplify, quantise, grid geometry (MVT commands per zoom), MVT 2.1 encoding, gzip and zstd (pure, sync) |

@@ -59,4 +59,9 @@ fn tiles_at_z14_z16_and_overzoom_match_the_clipped_source_features() {
         out.status.success(),
         "independent tile check failed:\n{stdout}\n{stderr}\n(needs: python3 -m pip install -r tests/requirements.txt)"
     );
+    // The checks held for tiles made in place on the runtime and for those that proved
+    // too heavy there (the z12 ones of the bigger layers) and were made on the pool.
+    let (done, moved) = server.data.compute().in_place_counts();
+    println!("tiles made in place: {done}; moved on to the pool: {moved}");
+    assert!(done > 0 && moved > 0, "{done} in place, {moved} moved on");
 }

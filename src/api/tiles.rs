@@ -7,7 +7,8 @@
 //! that composite is cached like any other.
 //!
 //! Tiles come from the [`crate::cache`] when they can, and are otherwise encoded and
-//! compressed once on the [`crate::compute`] pool (never on the async runtime), and cached.
+//! compressed once, and cached: in place on the async runtime when the tile proves light
+//! ([`crate::compute::Compute::run_here`]), else on the [`crate::compute`] pool.
 //! A client that accepts zstd (current browsers do) gets zstd, one that accepts gzip gets
 //! gzip, each cached as it was served; others get the gzip form inflated. Every tile
 //! carries an ETag of its uncompressed bytes, so that revalidation costs no transfer and
@@ -311,9 +312,19 @@ pub(crate) async fn serve(
                 .filter_map(|a| state.data.archives().iter().position(|b| b.id() == a.id()))
                 .collect();
             let compress = (wanted != Encoding::Identity || cache.enabled()).then_some(stored);
-            let (tile, bytes, versions) = state
-                .on_pool(move |data| cut(data, &layers, &archives, &asked, coord, compress))
-                .await?;
+            // Most tiles are light: tried in place first, on the pool if they prove not.
+            let here = state
+                .data
+                .compute()
+                .run_here(|| cut(&state.data, &layers, &archives, &asked, coord, compress));
+            let (tile, bytes, versions) = match here {
+                Some(done) => done??,
+                None => {
+                    state
+                        .on_pool(move |data| cut(data, &layers, &archives, &asked, coord, compress))
+                        .await?
+                }
+            };
             if let Some(key) = key {
                 let ids: Arc<[LayerId]> = defs.iter().map(|d| d.id.clone()).collect();
                 cache.insert(key, ids, &versions, tile.clone());
@@ -464,6 +475,10 @@ fn cut(
             ))
         })?;
         bytes.extend_from_slice(&layers);
+    }
+    if !crate::compute::afford_bytes(bytes.len()) {
+        // Too big to compress in place; the job is dropped and goes to the pool.
+        return Err(ApiError::Internal("a tile too big to make in place".into()));
     }
     data.metrics().tile_cut(coord.z, bytes.len());
     let etag = (!bytes.is_empty()).then(|| etag_of(&bytes).into());

@@ -238,6 +238,10 @@ fn tree_for(
         if let Some(kept) = kept_tree(&trees.lock(), version, &key) {
             return Some(kept);
         }
+        // A job run in place on the runtime leaves the building to the pool.
+        if !crate::compute::afford(index.len()) {
+            return None;
+        }
         let (leaves, sums) = leaves_of(def, &index, subset);
         (version, leaves, sums)
     };

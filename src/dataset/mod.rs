@@ -189,6 +189,7 @@ impl Dataset {
                 .map(|l| self.index.read(&l.id).len())
                 .collect(),
             compute_jobs: self.compute.admitted(),
+            in_place: self.compute.in_place_counts(),
         };
         self.metrics.render(&scrape)
     }

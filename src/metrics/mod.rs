@@ -28,6 +28,7 @@
 //! | `ingest_features_total` | counter | `layer`, `outcome` | this process's first-start ingest: `written`, `repaired` (among the written), `skipped` |
 //! | `layer_features` | gauge | `layer` | features in each layer's index |
 //! | `compute_jobs` | gauge | | expensive requests running or queued on the compute pool |
+//! | `compute_in_place_total` | counter | `outcome` | tiles tried in place on the runtime: `done` there, or `moved` on to the pool (too heavy, or the in-place share used) |
 //! | `process_resident_memory_bytes` | gauge | | the process's resident memory (Linux) |
 
 pub mod histogram;
@@ -109,6 +110,8 @@ pub struct Scrape {
     /// Features per layer, in [`Metrics`]' layer order.
     pub layer_features: Vec<usize>,
     pub compute_jobs: usize,
+    /// Jobs done in place and jobs moved on to the pool ([`crate::compute::Compute::in_place_counts`]).
+    pub in_place: (u64, u64),
 }
 
 fn zeros<const N: usize>(n: usize) -> Box<[[AtomicU64; N]]> {
@@ -454,6 +457,16 @@ impl Collector for Frozen {
             None,
             s.compute_jobs as u64,
         )?;
+        let mut m = e.encode_descriptor(
+            "compute_in_place",
+            "Tiles tried in place on the runtime, by outcome: done there, or moved on to the pool.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, n) in [("done", s.in_place.0), ("moved", s.in_place.1)] {
+            m.encode_family(&[("outcome", outcome)])?
+                .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
         if let Some(rss) = self.resident_bytes {
             gauge(
                 &mut e,
