@@ -313,11 +313,14 @@ pub(crate) async fn serve(
                 .collect();
             let compress = (wanted != Encoding::Identity || cache.enabled()).then_some(stored);
             // Most tiles are light: tried in place first, on the pool if they prove not.
-            let here = state
-                .data
-                .compute()
-                .run_here(|| cut(&state.data, &layers, &archives, &asked, coord, compress));
-            let (tile, bytes, versions) = match here {
+            // Archives' tiles are inflated whole, which no allowance bounds as it goes.
+            let here = archives.is_empty().then(|| {
+                state
+                    .data
+                    .compute()
+                    .run_here(|| cut(&state.data, &layers, &archives, &asked, coord, compress))
+            });
+            let (tile, bytes, versions) = match here.flatten() {
                 Some(done) => done??,
                 None => {
                     state
