@@ -36,7 +36,9 @@ pub struct Rendered {
 }
 
 /// Encodes the tile. On the compute pool, stops early once the job's deadline has passed
-/// ([`crate::compute::expired`]); the pool then throws the tile away.
+/// ([`crate::compute::expired`]); the pool then throws the tile away. In place on the
+/// runtime, also once the features found are past the job's allowance
+/// ([`crate::compute::afford`]) or a layer is locked by a writer.
 ///
 /// Features are written in write order (spatial, ties by id; see
 /// [`LayerIndex::sort_positions`]), so that a tile's bytes (and ETag) depend only on the
@@ -67,7 +69,9 @@ pub fn render_tile_clustered(
     'layers: for (n, layer) in layers.iter().enumerate() {
         let def = layer.def;
         // One layer locked at a time, never two: see [`crate::index::Index::read`].
-        let index = layer.index.read();
+        let Some(index) = crate::compute::read(layer.index) else {
+            break 'layers;
+        };
         let clustered = clusters.get(n).and_then(Option::as_ref);
         versions.push(clustered.map_or(index.version(), |c| c.version));
         if tile.z < def.minzoom {

@@ -23,9 +23,10 @@
 //! thread that asked for it, which saves the two thread hand-overs of the pool (on a
 //! loaded box, the kernel's task switching took a fifth of an uncached tile's CPU). It is
 //! bounded more tightly than a pool job, so that the runtime stays free for everything
-//! else: each runs for at most [`IN_PLACE_TIME`], takes on at most [`IN_PLACE_ITEMS`]
-//! items and makes at most [`IN_PLACE_BYTES`] (see [`afford`]); a job that goes past any
-//! of them is dropped where it stands and goes to the pool as any other. Together they
+//! else: each runs for about [`IN_PLACE_TIME`] (as [`expired`] checks it), takes on at
+//! most [`IN_PLACE_ITEMS`] items, makes at most [`IN_PLACE_BYTES`] (see [`afford`]) and
+//! waits for no lock ([`read`]); a job that goes past any of them is dropped where it
+//! stands and goes to the pool as any other. Together they
 //! take at most [`IN_PLACE_SHARE`] of the threads' time; past it, work goes to the pool,
 //! which queues and sheds it as above.
 
@@ -380,6 +381,21 @@ pub fn expired() -> bool {
     past
 }
 
+/// A read guard of `lock` for the job running on this thread. A job run in place does not
+/// wait for a writer (a layer's compaction or new thinning can hold its lock for a while,
+/// and the runtime must not stall behind it): when the lock is taken, the job gives up as
+/// past its allowance, and gets `None`.
+pub fn read<T>(lock: &parking_lot::RwLock<T>) -> Option<parking_lot::RwLockReadGuard<'_, T>> {
+    if ALLOWANCE.get().is_none() {
+        return Some(lock.read());
+    }
+    let got = lock.try_read();
+    if got.is_none() {
+        OVERRUN.set(true);
+    }
+    got
+}
+
 /// Takes `items` (features found, points to cluster) from the allowance of a job run in
 /// place; false when they are more than it has left, or the job is already past its
 /// deadline or allowance: the job should then stop as at [`expired`], and its result is
@@ -536,11 +552,18 @@ mod tests {
         );
         assert_eq!(p.run_here(|| afford(1)), Some(Ok(true)));
         assert!(afford(usize::MAX) && !expired(), "the allowance is cleared");
+        // In place, a lock a writer holds is not waited for.
+        let lock = parking_lot::RwLock::new(1);
+        let writer = lock.write();
+        assert_eq!(p.run_here(|| read(&lock).is_none()), None);
+        drop(writer);
+        assert_eq!(p.run_here(|| read(&lock).map(|r| *r)), Some(Ok(Some(1))));
+        assert_eq!(read(&lock).map(|r| *r), Some(1));
         assert!(matches!(
             p.run_here(|| panic!("a bug")),
             Some(Err(Refused::Panicked))
         ));
-        assert_eq!(p.in_place_counts(), (4, 4));
+        assert_eq!(p.in_place_counts(), (5, 5));
     }
 
     #[test]

@@ -169,11 +169,12 @@ fn counters_move_with_requests_writes_and_cache_hits() {
     assert_eq!(moved("urbantile_tile_cache_hits_total{}"), 1.0);
     assert_eq!(moved("urbantile_tile_cache_misses_total{}"), 2.0);
     assert_eq!(moved("urbantile_tile_size_bytes_count{zoom=15}"), 2.0);
-    // Both misses were light enough to be made in place, on the runtime.
-    assert_eq!(moved("urbantile_compute_in_place_total{outcome=done}"), 2.0);
+    // Each miss was tried in place on the runtime once (light as they are, a busy machine
+    // may still push one past the 2 ms and on to the pool).
     assert_eq!(
-        moved("urbantile_compute_in_place_total{outcome=moved}"),
-        0.0
+        moved("urbantile_compute_in_place_total{outcome=done}")
+            + moved("urbantile_compute_in_place_total{outcome=moved}"),
+        2.0
     );
     assert!(moved("urbantile_tile_cache_bytes{}") > 0.0);
     assert_eq!(value(&mid, "urbantile_tile_cache_tiles{}"), 2.0);

@@ -141,7 +141,8 @@ pub fn build_tree(def: &LayerDef, index: &LayerIndex, subset: Subset<'_>) -> Opt
 impl Dataset {
     /// What a tile of `def` at zoom `z` draws from clusters: its clusters at the zooms
     /// from the layer's minzoom to its cluster maxzoom, `None` elsewhere (and for a layer
-    /// without clusters). CPU work: call it on the compute pool.
+    /// without clusters). CPU work: call it on the compute pool (in place, a tree too big for
+    /// the job's allowance is not built, and the job gives up).
     pub fn tile_clusters(&self, def: &LayerDef, z: u8, subset: Subset<'_>) -> Option<Clustered> {
         let c = def.cluster.as_ref()?;
         if z < def.minzoom || z > c.maxzoom {
@@ -223,7 +224,8 @@ impl Dataset {
 /// The trees' lock is held to look a tree up and to keep one, never while one is built
 /// (tens of milliseconds for 100,000 points): a request for a tree of its own (a new
 /// `datetime` or `filter`) must not hold up tiles and writes that need another. Two
-/// requests for the same missing tree may both build it; the pool bounds how many run.
+/// requests for the same missing tree may both build it; the pool bounds how many run, and
+/// a job in place builds only trees within its allowance.
 fn tree_for(
     def: &LayerDef,
     index: &RwLock<LayerIndex>,
@@ -233,12 +235,13 @@ fn tree_for(
     let params = params_of(def)?;
     let key = subset.key(def);
     let (version, leaves, sums) = {
-        let index = index.read();
+        let index = crate::compute::read(index)?;
         let version = index.version();
         if let Some(kept) = kept_tree(&trees.lock(), version, &key) {
             return Some(kept);
         }
-        // A job run in place on the runtime leaves the building to the pool.
+        // A job run in place on the runtime builds only small trees (one point is one
+        // item of its allowance); bigger ones are left to the pool.
         if !crate::compute::afford(index.len()) {
             return None;
         }

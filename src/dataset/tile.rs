@@ -38,8 +38,8 @@ impl Dataset {
     /// and the index (or cluster tree) version each layer was cut from. Clustered layers at
     /// their clustered zooms draw the clusters of the points `ask` keeps.
     ///
-    /// CPU work: call it on the compute pool (whose deadline it honours) or on a thread of
-    /// one's own.
+    /// CPU work: call it on the compute pool (whose deadline it honours), in place within an
+    /// allowance ([`crate::compute::Compute::run_here`]), or on a thread of one's own.
     pub fn cut_tile(
         &self,
         layers: &[usize],
@@ -53,12 +53,19 @@ impl Dataset {
             // A filter applies to every layer of the tile, so each must have its properties.
             let filter = match ask.filter {
                 None => None,
-                Some((text, lang)) => Some(Filter::parse(def, &index.read(), text, lang).map_err(
-                    |source| CutError::Filter {
-                        layer: def.id.clone(),
-                        source,
-                    },
-                )?),
+                Some((text, lang)) => {
+                    // A job in place that finds the layer locked gives up; what it returns
+                    // is thrown away.
+                    let Some(read) = crate::compute::read(index) else {
+                        return Ok(Rendered::default());
+                    };
+                    Some(Filter::parse(def, &read, text, lang).map_err(|source| {
+                        CutError::Filter {
+                            layer: def.id.clone(),
+                            source,
+                        }
+                    })?)
+                }
             };
             parts.push(TileLayer { def, index, filter });
         }
