@@ -26,9 +26,9 @@
 //! else: each runs for about [`IN_PLACE_TIME`] (as [`expired`] checks it), takes on at
 //! most [`IN_PLACE_ITEMS`] items, makes at most [`IN_PLACE_BYTES`] (see [`afford`]) and
 //! waits for no lock ([`read`]); a job that goes past any of them is dropped where it
-//! stands and goes to the pool as any other. Together they
-//! take at most [`IN_PLACE_SHARE`] of the threads' time; past it, work goes to the pool,
-//! which queues and sheds it as above.
+//! stands and goes to the pool as any other. Together they take at most
+//! [`IN_PLACE_SHARE`] of the threads' time; past it, work goes to the pool, which queues
+//! and sheds it as above.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -445,7 +445,8 @@ pub(crate) fn cached(
 /// Cuts a tile ([`crate::dataset::Dataset::cut_tile`], the one cut `export` packs too),
 /// appends the archives' layers, and compresses it (in `compress`, if any): the tile, its
 /// uncompressed bytes and the versions of the layers it was cut from. Runs on the compute
-/// pool, or in place within its allowance ([`crate::compute::Compute::run_here`]); `layers` are positions in [`crate::dataset::Dataset::layers`], `archives` in
+/// pool, or in place within its allowance ([`crate::compute::Compute::run_here`]);
+/// `layers` are positions in [`crate::dataset::Dataset::layers`], `archives` in
 /// [`crate::dataset::Dataset::archives`] (vector ones).
 fn cut(
     data: &crate::dataset::Dataset,
