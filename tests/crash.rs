@@ -27,22 +27,8 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok()
-            && http_get(addr, "/health", &[]).status == 200
-        {
-            return child;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the server exited: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until_up(addr, &mut child, Duration::from_secs(60));
+    child
 }
 
 fn count(addr: SocketAddr) -> u64 {

@@ -56,25 +56,6 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr, metrics: SocketAddr) -
     }
 }
 
-fn key(layers: &Path, database: &str, args: &[&str]) -> String {
-    let out = Command::new(urbantile_bin())
-        .current_dir(root())
-        .args(["keys", "add"])
-        .args(args)
-        .arg("--layers")
-        .arg(layers)
-        .args(["--database", database])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_owned()
-}
-
 /// Every sample of a scrape, parsed by the reference parser: `name{k=v,...}` -> value.
 fn scrape(metrics: SocketAddr) -> HashMap<String, f64> {
     let r = http_get(metrics, "/metrics", &[]);
@@ -124,7 +105,7 @@ fn counters_move_with_requests_writes_and_cache_hits() {
     let database = format!("sqlite://{}", dir.path().join("store.db").display());
     let (addr, metrics) = (free_addr(), free_addr());
     let _server = serve(&layers, &database, addr, metrics);
-    let writer = key(&layers, &database, &["writer", "--write", "schools"]);
+    let writer = common::add_key(&layers, &database, &["writer", "--write", "schools"]);
 
     let before = scrape(metrics);
     // The first start ingested the layers' sources, and the index holds what was written.

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{free_addr, http_get, layer_folder, root, urbantile_bin};
 use urbantile::composite::{TileLayer, render_tile};
@@ -281,23 +281,8 @@ fn serve(layers: &Path, database: &str, addr: SocketAddr, snapshots: Option<&Pat
         command.arg("--snapshots").arg(dir);
     }
     let mut server = Server(Some(command.spawn().unwrap()));
-    let child = server.0.as_mut().unwrap();
-    let started = Instant::now();
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok()
-            && http_get(addr, "/health", &[]).status == 200
-        {
-            return server;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the server exited: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until_up(addr, server.0.as_mut().unwrap(), Duration::from_secs(120));
+    server
 }
 
 /// SIGTERM, then the server's log once it has stopped.

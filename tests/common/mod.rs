@@ -77,11 +77,34 @@ pub fn tiles_over(area: [f64; 4], z: u8) -> Vec<(u8, u32, u32)> {
 }
 
 /// The crate root: layer files name their sources relative to it.
+/// Waits until a server process started by a test answers `/health` on `addr`; panics
+/// when the process exits first or `within` passes.
+pub fn wait_until_up(addr: SocketAddr, child: &mut std::process::Child, within: Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        if TcpStream::connect(addr).is_ok() && http_get(addr, "/health", &[]).status == 200 {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the server exited: {status}");
+        }
+        assert!(started.elapsed() < within, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A key that may write `layer`, made with the command line (`urbantile keys add`).
 pub fn write_key(layers: &Path, database: &str, layer: &str) -> String {
+    add_key(layers, database, &["writer", "--write", layer])
+}
+
+/// A key made with `urbantile keys add ARGS` on this store: the line it prints last.
+pub fn add_key(layers: &Path, database: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(urbantile_bin())
         .current_dir(root())
-        .args(["keys", "add", "writer", "--write", layer, "--layers"])
+        .args(["keys", "add"])
+        .args(args)
+        .arg("--layers")
         .arg(layers)
         .args(["--database", database])
         .output()
