@@ -88,7 +88,15 @@ pub fn render_tile_clustered(
             continue;
         }
         hits.clear();
-        index.positions_at_zoom(query, tile.z, &mut hits);
+        // In place on the runtime, the search itself stops past the job's allowance.
+        let most = crate::compute::items_left();
+        let whole =
+            index.positions_at_zoom_upto(query, tile.z, most.unwrap_or(usize::MAX), &mut hits);
+        if !whole {
+            debug_assert!(most.is_some(), "only a bounded search stops short");
+            crate::compute::give_up();
+            break 'layers;
+        }
         if hits.is_empty() {
             continue;
         }

@@ -391,9 +391,23 @@ pub fn read<T>(lock: &parking_lot::RwLock<T>) -> Option<parking_lot::RwLockReadG
     }
     let got = lock.try_read();
     if got.is_none() {
-        OVERRUN.set(true);
+        give_up();
     }
     got
+}
+
+/// The items a job run in place may still take on ([`afford`]); `None` outside such a
+/// job, where nothing is counted.
+pub fn items_left() -> Option<usize> {
+    ALLOWANCE.get().map(|a| a.items)
+}
+
+/// Marks the job running in place on this thread as past its allowance: it should stop,
+/// and its result is thrown away. Nothing outside such a job, which must not stop short.
+pub fn give_up() {
+    if ALLOWANCE.get().is_some() {
+        OVERRUN.set(true);
+    }
 }
 
 /// Takes `items` (features found, points to cluster) from the allowance of a job run in

@@ -582,13 +582,30 @@ impl LayerIndex {
     /// `z` whose bounding box meets `rect`, appended to `out`: first those under the packed
     /// tree in write order, then any written since it was built.
     pub fn positions_at_zoom(&self, rect: Rect3857, z: u8, out: &mut Vec<u32>) {
+        self.positions_at_zoom_upto(rect, z, usize::MAX, out);
+    }
+
+    /// [`LayerIndex::positions_at_zoom`] that stops searching the packed tree once it has
+    /// found more than `most` features: false when it stopped, and `out` is incomplete.
+    pub fn positions_at_zoom_upto(
+        &self,
+        rect: Rect3857,
+        z: u8,
+        most: usize,
+        out: &mut Vec<u32>,
+    ) -> bool {
         let q = ZoomBox {
             min: [rect.min_x, rect.min_y],
             max: [rect.max_x, rect.max_y],
             minzoom: 0,
         };
         let start = out.len();
-        self.packed.search(&self.boxes[..self.sorted], &q, z, out);
+        if !self
+            .packed
+            .search_upto(&self.boxes[..self.sorted], &q, z, most, out)
+        {
+            return false;
+        }
         let env = AABB::from_corners(q.min, q.max);
         out.extend(
             self.recent
@@ -607,6 +624,7 @@ impl LayerIndex {
             }
             out.truncate(kept);
         }
+        true
     }
 
     /// A feature's box in EPSG:3857 (min, max) by storage position.

@@ -76,12 +76,28 @@ impl PackedTree {
     /// Appends to `out`, in increasing order, the positions of the leaves that meet `q` at
     /// zoom `z`. `leaves` must be those the tree was built over.
     pub fn search(&self, leaves: &[ZoomBox], q: &ZoomBox, z: u8, out: &mut Vec<u32>) {
-        debug_assert_eq!(leaves.len(), self.leaves);
-        let top = self.levels.last().map_or(leaves.len(), Vec::len);
-        self.visit(leaves, self.levels.len(), 0..top, q, z, out);
+        self.search_upto(leaves, q, z, usize::MAX, out);
     }
 
-    /// Searches nodes `range` of level `depth` (0 = the leaves).
+    /// [`PackedTree::search`] that stops once it has appended more than `most` positions:
+    /// false when it stopped there, and `out` holds only part of the answer.
+    pub fn search_upto(
+        &self,
+        leaves: &[ZoomBox],
+        q: &ZoomBox,
+        z: u8,
+        most: usize,
+        out: &mut Vec<u32>,
+    ) -> bool {
+        debug_assert_eq!(leaves.len(), self.leaves);
+        let top = self.levels.last().map_or(leaves.len(), Vec::len);
+        let end = out.len().saturating_add(most);
+        self.visit(leaves, self.levels.len(), 0..top, q, z, end, out)
+    }
+
+    /// Searches nodes `range` of level `depth` (0 = the leaves); false once `out` is
+    /// longer than `end`.
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         leaves: &[ZoomBox],
@@ -89,15 +105,16 @@ impl PackedTree {
         range: std::ops::Range<usize>,
         q: &ZoomBox,
         z: u8,
+        end: usize,
         out: &mut Vec<u32>,
-    ) {
+    ) -> bool {
         if depth == 0 {
             for i in range.clone() {
                 if leaves[i].meets(q, z) {
                     out.push(i as u32);
                 }
             }
-            return;
+            return out.len() <= end;
         }
         let nodes = &self.levels[depth - 1];
         let below = if depth == 1 {
@@ -108,16 +125,13 @@ impl PackedTree {
         for i in range {
             if nodes[i].meets(q, z) {
                 let start = i * FANOUT;
-                self.visit(
-                    leaves,
-                    depth - 1,
-                    start..(start + FANOUT).min(below),
-                    q,
-                    z,
-                    out,
-                );
+                let children = start..(start + FANOUT).min(below);
+                if !self.visit(leaves, depth - 1, children, q, z, end, out) {
+                    return false;
+                }
             }
         }
+        true
     }
 }
 
@@ -162,6 +176,19 @@ mod tests {
                     .filter(|&i| leaves[i as usize].meets(&q, z))
                     .collect();
                 assert_eq!(got, want, "n={n}");
+                // Bounded: whole when the answer fits, else stopped just past the bound
+                // with a prefix of the answer.
+                for most in [0, want.len().saturating_sub(1), want.len(), 40] {
+                    let mut part = Vec::new();
+                    let whole = tree.search_upto(&leaves, &q, z, most, &mut part);
+                    assert_eq!(whole, want.len() <= most, "n={n} most={most}");
+                    if whole {
+                        assert_eq!(part, want);
+                    } else {
+                        assert!(part.len() > most && part.len() <= most + FANOUT);
+                        assert_eq!(part[..], want[..part.len()]);
+                    }
+                }
             }
         }
     }
