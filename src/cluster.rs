@@ -321,33 +321,57 @@ impl ClusterTree {
         let zooms = self.params.minzoom.min(old.params.minzoom)
             ..=self.params.maxzoom.max(old.params.maxzoom);
         for z in zooms {
-            let key = |n: &Node| {
-                let (id, count, sums) = match n.kind {
-                    NodeKind::Point { id } => (id, 0, 0),
-                    NodeKind::Cluster {
-                        id, count, sums, ..
-                    } => {
-                        let bits: Vec<u64> = sums.iter().map(|s| s.to_bits()).collect();
-                        (id, count, crate::model::stable_hash(&[&bytes_of(&bits)]))
-                    }
-                };
-                (n.world.map(f64::to_bits), id, count, sums)
+            let keyed = |tree: &ClusterTree| -> Vec<(NodeKey, [f64; 2])> {
+                tree.nodes(z).map(|n| (NodeKey::of(&n), n.world)).collect()
             };
-            let before: FxHashSet<_> = old.nodes(z).map(|n| key(&n)).collect();
-            let after: FxHashSet<_> = self.nodes(z).map(|n| key(&n)).collect();
+            let (after, before) = (keyed(self), keyed(old));
+            let set = |nodes: &[(NodeKey, [f64; 2])]| -> FxHashSet<NodeKey> {
+                nodes.iter().map(|(k, _)| *k).collect()
+            };
+            let (in_after, in_before) = (set(&after), set(&before));
             out.extend(
-                self.nodes(z)
-                    .filter(|n| !before.contains(&key(n)))
-                    .chain(old.nodes(z).filter(|n| !after.contains(&key(n))))
-                    .map(|n| (z, n.world)),
+                after
+                    .iter()
+                    .filter(|(k, _)| !in_before.contains(k))
+                    .chain(before.iter().filter(|(k, _)| !in_after.contains(k)))
+                    .map(|(_, w)| (z, *w)),
             );
         }
         out
     }
 }
 
-fn bytes_of(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+/// What tells two drawn items apart: position, id, count and a hash of the sums (a
+/// point's key has no count and no sums).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct NodeKey {
+    world: [u64; 2],
+    id: u64,
+    count: u32,
+    sums: u64,
+}
+
+impl NodeKey {
+    fn of(n: &Node<'_>) -> NodeKey {
+        let (id, count, sums) = match n.kind {
+            NodeKind::Point { id } => (id, 0, 0),
+            NodeKind::Cluster {
+                id, count, sums, ..
+            } => {
+                let mut h = rustc_hash::FxHasher::default();
+                for s in sums {
+                    std::hash::Hasher::write_u64(&mut h, s.to_bits());
+                }
+                (id, count, std::hash::Hasher::finish(&h))
+            }
+        };
+        NodeKey {
+            world: n.world.map(f64::to_bits),
+            id,
+            count,
+            sums,
+        }
+    }
 }
 
 /// One zoom of the greedy grouping: the items of `above` (indexed with cells of `r`) into
@@ -619,6 +643,44 @@ mod tests {
             assert!(d < 4.0 * params(16).radius_world(*z), "z{z} {d}");
         }
         assert!(old.changes_from(&old).is_empty());
+    }
+
+    #[test]
+    fn a_changed_sum_changes_exactly_the_clusters_holding_its_point() {
+        let leaves = scatter(2000, 4);
+        let sums: Vec<f64> = (0..2000).flat_map(|i| [f64::from(i % 7), 1.0]).collect();
+        let old = ClusterTree::build(params(16), &leaves, &sums, 2);
+        let mut edited = sums.clone();
+        edited[2 * 10 + 1] = 2.0;
+        let new = ClusterTree::build(params(16), &leaves, &edited, 2);
+        let changes = new.changes_from(&old);
+        // Positions do not move: every change is a cluster holding point 11, drawn once
+        // as it was and once as it is, at each zoom where it is clustered.
+        let tree = &new;
+        let holding: Vec<(u8, [f64; 2])> = (0..=16)
+            .flat_map(|z| {
+                tree.nodes(z).filter_map(move |n| match n.kind {
+                    NodeKind::Cluster { id, .. } => {
+                        let (_, ids) = tree.cluster(id).expect("a cluster of the tree");
+                        ids.contains(&11).then_some((z, n.world))
+                    }
+                    NodeKind::Point { .. } => None,
+                })
+            })
+            .collect();
+        assert!(!holding.is_empty());
+        let mut want: Vec<_> = holding.iter().chain(&holding).copied().collect();
+        let mut got = changes;
+        let order = |a: &(u8, [f64; 2]), b: &(u8, [f64; 2])| {
+            (a.0, a.1[0].to_bits(), a.1[1].to_bits()).cmp(&(
+                b.0,
+                b.1[0].to_bits(),
+                b.1[1].to_bits(),
+            ))
+        };
+        want.sort_by(order);
+        got.sort_by(order);
+        assert_eq!(got, want);
     }
 
     #[test]
