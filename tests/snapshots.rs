@@ -361,8 +361,20 @@ fn a_restarted_server_reads_its_snapshots_and_applies_what_changed_meanwhile() {
     assert_eq!(posted.status, 201, "{}", posted.text());
     stop(other);
 
+    // What a writer cut off mid-file leaves: removed at the next start once its process
+    // has ended, kept while it runs (here, this test's own process).
+    let mut ended = std::process::Command::new("true").spawn().unwrap();
+    ended.wait().unwrap();
+    let left = snapshots.join(format!("schools.index.{}.partial", ended.id()));
+    let running = snapshots.join(format!("parks.index.{}.partial", std::process::id()));
+    for f in [&left, &running] {
+        std::fs::write(f, b"half a snapshot").unwrap();
+    }
+
     let addr = free_addr();
     let warm = serve(&layers, &database, addr, Some(&snapshots));
+    assert!(!left.exists(), "a dead writer's partial file is removed");
+    assert!(running.exists(), "a running writer's partial file is kept");
     let fresh_addr = free_addr();
     let fresh = serve(&layers, &database, fresh_addr, None);
     let bbox = format!(

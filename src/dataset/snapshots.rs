@@ -49,6 +49,7 @@ impl Dataset {
         let Some(dir) = &self.snapshots else {
             return Vec::new();
         };
+        sweep_partials(dir);
         // Checked one by one (a log read each), then read back on blocking threads, all
         // at once: a big layer's read does not hold up the small ones.
         let mut reading = tokio::task::JoinSet::new();
@@ -230,10 +231,57 @@ fn write_file(path: &Path, index: &crate::index::LayerIndex, stamp: Stamp) -> st
     // Named for this process: a server and an export writing at once each rename a whole
     // file into place.
     let partial = path.with_extension(format!("index.{}.partial", std::process::id()));
-    let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
-    let written = snapshot::write(index, stamp, out)?;
-    std::fs::rename(&partial, path)?;
-    Ok(written)
+    let done = std::fs::File::create(&partial).and_then(|file| {
+        let written = snapshot::write(
+            index,
+            stamp,
+            std::io::BufWriter::with_capacity(1 << 20, file),
+        )?;
+        std::fs::rename(&partial, path)?;
+        Ok(written)
+    });
+    if done.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    done
+}
+
+/// Removes the files in `dir` that a writer which has since ended left half written
+/// (`<layer>.index.<pid>.partial`: the writer stopped mid-file, cut off by its drain time
+/// or killed). A file whose process still runs is another writer's, under way, and is
+/// kept; so is everything where the system cannot say which processes run (no `/proc`).
+fn sweep_partials(dir: &Path) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".partial"))
+            .and_then(|n| n.rsplit_once(".index."))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || proc.join(pid.to_string()).exists() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => tracing::info!(
+                "removed a half-written index snapshot: {}",
+                entry.path().display()
+            ),
+            Err(e) => tracing::warn!(
+                "half-written index snapshot {}: {e}",
+                entry.path().display()
+            ),
+        }
+    }
 }
 
 /// The layer's definition, the snapshot format and this program file: a snapshot written
