@@ -281,8 +281,7 @@ impl ClusterTree {
     pub fn nodes_in(&self, z: u8, min: [f64; 2], max: [f64; 2]) -> impl Iterator<Item = Node<'_>> {
         let mut hits = Vec::new();
         if let Some(level) = self.level(z) {
-            level.cells.for_each_in(min, max, |i| {
-                let w = level.items[i as usize].world;
+            level.cells.for_each_in(min, max, |i, w| {
                 if (min[0]..=max[0]).contains(&w[0]) && (min[1]..=max[1]).contains(&w[1]) {
                     hits.push(i);
                 }
@@ -399,12 +398,11 @@ fn group(
         found.clear();
         above
             .cells
-            .for_each_in([x - r, y - r], [x + r, y + r], |k| {
+            .for_each_in([x - r, y - r], [x + r, y + r], |k, [kx, ky]| {
                 let k = k as usize;
                 if taken[k] {
                     return;
                 }
-                let [kx, ky] = above.items[k].world;
                 if (kx - x) * (kx - x) + (ky - y) * (ky - y) <= r2 {
                     found.push(k as u32);
                 }
@@ -457,8 +455,16 @@ struct CellIndex {
     cell: f64,
     /// `(row << 32) | column`, ascending.
     keys: Vec<u64>,
-    /// The item at each key.
+    /// The item at each key, and its position (kept here, in the keys' order, so that a
+    /// search reads positions from memory next to each other).
     items: Vec<u32>,
+    worlds: Vec<[f64; 2]>,
+    /// The rows that hold items, ascending, and where each one's keys start (one more
+    /// entry: the end of the last). A box looks its rows up here, a short array that stays
+    /// in cache, and searches only their keys: a search over all the keys missed the
+    /// cache at every step and took half of a build.
+    rows: Vec<u32>,
+    row_starts: Vec<u32>,
 }
 
 impl CellIndex {
@@ -472,28 +478,50 @@ impl CellIndex {
             })
             .collect();
         pairs.sort_unstable();
+        let (mut rows, mut row_starts) = (Vec::new(), Vec::new());
+        for (at, (key, _)) in pairs.iter().enumerate() {
+            let row = (key >> 32) as u32;
+            if rows.last() != Some(&row) {
+                rows.push(row);
+                row_starts.push(at as u32);
+            }
+        }
+        row_starts.push(pairs.len() as u32);
         CellIndex {
             cell,
             keys: pairs.iter().map(|p| p.0).collect(),
             items: pairs.iter().map(|p| p.1).collect(),
+            worlds: pairs.iter().map(|p| items[p.1 as usize].world).collect(),
+            rows,
+            row_starts,
         }
     }
 
     /// Calls `f` with every item in a cell that meets the box (a superset of the items in
-    /// the box).
-    fn for_each_in(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32)) {
+    /// the box) and its position.
+    fn for_each_in(&self, min: [f64; 2], max: [f64; 2], mut f: impl FnMut(u32, [f64; 2])) {
         if self.keys.is_empty() {
             return;
         }
         let [x0, y0] = cell_of(min, self.cell);
         let [x1, y1] = cell_of(max, self.cell);
-        for row in y0..=y1 {
+        let first = self.rows.partition_point(|&r| r < y0);
+        for (r, &row) in self.rows[first..].iter().enumerate() {
+            if row > y1 {
+                break;
+            }
+            let (from, to) = (
+                self.row_starts[first + r] as usize,
+                self.row_starts[first + r + 1] as usize,
+            );
+            let keys = &self.keys[from..to];
             let lo = (u64::from(row) << 32) | u64::from(x0);
             let hi = (u64::from(row) << 32) | u64::from(x1);
-            let start = self.keys.partition_point(|&k| k < lo);
-            let end = start + self.keys[start..].partition_point(|&k| k <= hi);
-            for &i in &self.items[start..end] {
-                f(i);
+            let start = keys.partition_point(|&k| k < lo);
+            let end = start + keys[start..].partition_point(|&k| k <= hi);
+            let (from, to) = (from + start, from + end);
+            for (&i, &w) in self.items[from..to].iter().zip(&self.worlds[from..to]) {
+                f(i, w);
             }
         }
     }

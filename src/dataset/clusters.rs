@@ -91,7 +91,9 @@ pub fn params_of(def: &LayerDef) -> Option<ClusterParams> {
 pub fn leaves_of(def: &LayerDef, index: &LayerIndex, subset: Subset<'_>) -> (Vec<Leaf>, Vec<f64>) {
     let sum_keys: &[usize] = def.cluster.as_ref().map_or(&[], |c| &c.sum);
     let time = subset.time.filter(|_| def.time.is_some());
+    // The sums are read in the same pass as the points, while each feature is at hand.
     let mut picked = Vec::with_capacity(index.len());
+    let mut sums_read = Vec::with_capacity(index.len() * sum_keys.len());
     for f in index.features() {
         if time.is_some_and(|t| !f.time.overlaps(&t)) {
             continue;
@@ -103,21 +105,28 @@ pub fn leaves_of(def: &LayerDef, index: &LayerIndex, subset: Subset<'_>) -> (Vec
             continue;
         };
         let Some(p) = mp.0.first() else { continue };
-        let leaf = Leaf {
+        picked.push(Leaf {
             id: f.id.0,
             world: to_world(p.x(), p.y()),
-        };
-        picked.push((leaf, f));
-    }
-    // By id, so that the tree depends on the data and not on the order of edits.
-    picked.sort_unstable_by_key(|(l, _)| l.id);
-    let mut sums = Vec::with_capacity(picked.len() * sum_keys.len());
-    for (_, f) in &picked {
+        });
         for &k in sum_keys {
-            sums.push(index.value_of(f, k).map_or(0.0, number));
+            sums_read.push(index.value_of(f, k).map_or(0.0, number));
         }
     }
-    (picked.into_iter().map(|(l, _)| l).collect(), sums)
+    // By id, so that the tree depends on the data and not on the order of edits. Features
+    // are mostly kept in id order already.
+    if picked.is_sorted_by_key(|l| l.id) {
+        return (picked, sums_read);
+    }
+    let mut order: Vec<u32> = (0..picked.len() as u32).collect();
+    order.sort_unstable_by_key(|&i| picked[i as usize].id);
+    let n = sum_keys.len();
+    let sums = order
+        .iter()
+        .flat_map(|&i| &sums_read[i as usize * n..(i as usize + 1) * n])
+        .copied()
+        .collect();
+    (order.iter().map(|&i| picked[i as usize]).collect(), sums)
 }
 
 fn number(v: &Value) -> f64 {
