@@ -316,17 +316,17 @@ impl ClusterTree {
     /// Tiles that hold none of these positions are the same from both trees (except for a
     /// point's own properties, which its own position covers).
     pub fn changes_from(&self, old: &ClusterTree) -> Vec<(u8, [f64; 2])> {
+        fn keyed(tree: &ClusterTree, z: u8) -> Vec<(NodeKey<'_>, [f64; 2])> {
+            tree.nodes(z).map(|n| (NodeKey::of(&n), n.world)).collect()
+        }
+        fn set<'a>(nodes: &[(NodeKey<'a>, [f64; 2])]) -> FxHashSet<NodeKey<'a>> {
+            nodes.iter().map(|(k, _)| *k).collect()
+        }
         let mut out = Vec::new();
         let zooms = self.params.minzoom.min(old.params.minzoom)
             ..=self.params.maxzoom.max(old.params.maxzoom);
         for z in zooms {
-            let keyed = |tree: &ClusterTree| -> Vec<(NodeKey, [f64; 2])> {
-                tree.nodes(z).map(|n| (NodeKey::of(&n), n.world)).collect()
-            };
-            let (after, before) = (keyed(self), keyed(old));
-            let set = |nodes: &[(NodeKey, [f64; 2])]| -> FxHashSet<NodeKey> {
-                nodes.iter().map(|(k, _)| *k).collect()
-            };
+            let (after, before) = (keyed(self, z), keyed(old, z));
             let (in_after, in_before) = (set(&after), set(&before));
             out.extend(
                 after
@@ -340,35 +340,52 @@ impl ClusterTree {
     }
 }
 
-/// What tells two drawn items apart: position, id, count and a hash of the sums (a
-/// point's key has no count and no sums).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct NodeKey {
+/// What tells two drawn items apart: position, id, count and sums, all compared exactly
+/// (bit for bit; a point's key has no count and no sums).
+#[derive(Debug, Clone, Copy)]
+struct NodeKey<'a> {
     world: [u64; 2],
     id: u64,
     count: u32,
-    sums: u64,
+    sums: &'a [f64],
 }
 
-impl NodeKey {
-    fn of(n: &Node<'_>) -> NodeKey {
+impl<'a> NodeKey<'a> {
+    fn of(n: &Node<'a>) -> NodeKey<'a> {
         let (id, count, sums) = match n.kind {
-            NodeKind::Point { id } => (id, 0, 0),
+            NodeKind::Point { id } => (id, 0, &[][..]),
             NodeKind::Cluster {
                 id, count, sums, ..
-            } => {
-                let mut h = rustc_hash::FxHasher::default();
-                for s in sums {
-                    std::hash::Hasher::write_u64(&mut h, s.to_bits());
-                }
-                (id, count, std::hash::Hasher::finish(&h))
-            }
+            } => (id, count, sums),
         };
         NodeKey {
             world: n.world.map(f64::to_bits),
             id,
             count,
             sums,
+        }
+    }
+}
+
+impl PartialEq for NodeKey<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.world, self.id, self.count) == (other.world, other.id, other.count)
+            && self.sums.len() == other.sums.len()
+            && self
+                .sums
+                .iter()
+                .zip(other.sums)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
+
+impl Eq for NodeKey<'_> {}
+
+impl std::hash::Hash for NodeKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self.world, self.id, self.count).hash(h);
+        for s in self.sums {
+            h.write_u64(s.to_bits());
         }
     }
 }
@@ -676,12 +693,21 @@ mod tests {
     #[test]
     fn a_changed_sum_changes_exactly_the_clusters_holding_its_point() {
         let leaves = scatter(2000, 4);
-        let sums: Vec<f64> = (0..2000).flat_map(|i| [f64::from(i % 7), 1.0]).collect();
+        let sums: Vec<f64> = (0..2000)
+            .flat_map(|i| [f64::from(i % 7 + 1), 1.0])
+            .collect();
         let old = ClusterTree::build(params(16), &leaves, &sums, 2);
         let mut edited = sums.clone();
         edited[2 * 10 + 1] = 2.0;
         let new = ClusterTree::build(params(16), &leaves, &edited, 2);
         let changes = new.changes_from(&old);
+        // Both of its sums negated: still a change (a weighted sum of the bits would not
+        // see it).
+        let mut negated = sums.clone();
+        negated[2 * 10] = -sums[2 * 10];
+        negated[2 * 10 + 1] = -sums[2 * 10 + 1];
+        let flipped = ClusterTree::build(params(16), &leaves, &negated, 2);
+        assert_eq!(flipped.changes_from(&old).len(), changes.len());
         // Positions do not move: every change is a cluster holding point 11, drawn once
         // as it was and once as it is, at each zoom where it is clustered.
         let tree = &new;

@@ -363,9 +363,13 @@ fn a_restarted_server_reads_its_snapshots_and_applies_what_changed_meanwhile() {
 
     // What a writer cut off mid-file leaves: removed at the next start once its process
     // has ended, kept while it runs (here, this test's own process).
-    let mut ended = std::process::Command::new("true").spawn().unwrap();
-    ended.wait().unwrap();
-    let left = snapshots.join(format!("schools.index.{}.partial", ended.id()));
+    // A process id above the system's largest is one that cannot be running.
+    let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let left = snapshots.join(format!("schools.index.{}.partial", pid_max + 1));
     let running = snapshots.join(format!("parks.index.{}.partial", std::process::id()));
     for f in [&left, &running] {
         std::fs::write(f, b"half a snapshot").unwrap();
